@@ -1,0 +1,1 @@
+"""Bitcoin blocks, transactions, scripts and addresses; blk files; node RPC."""

@@ -1,0 +1,175 @@
+"""The ``hodlflow`` command: parses options and calls one library function per subcommand.
+
+Settings come from ``conf/`` (``--env`` picks the environment overlay, default from
+HODLFLOW_ENV or ``local``); ``--set key.path=value`` overrides single settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from hodlflow.config import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace, extra: dict | None = None) -> Settings:
+    overrides = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key.path=value, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k] = _scalar(v)
+    overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
+    return load_settings(args.env, overrides)
+
+
+def _scalar(text: str):
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _session(settings: Settings):
+    from hodlflow.spark import build_session
+
+    spark = build_session(settings)
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from hodlflow.chain.inspect import inspect_path
+    from hodlflow.chain.network import get_network
+
+    network = get_network(args.network)
+    for record in inspect_path(args.path, network, with_txs=args.txs, check=not args.no_check):
+        sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    return EXIT_OK
+
+
+def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    from hodlflow.spark import fetch_jars
+
+    settings = _settings(args)
+    jars = fetch_jars(settings.spark.jars_cache)
+    print(f"{len(jars)} Delta Lake jar(s) cached in {settings.spark.jars_cache}")
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from hodlflow.ingest.job import run_ingest
+
+    settings = _settings(args, {"ingest.blocks_dir": args.blocks_dir, "network": args.network})
+    spark = _session(settings)
+    result = run_ingest(spark, settings, args.start_height, args.end_height)
+    print(result.summary())
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from hodlflow.ingest.check import run_check
+
+    settings = _settings(args)
+    spark = _session(settings)
+    report = run_check(spark, settings)
+    print(report.text())
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def cmd_build_demo_chain(args: argparse.Namespace) -> int:
+    from hodlflow.sim.demo_chain import write_demo_chain
+
+    info = write_demo_chain(args.out, blocks=args.blocks, xor=not args.no_xor)
+    print(json.dumps(info, indent=2))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hodlflow.demo import run_demo
+
+    return run_demo(_settings(args), args.out, blocks=args.blocks)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    spark = _session(settings)
+    spark.sql(args.query).show(args.limit, truncate=False)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hodlflow",
+        description="Bitcoin on-chain analytics on Spark and Delta Lake. Steps: ingest a "
+        "blocks directory into chain.* tables, check them, query them.",
+    )
+    p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"),
+                   help="settings environment from conf/environments/ (default: local)")  # fmt: skip
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set warehouse.path=/data/wh (repeatable)")  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "inspect", help="decode a raw block, hex block or blk*.dat file to JSON lines"
+    )
+    s.add_argument("path")
+    s.add_argument("--txs", action="store_true", help="also one line per transaction")
+    s.add_argument("--network", default="main", help="main, testnet, testnet4, signet, regtest")
+    s.add_argument("--no-check", action="store_true", help="skip the merkle-root check")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("ingest", help="blocks directory → chain.blocks/transactions/outputs/inputs")
+    s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
+    s.add_argument("--network", help="override the network setting")
+    s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
+    s.add_argument("--end-height", type=int, help="last height (default: the tip)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("check", help="reconcile the chain tables (supply, spends, fees)")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("sql", help="run one Spark SQL query on the project's catalog")
+    s.add_argument("query")
+    s.add_argument("--limit", type=int, default=50)
+    s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("fetch-jars", help="cache the Delta Lake jars from Maven Central (once)")
+    s.set_defaults(func=cmd_fetch_jars)
+
+    s = sub.add_parser("demo", help="build a small chain, ingest it, check it, show the tables")
+    s.add_argument("--out", default="demo-out", help="where the demo blocks directory goes")
+    s.add_argument("--blocks", type=int, default=150)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("build-demo-chain", help="write a small demo blocks directory")
+    s.add_argument("out")
+    s.add_argument("--blocks", type=int, default=150)
+    s.add_argument("--no-xor", action="store_true")
+    s.set_defaults(func=cmd_build_demo_chain)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"hodlflow: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"hodlflow {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

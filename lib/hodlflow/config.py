@@ -1,0 +1,187 @@
+"""Typed settings loaded from ``conf/``.
+
+``conf/hodlflow.yaml`` holds the defaults; ``conf/environments/<env>.yaml`` overlays it; the
+command line overrides single keys with ``key.path=value``. The library never reads environment
+variables: callers pass a :class:`Settings` explicitly.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or has a bad value; the message names it."""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str | None
+    app_name: str
+    jars_cache: str
+    metastore_dir: str | None
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    blocks_dir: str | None
+    start_hash: str | None
+    start_height: int
+    blocks_per_task: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    network: str
+    check_pow: bool
+    warehouse: str
+    db_prefix: str
+    spark: SparkSettings
+    ingest: IngestSettings
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        """Return new settings with dotted keys replaced (``{"ingest.blocks_dir": "x"}``)."""
+        raw = copy.deepcopy(self.raw)
+        for key, value in overrides.items():
+            _set_dotted(raw, key, value)
+        return settings_from_dict(raw)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            # spark.conf keys contain dots themselves: the rest of the key is one name.
+            if isinstance(node, dict) and part == "conf":
+                break
+            raise ConfigError(
+                f"unknown setting {key!r}: {'.'.join(parts[: i + 1])!r} is not a section"
+            )
+        node = nxt
+        if part == "conf":
+            node[".".join(parts[i + 1 :])] = value
+            return
+    node[parts[-1]] = value
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if not isinstance(value, dict):
+        raise ConfigError(f"setting {name!r} must be a mapping, got {value!r}")
+    return value
+
+
+def _known(section: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} in {where}; known: {sorted(allowed)}")
+
+
+def settings_from_dict(raw: dict[str, Any]) -> Settings:
+    """Validate a merged settings mapping and build :class:`Settings`."""
+    _known(raw, {"network", "check_pow", "warehouse", "spark", "ingest"}, "settings")
+    wh = _section(raw, "warehouse")
+    _known(wh, {"path", "db_prefix"}, "warehouse")
+    sp = _section(raw, "spark")
+    _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "conf"}, "spark")
+    ing = _section(raw, "ingest")
+    _known(ing, {"blocks_dir", "start_hash", "start_height", "blocks_per_task"}, "ingest")
+    from hodlflow.chain.network import NETWORKS
+
+    network = str(raw.get("network"))
+    if network not in NETWORKS:
+        raise ConfigError(f"setting network={network!r} is not one of {sorted(NETWORKS)}")
+    for key in ("blocks_per_task",):
+        if not isinstance(ing.get(key), int) or ing[key] < 1:
+            raise ConfigError(
+                f"setting ingest.{key} must be a positive integer, got {ing.get(key)!r}"
+            )
+    return Settings(
+        network=network,
+        check_pow=_as_bool(raw.get("check_pow", True), "check_pow"),
+        warehouse=str(wh["path"]),
+        db_prefix=str(wh.get("db_prefix") or ""),
+        spark=SparkSettings(
+            master=sp.get("master"),
+            app_name=str(sp.get("app_name", "hodlflow")),
+            jars_cache=str(sp["jars_cache"]),
+            metastore_dir=sp.get("metastore_dir"),
+            conf={str(k): str(v) for k, v in (sp.get("conf") or {}).items()},
+        ),
+        ingest=IngestSettings(
+            blocks_dir=ing.get("blocks_dir"),
+            start_hash=ing.get("start_hash"),
+            start_height=int(ing.get("start_height") or 0),
+            blocks_per_task=int(ing["blocks_per_task"]),
+        ),
+        raw=raw,
+    )
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ConfigError(f"setting {name} must be true or false, got {value!r}")
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make relative local paths absolute against the project root (URIs stay as they are)."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
+            return str((base / value).resolve())
+        return value
+
+    raw["warehouse"]["path"] = fix(raw["warehouse"]["path"])
+    jars = raw["spark"]["jars_cache"]
+    if not Path(jars).is_absolute():
+        # The jar cache belongs to the checkout, wherever the command runs from.
+        raw["spark"]["jars_cache"] = str((PROJECT_ROOT / jars).resolve())
+
+
+def load_settings(
+    env: str = "local",
+    overrides: dict[str, Any] | None = None,
+    conf_dir: Path = CONF_DIR,
+) -> Settings:
+    """Load ``conf/hodlflow.yaml`` overlaid with ``conf/environments/<env>.yaml`` and overrides.
+
+    Example::
+
+        settings = load_settings("test", {"warehouse.path": "/tmp/wh"})
+    """
+    base_file = conf_dir / "hodlflow.yaml"
+    raw = yaml.safe_load(base_file.read_text()) or {}
+    env_file = conf_dir / "environments" / f"{env}.yaml"
+    if not env_file.exists():
+        known = sorted(p.stem for p in (conf_dir / "environments").glob("*.yaml"))
+        raise ConfigError(f"unknown environment {env!r}: no {env_file}; known: {known}")
+    raw = _merge(raw, yaml.safe_load(env_file.read_text()) or {})
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    _resolve_paths(raw, Path.cwd())
+    return settings_from_dict(raw)

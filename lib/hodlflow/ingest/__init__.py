@@ -1,0 +1,1 @@
+"""Blocks → the chain tables (blocks, transactions, outputs, inputs, unspent)."""

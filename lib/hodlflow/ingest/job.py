@@ -1,0 +1,235 @@
+"""The ingest step: a blocks directory → the chain tables, for a height range, atomically.
+
+Re-running a range gives identical table contents. A range that starts at or below the last
+ingested height first rolls the tables back to just before it (the unspent set included) and
+then ingests from there up to at least the previous last height, in one atomic step. Without a
+range the step resumes after the last ingested height and goes to the tip.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from hodlflow import tables
+from hodlflow.chain.blkfile import list_blk_files, read_xor_key
+from hodlflow.chain.network import get_network
+from hodlflow.config import Settings
+from hodlflow.ingest import transforms as tr
+from hodlflow.ingest.best_chain import best_chain
+from hodlflow.ingest.blocks_dir import parse_chain_blocks, scan_headers
+
+CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
+ALL_TABLES = CHAIN_TABLES + ["chain.unspent"]
+
+
+class IngestError(RuntimeError):
+    """Ingest failed; the tables are as they were before. The message says what and where."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    start_height: int | None
+    end_height: int | None
+    blocks: int
+    transactions: int
+    stale_blocks: int
+    seconds: float
+
+    def summary(self) -> str:
+        if self.blocks == 0:
+            return "chain tables already up to date"
+        rate = self.transactions / self.seconds if self.seconds else 0.0
+        return (
+            f"ingested heights {self.start_height}..{self.end_height}: {self.blocks} blocks, "
+            f"{self.transactions} transactions in {self.seconds:.1f}s ({rate:,.0f} tx/s); "
+            f"{self.stale_blocks} stored block(s) off the best chain skipped"
+        )
+
+
+def ensure_chain_tables(spark: SparkSession, settings: Settings) -> None:
+    for key in ALL_TABLES:
+        tables.ensure_table(spark, settings, key)
+
+
+def last_height(spark: SparkSession, settings: Settings) -> int | None:
+    row = tables.read_table(spark, settings, "chain.blocks").agg(F.max("height")).first()
+    return None if row[0] is None else int(row[0])
+
+
+_PY_ERROR = re.compile(r"(hodlflow\.[\w.]+Error|[\w.]*(?:Parse|Merkle|Pow|BlocksDir)Error): (.+)")
+
+
+def _task_error(exc: Exception) -> IngestError | None:
+    """Turn a Spark task failure that carries one of our errors into a clear IngestError."""
+    text = str(exc)
+    matches = _PY_ERROR.findall(text)
+    if not matches:
+        return None
+    kind, message = matches[-1]
+    return IngestError(f"{kind.rsplit('.', 1)[-1]}: {message.strip()}")
+
+
+def run_ingest(
+    spark: SparkSession,
+    settings: Settings,
+    start_height: int | None = None,
+    end_height: int | None = None,
+    log: Callable[[str], None] = print,
+) -> IngestResult:
+    """Ingest the best chain of ``settings.ingest.blocks_dir`` into the chain tables.
+
+    Example::
+
+        run_ingest(spark, load_settings("local", {"ingest.blocks_dir": "/data/blocks"}))
+    """
+    t0 = time.time()
+    try:
+        return _run(spark, settings, start_height, end_height, log, t0)
+    except (PySparkException, Exception) as exc:
+        if isinstance(exc, IngestError):
+            raise
+        wrapped = _task_error(exc)
+        if wrapped is not None:
+            raise wrapped from None
+        raise
+
+
+def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
+    blocks_dir = settings.ingest.blocks_dir
+    if not blocks_dir:
+        raise IngestError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
+    network = get_network(settings.network)
+    recovered = tables.recover(spark, settings)
+    if recovered:
+        log(f"rolled back unfinished step(s) {recovered} left by a failed run")
+    ensure_chain_tables(spark, settings)
+    files = list_blk_files(blocks_dir)
+    key = read_xor_key(blocks_dir)
+    headers = scan_headers(spark, files, network, key, settings.check_pow)
+    start_hash = settings.ingest.start_hash or network.genesis_hash
+    chain, stale = best_chain(headers, start_hash, settings.ingest.start_height)
+    tip = chain[-1].height
+    first = chain[0].height
+    log(
+        f"{len(files)} blk file(s), {len(headers)} stored blocks, best chain "
+        f"{first}..{tip}, {stale} off the best chain" + (", xor-obfuscated" if key else "")
+    )
+    stored_last = last_height(spark, settings)
+    fork = _first_divergence(spark, settings, chain) if stored_last is not None else None
+    if fork is not None:
+        log(f"stored blocks from height {fork} are no longer on the best chain: rolling back")
+    start = (
+        start_height
+        if start_height is not None
+        else (first if stored_last is None else stored_last + 1)
+    )
+    if fork is not None:
+        start = min(start, fork)
+    if start < first:
+        raise IngestError(f"start height {start} is below the chain's first height {first}")
+    end = tip if end_height is None else min(end_height, tip)
+    if stored_last is not None and start <= stored_last:
+        # Re-ingesting inside what is stored: replace everything from start up, so the
+        # unspent set stays the one of the last height.
+        end = max(end, min(stored_last, tip))
+    if stored_last is not None and start > stored_last + 1:
+        raise IngestError(
+            f"start height {start} leaves a gap after the last ingested height {stored_last}"
+        )
+    if start > end:
+        return IngestResult(None, None, 0, 0, stale, time.time() - t0)
+    wanted = [c for c in chain if start <= c.height <= end]
+    parsed = parse_chain_blocks(
+        spark, files, wanted, network, key, settings.ingest.blocks_per_task
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        n_tx = _write_range(spark, settings, parsed, start, end, stored_last, log)
+    finally:
+        parsed.unpersist()
+    return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0)
+
+
+def _first_divergence(spark, settings, chain) -> int | None:
+    """The lowest stored height whose hash differs from the best chain's (a reorg), or None."""
+    best = spark.createDataFrame(
+        [(c.height, c.loc.hash) for c in chain], "height INT, best_hash STRING"
+    )
+    stored = tables.read_table(spark, settings, "chain.blocks").select("height", "hash")
+    row = (
+        stored.join(best, "height", "left")
+        .filter(F.col("best_hash").isNull() | (F.col("best_hash") != F.col("hash")))
+        .agg(F.min("height"))
+        .first()
+    )
+    return None if row[0] is None else int(row[0])
+
+
+def _write_range(spark, settings, parsed, start, end, stored_last, log) -> int:
+    blocks, txs, outputs, inputs = tr.split_parsed(parsed)
+    step = f"ingest {start}..{end}"
+    with tables.atomic_step(spark, settings, step, ALL_TABLES):
+        if stored_last is not None and start <= stored_last:
+            _rollback_unspent(spark, settings, start)
+        unspent = tables.read_table(spark, settings, "chain.unspent")
+        resolved = tr.resolve_inputs(inputs, tr.spendable_outputs(unspent, outputs)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        try:
+            unknown = resolved.filter(F.col("value_sats").isNull()).limit(5).collect()
+            if unknown:
+                where = "; ".join(
+                    f"input {r.vin} of tx {r.txid} at height {r.height} spends "
+                    f"{r.prev_txid}:{r.prev_vout}"
+                    for r in unknown
+                )
+                raise IngestError(
+                    f"input(s) spending unknown or already spent outputs: {where}. "
+                    "Is the chain complete from its start, or was an earlier range skipped?"
+                )
+            transactions = tr.build_transactions(txs, resolved)
+            cond = f"height >= {start}"
+            tables.replace_where(
+                tr.build_blocks(blocks, transactions), settings, "chain.blocks", cond
+            )
+            tables.replace_where(transactions, settings, "chain.transactions", cond)
+            tables.replace_where(outputs, settings, "chain.outputs", cond)
+            tables.replace_where(resolved, settings, "chain.inputs", cond)
+            _merge_unspent(spark, settings, tr.unspent_changes(outputs, resolved, start))
+        finally:
+            resolved.unpersist()
+    n_tx = tables.read_table(spark, settings, "chain.transactions").filter(cond).count()
+    log(f"wrote heights {start}..{end}")
+    return n_tx
+
+
+def _rollback_unspent(spark, settings, start: int) -> None:
+    from delta.tables import DeltaTable
+
+    inputs = tables.read_table(spark, settings, "chain.inputs")
+    restored = tr.restored_unspent(inputs, start)
+    loc = tables.table_location(settings, "chain.unspent")
+    DeltaTable.forPath(spark, loc).delete(F.col("height") >= start)
+    tables.append(restored, settings, "chain.unspent")
+
+
+def _merge_unspent(spark, settings, changes) -> None:
+    from delta.tables import DeltaTable
+
+    target = DeltaTable.forPath(spark, tables.table_location(settings, "chain.unspent"))
+    cols = tables.load_schema("chain.unspent").names
+    (
+        target.alias("t")
+        .merge(changes.alias("s"), "t.txid = s.txid AND t.vout = s.vout")
+        .whenMatchedDelete(condition="s.op = 'D'")
+        .whenMatchedUpdate(condition="s.op = 'I'", set={c: f"s.{c}" for c in cols})
+        .whenNotMatchedInsert(condition="s.op = 'I'", values={c: f"s.{c}" for c in cols})
+        .execute()
+    )

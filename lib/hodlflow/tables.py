@@ -1,0 +1,286 @@
+"""The table contracts of ``schemas/`` and the small Delta I/O layer every stage writes through.
+
+Each ``schemas/<db>.<table>.yaml`` file names the columns (type, nullability, comment) and the
+partitioning of one Delta table. Tables are created with those columns, registered in the
+catalog under ``<db_prefix><db>.<table>`` at ``<warehouse>/<db_prefix><db>/<table>``, and
+every write is conformed to the contract first.
+
+Delta commits one table at a time. A step that writes several tables wraps its writes in
+:func:`atomic_step`: it records each table's version in a journal before the first write and,
+if the step fails (or the process dies and the next run finds the journal), restores every
+table to its recorded version, so a failed step leaves the tables as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from hodlflow.config import PROJECT_ROOT, Settings
+
+SCHEMA_DIR = PROJECT_ROOT / "schemas"
+
+_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "int": T.IntegerType(),
+    "bigint": T.LongType(),
+    "double": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "date": T.DateType(),
+    "timestamp": T.TimestampType(),
+}
+
+
+class SchemaError(ValueError):
+    """A DataFrame does not meet a table contract; the message names missing and present columns."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    comment: str
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    key: str  # "<db>.<table>" without the prefix
+    description: str
+    partition_by: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    @property
+    def database(self) -> str:
+        return self.key.split(".")[0]
+
+    @property
+    def table(self) -> str:
+        return self.key.split(".")[1]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def struct(self) -> T.StructType:
+        return T.StructType(
+            [T.StructField(c.name, _TYPES[c.type], c.nullable) for c in self.columns]
+        )
+
+
+@cache
+def load_schema(key: str) -> TableSchema:
+    """The contract of one table, e.g. ``load_schema("chain.blocks")``."""
+    path = SCHEMA_DIR / f"{key}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in SCHEMA_DIR.glob("*.yaml"))
+        raise SchemaError(f"no table contract {path}; known tables: {known}")
+    raw = yaml.safe_load(path.read_text())
+    cols = []
+    for c in raw["columns"]:
+        if c["type"] not in _TYPES:
+            raise SchemaError(f"{path}: column {c['name']} has unknown type {c['type']!r}")
+        cols.append(
+            Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("comment", ""))
+        )
+    return TableSchema(
+        key=raw["table"],
+        description=" ".join(str(raw.get("description", "")).split()),
+        partition_by=tuple(raw.get("partition_by") or ()),
+        columns=tuple(cols),
+    )
+
+
+def all_schemas() -> list[TableSchema]:
+    return [load_schema(p.stem) for p in sorted(SCHEMA_DIR.glob("*.yaml"))]
+
+
+def qualified_name(settings: Settings, key: str) -> str:
+    db, table = key.split(".")
+    return f"{settings.db_prefix}{db}.{table}"
+
+
+def table_location(settings: Settings, key: str) -> str:
+    db, table = key.split(".")
+    return f"{settings.warehouse.rstrip('/')}/{settings.db_prefix}{db}/{table}"
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def ensure_table(spark: SparkSession, settings: Settings, key: str) -> str:
+    """Create the database and the Delta table of ``key`` when missing; return its name."""
+    schema = load_schema(key)
+    name = qualified_name(settings, key)
+    db = name.split(".")[0]
+    spark.sql(
+        f"CREATE DATABASE IF NOT EXISTS {db} LOCATION "
+        f"{_sql_str(settings.warehouse.rstrip('/') + '/' + db)}"
+    )
+    cols = ",\n  ".join(
+        f"{c.name} {c.type.upper()}{'' if c.nullable else ' NOT NULL'} COMMENT {_sql_str(c.comment)}"
+        for c in schema.columns
+    )
+    parts = f"PARTITIONED BY ({', '.join(schema.partition_by)})" if schema.partition_by else ""
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {name} (\n  {cols}\n) USING delta {parts} "
+        f"LOCATION {_sql_str(table_location(settings, key))} "
+        f"COMMENT {_sql_str(schema.description)}"
+    )
+    return name
+
+
+def conform(df: DataFrame, key: str) -> DataFrame:
+    """Select the contract's columns in order, cast to the contract's types.
+
+    Raises :class:`SchemaError` naming the missing columns and the present ones.
+    """
+    schema = load_schema(key)
+    missing = [c for c in schema.names if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{key}: missing column(s) {missing}; the DataFrame has {sorted(df.columns)}"
+        )
+    return df.select([F.col(c.name).cast(_TYPES[c.type]).alias(c.name) for c in schema.columns])
+
+
+def read_table(spark: SparkSession, settings: Settings, key: str) -> DataFrame:
+    return spark.read.format("delta").load(table_location(settings, key))
+
+
+def replace_where(df: DataFrame, settings: Settings, key: str, condition: str) -> None:
+    """Atomically replace the rows matching ``condition`` with ``df`` (one Delta commit)."""
+    (
+        conform(df, key)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", condition)
+        .save(table_location(settings, key))
+    )
+
+
+def append(df: DataFrame, settings: Settings, key: str) -> None:
+    conform(df, key).write.format("delta").mode("append").save(table_location(settings, key))
+
+
+def delete_where(spark: SparkSession, settings: Settings, key: str, condition: str) -> None:
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, table_location(settings, key)).delete(condition)
+
+
+def table_version(spark: SparkSession, location: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, location).history(1).select("version").first()[0])
+
+
+# ---------------------------------------------------------------------------- atomic steps
+
+
+def _journal_dir(settings: Settings) -> str:
+    return f"{settings.warehouse.rstrip('/')}/_hodlflow/journal/{settings.db_prefix or 'default'}"
+
+
+def _fs(spark: SparkSession, path: str):
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
+def _write_text(spark: SparkSession, path: str, text: str) -> None:
+    fs, hpath = _fs(spark, path)
+    out = fs.create(hpath, True)
+    try:
+        out.write(bytearray(text.encode()))
+    finally:
+        out.close()
+
+
+def _list_journals(spark: SparkSession, settings: Settings) -> list[str]:
+    fs, hpath = _fs(spark, _journal_dir(settings))
+    if not fs.exists(hpath):
+        return []
+    return [str(s.getPath().toString()) for s in fs.listStatus(hpath)]
+
+
+def _read_text(spark: SparkSession, path: str) -> str:
+    fs, hpath = _fs(spark, path)
+    stream = fs.open(hpath)
+    try:
+        reader = spark.sparkContext._jvm.java.io.BufferedReader(
+            spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
+        )
+        lines = []
+        while (line := reader.readLine()) is not None:
+            lines.append(line)
+        return "\n".join(lines)
+    finally:
+        stream.close()
+
+
+def _restore(spark: SparkSession, versions: dict[str, int]) -> None:
+    from delta.tables import DeltaTable
+
+    for location, version in versions.items():
+        if table_version(spark, location) != version:
+            DeltaTable.forPath(spark, location).restoreToVersion(version)
+
+
+def recover(spark: SparkSession, settings: Settings) -> list[str]:
+    """Roll back the tables of any step that died before finishing (its journal is still there).
+
+    Returns the names of the recovered steps. Every step calls this before it starts.
+    """
+    recovered = []
+    for path in _list_journals(spark, settings):
+        entry = json.loads(_read_text(spark, path))
+        _restore(spark, entry["versions"])
+        fs, hpath = _fs(spark, path)
+        fs.delete(hpath, False)
+        recovered.append(entry["step"])
+    return recovered
+
+
+@contextlib.contextmanager
+def atomic_step(
+    spark: SparkSession, settings: Settings, step: str, keys: list[str]
+) -> Iterator[None]:
+    """Make the writes to ``keys`` inside the block all-or-nothing.
+
+    Example::
+
+        with atomic_step(spark, settings, "ingest 100-199", ["chain.blocks", "chain.inputs"]):
+            replace_where(blocks_df, settings, "chain.blocks", "height >= 100")
+            append(inputs_df, settings, "chain.inputs")
+    """
+    recover(spark, settings)
+    versions = {
+        table_location(settings, k): table_version(spark, table_location(settings, k)) for k in keys
+    }
+    journal = f"{_journal_dir(settings)}/{uuid.uuid4().hex}.json"
+    _write_text(spark, journal, json.dumps({"step": step, "versions": versions}))
+    try:
+        yield
+    except BaseException:
+        _restore(spark, versions)
+        fs, hpath = _fs(spark, journal)
+        fs.delete(hpath, False)
+        raise
+    fs, hpath = _fs(spark, journal)
+    fs.delete(hpath, False)
+
+
+def schema_dir() -> Path:
+    return SCHEMA_DIR

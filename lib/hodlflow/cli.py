@@ -113,10 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bitcoin on-chain analytics on Spark and Delta Lake. Steps: ingest a "
         "blocks directory into chain.* tables, check them, query them.",
     )
-    p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"),
-                   help="settings environment from conf/environments/ (default: local)")  # fmt: skip
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set warehouse.path=/data/wh (repeatable)")  # fmt: skip
+    # --env/--set are accepted before or after the subcommand (spark-submit jobs pass them after).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env", default=argparse.SUPPRESS,
+                        help="settings environment from conf/environments/ (default: local, "
+                        "or HODLFLOW_ENV)")  # fmt: skip
+    common.add_argument("--set", action="append", metavar="KEY=VALUE", default=argparse.SUPPRESS,
+                        help="override one setting, e.g. --set warehouse.path=/data/wh")  # fmt: skip
+    p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"), help=argparse.SUPPRESS)
+    p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
@@ -128,30 +133,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-check", action="store_true", help="skip the merkle-root check")
     s.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser("ingest", help="blocks directory → chain.blocks/transactions/outputs/inputs")
+    s = sub.add_parser("ingest", parents=[common], help="blocks directory → chain.blocks/transactions/outputs/inputs")
     s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
     s.add_argument("--network", help="override the network setting")
     s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
     s.add_argument("--end-height", type=int, help="last height (default: the tip)")
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("check", help="reconcile the chain tables (supply, spends, fees)")
+    s = sub.add_parser("check", parents=[common], help="reconcile the chain tables (supply, spends, fees)")
     s.set_defaults(func=cmd_check)
 
-    s = sub.add_parser("sql", help="run one Spark SQL query on the project's catalog")
+    s = sub.add_parser("sql", parents=[common], help="run one Spark SQL query on the project's catalog")
     s.add_argument("query")
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(func=cmd_sql)
 
-    s = sub.add_parser("fetch-jars", help="cache the Delta Lake jars from Maven Central (once)")
+    s = sub.add_parser("fetch-jars", parents=[common], help="cache the Delta Lake jars from Maven Central (once)")
     s.set_defaults(func=cmd_fetch_jars)
 
-    s = sub.add_parser("demo", help="build a small chain, ingest it, check it, show the tables")
+    s = sub.add_parser("demo", parents=[common], help="build a small chain, ingest it, check it, show the tables")
     s.add_argument("--out", default="demo-out", help="where the demo blocks directory goes")
     s.add_argument("--blocks", type=int, default=150)
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("build-demo-chain", help="write a small demo blocks directory")
+    s = sub.add_parser("build-demo-chain", parents=[common], help="write a small demo blocks directory")
     s.add_argument("out")
     s.add_argument("--blocks", type=int, default=150)
     s.add_argument("--no-xor", action="store_true")

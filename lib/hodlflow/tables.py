@@ -247,8 +247,7 @@ def recover(spark: SparkSession, settings: Settings) -> list[str]:
     for path in _list_journals(spark, settings):
         entry = json.loads(_read_text(spark, path))
         _restore(spark, entry["versions"])
-        fs, hpath = _fs(spark, path)
-        fs.delete(hpath, False)
+        _drop_journal(spark, path)
         recovered.append(entry["step"])
     return recovered
 
@@ -275,10 +274,13 @@ def atomic_step(
         yield
     except BaseException:
         _restore(spark, versions)
-        fs, hpath = _fs(spark, journal)
-        fs.delete(hpath, False)
+        _drop_journal(spark, journal)
         raise
-    fs, hpath = _fs(spark, journal)
+    _drop_journal(spark, journal)
+
+
+def _drop_journal(spark: SparkSession, path: str) -> None:
+    fs, hpath = _fs(spark, path)
     fs.delete(hpath, False)
 
 

@@ -476,6 +476,6 @@ def test_blocks_dir_refuses_a_directory_holding_blk_files(tmp_path, raw_blocks):
 
 
 def test_xor_bytes_rolls_the_key_with_the_file_offset():
-    assert xor_bytes(bytes(4), KEY, start_offset=6).hex() == "07080102"
-    assert xor_bytes(bytes(4), KEY, start_offset=14).hex() == "07080102"
-    assert xor_bytes(bytes.fromhex("07080102"), KEY, start_offset=6) == bytes(4)
+    assert xor_bytes(bytes(4), KEY, 6).hex() == "07080102"
+    assert xor_bytes(bytes(4), KEY, 14).hex() == "07080102"
+    assert xor_bytes(bytes.fromhex("07080102"), KEY, 6) == bytes(4)

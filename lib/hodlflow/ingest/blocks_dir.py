@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from hodlflow.chain.blkfile import Record, read_block, scan_records
+from hodlflow.chain.blkfile import BlocksDirError, Record, read_block, scan_records
 from hodlflow.chain.block import check_pow, parse_block, parse_header
 from hodlflow.chain.errors import ChainError, ParseError
 from hodlflow.chain.network import Network
@@ -22,11 +22,18 @@ from hodlflow.ingest.best_chain import ChainBlock, HeaderLoc
 from hodlflow.ingest.rows import block_rows
 
 
+def _open(path: str):
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise BlocksDirError(f"cannot read blk file {path}: {exc.strerror or exc}") from None
+
+
 def _scan_files(
     items: Iterator[tuple[int, str]], network: Network, key: bytes | None, pow_check: bool
 ) -> Iterator[tuple]:
     for file_index, path in items:
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             for rec in scan_records(path, network, key):
                 raw = read_block(path, Record(rec.offset, min(rec.length, 80)), key, fh)
                 if len(raw) < 80:
@@ -147,7 +154,7 @@ def _parse_slice(
     genesis_hash: str,
 ) -> Iterator[tuple]:
     for path, blocks in items:
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             for height, median_time, offset, length, expected_hash in blocks:
                 where = f"{path} offset {offset} (height {height})"
                 raw = read_block(path, Record(offset, length), key, fh)
@@ -199,4 +206,5 @@ def parse_chain_blocks(
     rdd = spark.sparkContext.parallelize(slices, max(1, len(slices)))
     genesis = network.genesis_hash
     rows = rdd.mapPartitions(lambda it: _parse_slice(it, network, key, genesis))
-    return spark.createDataFrame(rows, PARSED_SCHEMA)
+    # The rows are built to the schema above; per-row verification would cost more than parsing.
+    return spark.createDataFrame(rows, PARSED_SCHEMA, verifySchema=False)

@@ -51,6 +51,14 @@ def _sats(n: int) -> str:
 
 def run_check(spark: SparkSession, settings: Settings) -> CheckReport:
     """Run every rule over the whole chain tables and return the report."""
+    from delta.tables import DeltaTable
+
+    for key in ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent"):
+        loc = tables.table_location(settings, key)
+        if not DeltaTable.isDeltaTable(spark, loc):
+            report = CheckReport()
+            report.failed(f"no Delta table {key} at {loc}: run `hodlflow ingest` first")
+            return report
     t = {k.split(".")[1]: tables.read_table(spark, settings, k) for k in (
         "chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent")}  # fmt: skip
     report = CheckReport()

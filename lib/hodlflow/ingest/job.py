@@ -59,11 +59,6 @@ def ensure_chain_tables(spark: SparkSession, settings: Settings) -> None:
         tables.ensure_table(spark, settings, key)
 
 
-def last_height(spark: SparkSession, settings: Settings) -> int | None:
-    row = tables.read_table(spark, settings, "chain.blocks").agg(F.max("height")).first()
-    return None if row[0] is None else int(row[0])
-
-
 _PY_ERROR = re.compile(r"(hodlflow\.[\w.]+Error|[\w.]*(?:Parse|Merkle|Pow|BlocksDir)Error): (.+)")
 
 
@@ -122,8 +117,7 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
         f"{len(files)} blk file(s), {len(headers)} stored blocks, best chain "
         f"{first}..{tip}, {stale} off the best chain" + (", xor-obfuscated" if key else "")
     )
-    stored_last = last_height(spark, settings)
-    fork = _first_divergence(spark, settings, chain) if stored_last is not None else None
+    stored_last, fork = _stored_state(spark, settings, chain)
     if fork is not None:
         log(f"stored blocks from height {fork} are no longer on the best chain: rolling back")
     start = (
@@ -157,19 +151,20 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
     return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0)
 
 
-def _first_divergence(spark, settings, chain) -> int | None:
-    """The lowest stored height whose hash differs from the best chain's (a reorg), or None."""
+def _stored_state(spark, settings, chain) -> tuple[int | None, int | None]:
+    """The last stored height, and the lowest stored height whose hash is not the best chain's
+    (a reorg) or None; one pass over the (small) blocks table."""
     best = spark.createDataFrame(
         [(c.height, c.loc.hash) for c in chain], "height INT, best_hash STRING"
     )
     stored = tables.read_table(spark, settings, "chain.blocks").select("height", "hash")
+    differs = F.col("best_hash").isNull() | (F.col("best_hash") != F.col("hash"))
     row = (
         stored.join(best, "height", "left")
-        .filter(F.col("best_hash").isNull() | (F.col("best_hash") != F.col("hash")))
-        .agg(F.min("height"))
+        .agg(F.max("height").alias("last"), F.min(F.when(differs, F.col("height"))).alias("fork"))
         .first()
     )
-    return None if row[0] is None else int(row[0])
+    return row.last, row.fork
 
 
 def _write_range(spark, settings, parsed, start, end, stored_last, log) -> int:
@@ -196,12 +191,17 @@ def _write_range(spark, settings, parsed, start, end, stored_last, log) -> int:
                 )
             transactions = tr.build_transactions(txs, resolved)
             cond = f"height >= {start}"
-            tables.replace_where(
-                tr.build_blocks(blocks, transactions), settings, "chain.blocks", cond
-            )
-            tables.replace_where(transactions, settings, "chain.transactions", cond)
-            tables.replace_where(outputs, settings, "chain.outputs", cond)
-            tables.replace_where(resolved, settings, "chain.inputs", cond)
+            replacing = stored_last is not None and start <= stored_last
+            for key, df in (
+                ("chain.blocks", tr.build_blocks(blocks, transactions)),
+                ("chain.transactions", transactions),
+                ("chain.outputs", outputs),
+                ("chain.inputs", resolved),
+            ):
+                if replacing:
+                    tables.replace_where(df, settings, key, cond)
+                else:  # past the last stored height: nothing to replace, a plain append
+                    tables.append(df, settings, key)
             _merge_unspent(spark, settings, tr.unspent_changes(outputs, resolved, start))
         finally:
             resolved.unpersist()

@@ -1,0 +1,48 @@
+"""Session-wide fixtures: one Spark session for the whole run (local[1], no UI, one shuffle
+partition, UTC), and per-test settings that isolate each test's tables (own warehouse folder,
+own database prefix) inside that one session's catalog."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+
+os.environ.setdefault("BCL_DATA_DIR", tempfile.mkdtemp(prefix="hodlflow-bcl-"))
+
+import pytest  # noqa: E402
+
+from hodlflow.config import Settings, load_settings  # noqa: E402
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("spark-session"))
+
+
+@pytest.fixture(scope="session")
+def spark(session_dir):
+    from hodlflow.spark import build_session
+
+    settings = load_settings("test", {"warehouse.path": os.path.join(session_dir, "warehouse")})
+    session = build_session(settings)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Settings for one test: tables under ``tmp_path`` in databases ``t<N>_chain`` etc."""
+
+    def make(**overrides) -> Settings:
+        base = {
+            "warehouse.path": str(tmp_path / "warehouse"),
+            "warehouse.db_prefix": f"t{next(_counter)}_",
+        }
+        base.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return load_settings("test", base)
+
+    return make

@@ -121,8 +121,13 @@ def unspent_changes(
         .join(spent_keys, ["txid", "vout"], "left_anti")
         .select(F.lit("I").alias("op"), *cols)
     )
-    deletes = resolved_inputs.filter(F.col("created_height") < range_start).select(
-        F.lit("D").alias("op"),
+    deletes = spent_outputs(resolved_inputs.filter(F.col("created_height") < range_start))
+    return inserts.unionByName(deletes.select(F.lit("D").alias("op"), *cols))
+
+
+def spent_outputs(resolved_inputs: DataFrame) -> DataFrame:
+    """The outputs that resolved inputs spend, as chain.unspent rows (from the resolved columns)."""
+    return resolved_inputs.select(
         F.col("prev_txid").alias("txid"),
         F.col("prev_vout").cast("int").alias("vout"),
         F.col("created_height").alias("height"),
@@ -132,7 +137,6 @@ def unspent_changes(
         "script_type",
         "address",
     )
-    return inserts.unionByName(deletes)
 
 
 def restored_unspent(inputs_from: DataFrame, start: int) -> DataFrame:

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from hodlflow.config import ConfigError, Settings, load_settings
+from hodlflow.config import CONF_DIR, ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -86,18 +86,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
-def cmd_build_demo_chain(args: argparse.Namespace) -> int:
-    from hodlflow.sim.demo_chain import write_demo_chain
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hodlflow.sim.simulator import run_simulation
 
-    info = write_demo_chain(args.out, blocks=args.blocks, xor=not args.no_xor)
-    print(json.dumps(info, indent=2))
+    manifest = run_simulation(
+        args.scenario, args.out, seed=args.seed, scale=args.scale, xor=not args.no_xor
+    )
+    print(json.dumps(manifest, indent=2, default=str))
+    print(
+        f"\ningest it with:\n  hodlflow ingest --blocks-dir {os.path.join(args.out, 'blocks')} "
+        f"--set check_pow=false --set ingest.start_hash={manifest['start_hash']} "
+        f"--set ingest.start_height={manifest['start_height']}"
+    )
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from hodlflow.demo import run_demo
 
-    return run_demo(_settings(args), args.out, blocks=args.blocks)
+    return run_demo(_settings(args), args.out, scenario=args.scenario)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -152,15 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_fetch_jars)
 
     s = sub.add_parser("demo", parents=[common], help="build a small chain, ingest it, check it, show the tables")
-    s.add_argument("--out", default="demo-out", help="where the demo blocks directory goes")
-    s.add_argument("--blocks", type=int, default=150)
+    s.add_argument("--out", default="demo-out", help="where the simulated chain goes")
+    s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"))
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("build-demo-chain", parents=[common], help="write a small demo blocks directory")
-    s.add_argument("out")
-    s.add_argument("--blocks", type=int, default=150)
-    s.add_argument("--no-xor", action="store_true")
-    s.set_defaults(func=cmd_build_demo_chain)
+    s = sub.add_parser(
+        "simulate", parents=[common],
+        help="write a simulated chain (blocks dir, prices, ground truth) from a scenario",
+    )  # fmt: skip
+    s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"),
+                   help="scenario YAML (default: conf/scenarios/capitulation.yaml)")  # fmt: skip
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--seed", type=int, help="override the scenario's seed")
+    s.add_argument("--scale", type=float, help="multiply the scenario's activity")
+    s.add_argument("--no-xor", action="store_true", help="write no xor.dat obfuscation key")
+    s.set_defaults(func=cmd_simulate)
     return p
 
 

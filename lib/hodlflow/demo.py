@@ -1,69 +1,107 @@
-"""``make demo``: build a small chain, run every pipeline step that exists, show the results."""
+"""``make demo``: simulate a scenario, run every pipeline step that exists, show the results."""
 
 from __future__ import annotations
 
+import csv
+import os
 import shutil
 from pathlib import Path
 
 from hodlflow.config import Settings
 
+CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
+
 QUERIES = [
-    ("blocks by coinbase tag",
-     "SELECT coinbase_tag, count(*) AS blocks, sum(coinbase_sats)/1e8 AS btc_mined, "
-     "sum(fees_sats) AS fees_sats FROM {chain}.blocks GROUP BY coinbase_tag ORDER BY blocks DESC"),
+    ("blocks by pool (coinbase tag)",
+     "SELECT coinbase_tag, count(*) AS blocks, round(sum(coinbase_sats)/1e8, 4) AS btc_earned, "
+     "round(sum(fees_sats)/1e8, 4) AS btc_fees FROM {chain}.blocks "
+     "GROUP BY coinbase_tag ORDER BY blocks DESC LIMIT 8"),
     ("outputs by script type",
-     "SELECT script_type, count(*) AS outputs, sum(value_sats)/1e8 AS btc, "
+     "SELECT script_type, count(*) AS outputs, round(sum(value_sats)/1e8, 4) AS btc, "
      "count(address) AS with_address FROM {chain}.outputs GROUP BY script_type ORDER BY outputs DESC"),
-    ("largest unspent addresses",
-     "SELECT address, script_type, count(*) AS utxos, sum(value_sats)/1e8 AS btc "
-     "FROM {chain}.unspent WHERE address IS NOT NULL GROUP BY address, script_type "
-     "ORDER BY btc DESC LIMIT 5"),
+    ("coin days destroyed by month (age of the coins spent)",
+     "SELECT date_trunc('month', day) AS month, count(*) AS inputs, "
+     "round(sum(value_sats * datediff(day, created_day)) / 1e8) AS coin_days_destroyed "
+     "FROM {chain}.inputs GROUP BY 1 ORDER BY 1 DESC LIMIT 6"),
 ]  # fmt: skip
 
 
-def run_demo(settings: Settings, out: str, blocks: int = 150) -> int:
-    """Write the demo blocks directory under ``out``, ingest it into the configured warehouse,
-    check it and print table counts and a few queries. Returns 0 when the check passes."""
+def _truth_story(out: str) -> None:
+    """The simulator's ground truth around the price falling under the production cost."""
+    path = Path(out) / "truth" / "miner_daily.csv"
+    if not path.exists():
+        return
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    below = [r for r in rows if float(r["price_usd"]) < float(r["production_cost_usd_per_btc"])]
+    print("\nground truth (the simulator's own books):")
+    if not below:
+        print("  the price never falls under the production cost in this scenario")
+        return
+    first = below[0]["day"]
+    before = [r for r in rows if r["day"] < first][-14:]
+    during = [r for r in rows if r["day"] >= first][:14]
+
+    def avg(rs, col):
+        return sum(int(r[col]) for r in rs) / max(1, len(rs)) / 1e8
+
+    print(f"  price first under production cost on {first}")
+    print(f"  miner outflow / day:          {avg(before, 'miner_outflow_sats'):10.2f} BTC in the 14 days "
+          f"before, {avg(during, 'miner_outflow_sats'):10.2f} BTC in the 14 days from then")  # fmt: skip
+    print(f"  miner → exchange / day:       {avg(before, 'miner_to_exchange_sats'):10.2f} BTC before, "
+          f"{avg(during, 'miner_to_exchange_sats'):10.2f} BTC from then")  # fmt: skip
+
+
+def run_demo(settings: Settings, out: str, scenario: str) -> int:
+    """Simulate ``scenario`` into ``out``, ingest it into the configured warehouse (from scratch),
+    check it and print counts, a few queries and the ground truth. Returns 0 when the check
+    passes."""
     from hodlflow.ingest.check import run_check
     from hodlflow.ingest.job import run_ingest
-    from hodlflow.sim.demo_chain import write_demo_chain
+    from hodlflow.sim.simulator import run_simulation
     from hodlflow.spark import build_session
 
-    shutil.rmtree(Path(out) / "blocks", ignore_errors=True)
-    info = write_demo_chain(out, blocks=blocks)
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"simulating {scenario} ...")
+    manifest = run_simulation(scenario, out)
+    blocks_dir = os.path.join(out, "blocks")
     print(
-        f"demo chain: {info['stored_blocks']} blocks ({info['transactions']} transactions on the "
-        f"best chain, 1 stale) in {info['files']} xor-obfuscated blk files at {info['blocks_dir']}"
+        f"simulated chain: heights {manifest['start_height']}..{manifest['tip_height']}, "
+        f"{manifest.get('blocks', '?')} blocks, {manifest.get('transactions', '?')} transactions, "
+        f"{manifest.get('days', '?')} days in {blocks_dir}"
     )
     settings = settings.with_overrides(
         {
             "network": "main",
-            "check_pow": False,
-            "ingest.blocks_dir": info["blocks_dir"],
-            "ingest.start_hash": info["start_hash"],
-            "ingest.start_height": 0,
+            "check_pow": False,  # simulated headers carry mainnet difficulty without the work
+            "ingest.blocks_dir": blocks_dir,
+            "ingest.start_hash": manifest["start_hash"],
+            "ingest.start_height": manifest["start_height"],
         }
     )
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("ERROR")
     chain_db = f"{settings.db_prefix}chain"
     # A demo starts from scratch: drop what an earlier demo left.
-    for table in ("blocks", "transactions", "outputs", "inputs", "unspent"):
+    for table in CHAIN_TABLES:
         spark.sql(f"DROP TABLE IF EXISTS {chain_db}.{table}")
         shutil.rmtree(Path(settings.warehouse) / chain_db / table, ignore_errors=True)
     print(run_ingest(spark, settings).summary())
     report = run_check(spark, settings)
     print(report.text())
     print("\nchain tables:")
-    for table in ("blocks", "transactions", "outputs", "inputs", "unspent"):
+    for table in CHAIN_TABLES:
         n = spark.table(f"{chain_db}.{table}").count()
-        print(f"  {chain_db}.{table:<13} {n:>8,} rows")
+        print(f"  {chain_db}.{table:<13} {n:>10,} rows")
     for title, sql in QUERIES:
         print(f"\n{title}:")
         spark.sql(sql.format(chain=chain_db)).show(truncate=False)
+    _truth_story(out)
     print(
-        f"Explore the tables with Spark SQL (warehouse {settings.warehouse}):\n"
-        f'  .venv/bin/hodlflow sql "SELECT * FROM {chain_db}.blocks ORDER BY height DESC"\n'
-        "  or from PySpark: build_session(load_settings('local')).table('chain.outputs')"
+        f"\nExplore the tables with Spark SQL (warehouse {settings.warehouse}):\n"
+        f"  .venv/bin/hodlflow sql \"SELECT * FROM {chain_db}.blocks ORDER BY height DESC\"\n"
+        "  or in PySpark: from hodlflow.config import load_settings; "
+        "from hodlflow.spark import build_session\n"
+        "                 build_session(load_settings('local')).table('chain.outputs').show()"
     )
     return 0 if report.ok else 1

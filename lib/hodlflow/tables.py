@@ -159,10 +159,17 @@ def read_table(spark: SparkSession, settings: Settings, key: str) -> DataFrame:
     return spark.read.format("delta").load(table_location(settings, key))
 
 
+def _clustered(df: DataFrame, key: str) -> DataFrame:
+    """Shuffle rows so each partition value (a day) is written by one task: one file per day
+    instead of one per day and task (hundreds of tiny files on a multi-year range)."""
+    parts = load_schema(key).partition_by
+    return df.repartition(*parts) if parts else df
+
+
 def replace_where(df: DataFrame, settings: Settings, key: str, condition: str) -> None:
     """Atomically replace the rows matching ``condition`` with ``df`` (one Delta commit)."""
     (
-        conform(df, key)
+        _clustered(conform(df, key), key)
         .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", condition)
@@ -171,7 +178,9 @@ def replace_where(df: DataFrame, settings: Settings, key: str, condition: str) -
 
 
 def append(df: DataFrame, settings: Settings, key: str) -> None:
-    conform(df, key).write.format("delta").mode("append").save(table_location(settings, key))
+    _clustered(conform(df, key), key).write.format("delta").mode("append").save(
+        table_location(settings, key)
+    )
 
 
 def delete_where(spark: SparkSession, settings: Settings, key: str, condition: str) -> None:

@@ -291,9 +291,7 @@ def encode_tx(
         if not wit:
             wparts.append(b"\x00")
         else:
-            wparts.append(
-                compact_size(len(wit)) + b"".join(compact_size(len(i)) + i for i in wit)
-            )
+            wparts.append(compact_size(len(wit)) + b"".join(compact_size(len(i)) + i for i in wit))
     raw = ver + b"\x00\x01" + body + b"".join(wparts) + lock
     return EncodedTx(raw, txid, dsha256(raw), 3 * len(stripped) + len(raw), True)
 
@@ -372,11 +370,13 @@ def encode_block(
     ver, lock = _pack_i(2), _pack_i(0)
     stripped = ver + body + lock
     cb_txid = dsha256(stripped)
-    cb_raw = ver + b"\x00\x01" + body + b"\x01\x20" + WITNESS_RESERVED_VALUE + lock if segwit else stripped
-    root = merkle_root([cb_txid] + [t.txid for t in txs])
-    header = (
-        struct.pack("<i", version) + prev_hash + root + struct.pack("<III", time, bits, nonce)
+    cb_raw = (
+        ver + b"\x00\x01" + body + b"\x01\x20" + WITNESS_RESERVED_VALUE + lock
+        if segwit
+        else stripped
     )
+    root = merkle_root([cb_txid] + [t.txid for t in txs])
+    header = struct.pack("<i", version) + prev_hash + root + struct.pack("<III", time, bits, nonce)
     raw = b"".join([header, compact_size(len(txs) + 1), cb_raw, *(t.raw for t in txs)])
     return raw, dsha256(header), cb_txid
 

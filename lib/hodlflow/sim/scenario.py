@@ -4,8 +4,12 @@ A scenario says how long the chain runs (``phases``: days, blocks per day, how b
 price goes), what mining costs (``cost_model``), how the chain looks (``chain``: start height,
 difficulty, stale blocks, blk file size) and who acts on it (``agents``: mining pools and solo
 miners, exchanges, long-term holders, short-term traders, forced sellers, coinjoin users,
-payment users and merchants). Every key is optional unless marked required below; unknown keys
-are errors, so a typo never silently falls back to a default.
+payment users and merchants). The dataclasses below are the reference: every key is optional
+and takes the default shown, except the fields without one (``price.start_usd``;
+``phases[*].name``, ``days``, ``end_usd``; ``agents.pools[*].name``, ``tag``,
+``hashrate_share``; ``agents.exchanges[*].name``, ``market_share``). Leaving ``agents`` out
+gives one pool and one exchange. Unknown keys are errors, so a typo never silently falls back
+to a default.
 
 Errors name the file and the path to the bad value::
 
@@ -14,9 +18,12 @@ Errors name the file and the path to the bad value::
 Numbers: integers are YAML integers (``880_000`` works); floats accept integers and, because
 YAML 1.1 reads ``1.1e14`` as text, numeric strings too.
 
-Amounts in USD are aggregate or per-agent *at scale 1*: ``scale`` multiplies the number of
-agents (and so the transactions) and divides each agent's budget, so the BTC that moves between
-classes stays about the same at any scale.
+``scale`` multiplies the number of agents (pool members, holders, traders, forced sellers,
+coinjoin users, payment users, merchants) and so the transactions. The story's money does not
+grow with it: ``strong_holders.daily_usd`` is shared by all holders, pool members share their
+pool's hash rate, and ``trade_usd`` and ``position_usd`` (given at scale 1) are divided by the
+scale, so the BTC that moves between classes stays about the same at any scale. Payment and
+coinjoin amounts are per payment and stay as given.
 
 >>> s = parse_scenario({"phases": [{"name": "p", "days": 2, "end_usd": 60000}],
 ...                     "price": {"start_usd": 65000}}, "inline")
@@ -30,6 +37,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,6 +425,17 @@ def _text(max_len: int = 200, allow_empty: bool = False):
     return conv
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\- ]*")
+
+
+def _name(v: Any, path: str) -> str:
+    """A name that goes into the truth files: letters, digits, space, ``_ . -``."""
+    v = _text(40)(v, path)
+    if not _NAME.fullmatch(v):
+        raise _Bad(path, f"must be letters, digits, spaces, '_', '.' or '-', got {_show(v)}")
+    return v
+
+
 def _tag(v: Any, path: str) -> str:
     v = _text(60, allow_empty=True)(v, path)
     if any(not 0x20 <= ord(c) <= 0x7E for c in v):
@@ -532,7 +551,7 @@ _read_price = _dataclass_reader(
 _read_phase = _dataclass_reader(
     Phase,
     {
-        "name": _text(40),
+        "name": _name,
         "days": _POS_INT,
         "end_usd": _POS,
         "blocks_per_day": _int(1, 1000, "an integer from 1 to 1000"),
@@ -544,7 +563,7 @@ _read_phase = _dataclass_reader(
 _read_pool = _dataclass_reader(
     PoolSpec,
     {
-        "name": _text(40),
+        "name": _name,
         "tag": _tag,
         "hashrate_share": _POS,
         "members": _POS_INT,
@@ -578,7 +597,7 @@ _read_miners = _dataclass_reader(
 _read_exchange = _dataclass_reader(
     ExchangeSpec,
     {
-        "name": _text(40),
+        "name": _name,
         "market_share": _POS,
         "deposit_script": _script,
         "hot_script": _script,
@@ -593,9 +612,7 @@ _read_exchange = _dataclass_reader(
     },
 )
 
-_read_inter = _dataclass_reader(
-    InterExchangeSpec, {"daily_prob": _FRACTION, "fraction": _FRACTION}
-)
+_read_inter = _dataclass_reader(InterExchangeSpec, {"daily_prob": _FRACTION, "fraction": _FRACTION})
 
 _read_strong = _dataclass_reader(
     StrongHoldersSpec,

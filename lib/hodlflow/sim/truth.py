@@ -70,7 +70,7 @@ class AddressTruth:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", encoding="ascii", newline="")
+        self._fh = open(self.path, "w", encoding="utf-8", newline="")
         self._fh.write(_csv_line(truth_columns("truth.addresses")))
         self._buf: list[str] = []
         self.count = 0
@@ -84,7 +84,8 @@ class AddressTruth:
         role: str,
         script_type: str,
     ) -> None:
-        # Labels and roles are simulator-made identifiers (no commas or quotes): plain joins.
+        if any(ch in label for ch in ',"\r\n'):  # names come from the scenario: quote them
+            label = _csv_line([label]).rstrip("\n")
         self._buf.append(
             f"{address},{entity_id},{label},{entity_type},{CLASSES[TYPE_CLASS[entity_type]]},"
             f"{role},{script_type}\n"
@@ -122,10 +123,6 @@ class FlowTruth:
     def total(self, day: int, from_class: str, to_class: str) -> int:
         cell = self._cells.get((day, CLASSES.index(from_class), CLASSES.index(to_class)))
         return cell[0] if cell else 0
-
-    def from_class(self, day: int, src: int) -> dict[int, int]:
-        """{to_class: value} of one day's transfers from class ``src``."""
-        return {d: c[0] for (dd, s, d), c in self._cells.items() if dd == day and s == src}
 
     def write(self, path: str | Path, first_day: dt.date) -> int:
         rows = sorted(self._cells.items())

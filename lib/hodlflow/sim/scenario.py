@@ -46,18 +46,12 @@ from typing import Any
 import yaml
 
 from hodlflow.config import CONF_DIR
+from hodlflow.sim.fastchain import SPENDABLE_KINDS
 
 SCENARIO_DIR = CONF_DIR / "scenarios"
 
-SCRIPT_KINDS = (
-    "p2pk",
-    "p2pkh",
-    "p2sh_p2wpkh",
-    "p2sh_multisig",
-    "p2wpkh",
-    "p2wsh",
-    "p2tr",
-)
+# The script kinds a scenario may give a wallet: the ones the chain writer can also spend.
+SCRIPT_KINDS = SPENDABLE_KINDS
 
 
 class ScenarioError(ValueError):

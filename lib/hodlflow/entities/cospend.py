@@ -1,0 +1,245 @@
+"""Common-input ownership: address ids, coinjoin flags and the co-spend edges between ids.
+
+Clustering works on integers: :func:`with_address_ids` gives every address a dense, stable
+bigint id. :func:`build_tx_summary` and :func:`with_coinjoin_flag` mark the transactions whose
+inputs belong to several people by design (coinjoins), and :func:`cospend_edges` links the
+input addresses of every other transaction. The edges feed
+:func:`hodlflow.entities.components.connected_components`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from hodlflow.entities.components import require_columns
+
+# Wasabi 2 (WabiSabi) output denominations: powers of 2, powers of 3, twice the powers of 3,
+# and 1, 2, 5 times the powers of 10, from 5,000 sats up to 2^37 sats (1374.38953472 BTC).
+WASABI2_MIN_DENOMINATION = 5_000
+WASABI2_MAX_DENOMINATION = 2**37
+
+
+def _wasabi2_denominations() -> list[int]:
+    values: set[int] = set()
+    for base, factors in ((2, (1,)), (3, (1, 2)), (10, (1, 2, 5))):
+        power = 1
+        while power <= WASABI2_MAX_DENOMINATION:
+            values.update(f * power for f in factors)
+            power *= base
+    return sorted(v for v in values if WASABI2_MIN_DENOMINATION <= v <= WASABI2_MAX_DENOMINATION)
+
+
+WASABI2_DENOMINATIONS: tuple[int, ...] = tuple(_wasabi2_denominations())
+# Wasabi 1: one base denomination near 0.1 BTC, which the coordinator let drift a little.
+WASABI1_BASE_SATS = 10_000_000
+WASABI1_TOLERANCE_SATS = 2_000_000
+
+
+def with_address_ids(addresses: DataFrame, existing: DataFrame | None = None) -> DataFrame:
+    """The address id table after adding the addresses of ``addresses``.
+
+    Input: ``addresses`` with ``address`` (string) and ``height`` (int): any rows that name
+    addresses, e.g. ``chain.outputs``; duplicates are expected. ``existing``: the id table so
+    far (``address``, ``address_id``, ``first_height``), or None when there is none.
+
+    Output: ``address``, ``address_id`` (bigint), ``first_height`` (int): every row of
+    ``existing`` unchanged, plus one row for each address of ``addresses`` not in ``existing``.
+
+    Rules:
+
+    * ids are stable: an address in ``existing`` keeps its id and first height;
+    * ids are dense: new addresses get max(existing id) + 1, + 2, ... (0, 1, ... when there are
+      no existing ids), in the order of first height, then address (string order), so the same
+      input always gives the same ids;
+    * ``first_height`` of a new address is the smallest height at which ``addresses`` shows it;
+      a NULL height counts only when there is no other (such addresses come first);
+    * rows with a NULL address are skipped.
+
+    New rows are those with ``address_id`` above the old maximum. Scales with the number of new
+    addresses: ids are numbered per first height, and only the per-height counts (one row per
+    height) pass through one task to get each height's offset.
+    """
+    require_columns(addresses, ("address", "height"), "addresses")
+    seen = (
+        addresses.filter(F.col("address").isNotNull())
+        .groupBy("address")
+        .agg(F.min("height").alias("first_height"))
+    )
+    if existing is None:
+        old = seen.sparkSession.createDataFrame(
+            [], "address string, address_id bigint, first_height int"
+        )
+    else:
+        require_columns(existing, ("address", "address_id", "first_height"), "existing")
+        old = existing.select(
+            "address", F.col("address_id").cast("bigint"), F.col("first_height").cast("int")
+        )
+    new = seen.join(old.select("address"), "address", "left_anti").withColumn(
+        # Heights are never negative: -1 stands for NULL so that the key joins.
+        "h",
+        F.coalesce("first_height", F.lit(-1)),
+    )
+    start = old.agg((F.coalesce(F.max("address_id"), F.lit(-1)) + 1).alias("start"))
+    per_height = new.groupBy("h").agg(F.count(F.lit(1)).alias("n"))
+    before = Window.orderBy("h").rowsBetween(Window.unboundedPreceding, -1)
+    offsets = per_height.crossJoin(start).select(
+        "h", (F.col("start") + F.coalesce(F.sum("n").over(before), F.lit(0))).alias("offset")
+    )
+    within = Window.partitionBy("h").orderBy("address")
+    numbered = new.join(offsets, "h").select(
+        "address",
+        (F.col("offset") + F.row_number().over(within) - 1).cast("bigint").alias("address_id"),
+        F.col("first_height").cast("int"),
+    )
+    return old.unionByName(numbered)
+
+
+def build_tx_summary(inputs: DataFrame, outputs: DataFrame) -> DataFrame:
+    """Per transaction, the counts that coinjoin detection looks at.
+
+    Input: ``inputs`` (``txid``, ``height``, ``address``: e.g. ``chain.inputs``), ``outputs``
+    (``txid``, ``height``, ``is_coinbase``, ``value_sats``: e.g. ``chain.outputs``).
+
+    Output, one row per transaction (``txid``, ``height``) of ``outputs``:
+
+    * ``txid``, ``height``, ``is_coinbase``;
+    * ``input_count``: its input rows (0 for a coinbase: ``chain.inputs`` holds none);
+    * ``input_address_count``: distinct non-NULL addresses among its inputs;
+    * ``output_count``: its outputs with a positive value — zero-value outputs (OP_RETURN
+      data, anchors) pay nobody and are not counted anywhere below;
+    * ``equal_output_count``: size of the largest group of outputs with the same value (1 when
+      all values differ, 0 when no output has value); ties go to the larger value;
+    * ``equal_output_value``: the value of that group, NULL when ``equal_output_count`` < 2.
+
+    Inputs are matched on (txid, height), which keeps mainnet's two duplicated coinbase txids
+    apart; inputs of a transaction missing from ``outputs`` are dropped.
+    """
+    require_columns(inputs, ("txid", "height", "address"), "inputs")
+    require_columns(outputs, ("txid", "height", "is_coinbase", "value_sats"), "outputs")
+    keys = ["txid", "height", "is_coinbase"]
+    by_value = (
+        outputs.filter(F.col("value_sats") > 0)
+        .groupBy("txid", "height", "value_sats")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .groupBy("txid", "height")
+        .agg(
+            F.sum("n").alias("output_count"),
+            F.max(F.struct("n", "value_sats")).alias("top"),
+        )
+    )
+    txs = outputs.select(*keys).distinct()
+    spent = inputs.groupBy("txid", "height").agg(
+        F.count(F.lit(1)).alias("input_count"),
+        F.countDistinct("address").alias("input_address_count"),
+    )
+    top_n = F.coalesce(F.col("top.n"), F.lit(0))
+    return (
+        txs.join(by_value, ["txid", "height"], "left")
+        .join(spent, ["txid", "height"], "left")
+        .select(
+            *keys,
+            F.coalesce("input_count", F.lit(0)).cast("bigint").alias("input_count"),
+            F.coalesce("input_address_count", F.lit(0)).cast("bigint").alias("input_address_count"),
+            F.coalesce("output_count", F.lit(0)).cast("bigint").alias("output_count"),
+            top_n.cast("bigint").alias("equal_output_count"),
+            F.when(top_n >= 2, F.col("top.value_sats")).cast("bigint").alias("equal_output_value"),
+        )
+    )
+
+
+def is_coinjoin() -> Column:
+    """Boolean column over the columns of :func:`build_tx_summary`; never NULL.
+
+    With n = ``equal_output_count``, a transaction is a coinjoin when it is not a coinbase and
+    one of these holds:
+
+    * Whirlpool: exactly 5 inputs and exactly 5 outputs, all of one value (n = 5);
+    * Wasabi: n ≥ 10 at a round-ish denomination — a Wasabi 2 standard denomination
+      (:data:`WASABI2_DENOMINATIONS`: 2^k, 3^k, 2·3^k, 10^k, 2·10^k, 5·10^k sats from 5,000
+      sats to 2^37 sats) or within 0.02 BTC of 0.1 BTC (Wasabi 1's base denomination);
+    * JoinMarket (and coordinator-style joins like it): n ≥ 3, at least n inputs from at
+      least n distinct addresses, and about as many other outputs as equal ones (between n − 1
+      and n + 1: one change per participant, one fewer when a taker sweeps, one more for a
+      coordinator fee).
+
+    A NULL ``is_coinbase`` counts as not-coinbase. Conservative the other way round from
+    clustering: a false coinjoin only loses that transaction's co-spend edges, a missed one
+    merges strangers.
+    """
+    n = F.col("equal_output_count")
+    inputs = F.col("input_count")
+    outputs = F.col("output_count")
+    value = F.col("equal_output_value")
+    whirlpool = (inputs == 5) & (outputs == 5) & (n == 5)
+    round_ish = value.isin(*WASABI2_DENOMINATIONS) | (
+        F.abs(value - F.lit(WASABI1_BASE_SATS)) <= WASABI1_TOLERANCE_SATS
+    )
+    wasabi = (n >= 10) & round_ish
+    others = outputs - n
+    joinmarket = (
+        (n >= 3)
+        & (inputs >= n)
+        & (F.col("input_address_count") >= n)
+        & (others >= n - 1)
+        & (others <= n + 1)
+    )
+    not_coinbase = ~F.coalesce(F.col("is_coinbase"), F.lit(False))
+    return F.coalesce(not_coinbase & (whirlpool | wasabi | joinmarket), F.lit(False))
+
+
+def with_coinjoin_flag(tx_summary: DataFrame) -> DataFrame:
+    """Add ``is_coinjoin`` (boolean, never NULL) to a :func:`build_tx_summary` frame.
+
+    Output: the input's columns (among them ``txid``, ``height``, ``is_coinbase``) plus
+    ``is_coinjoin`` by the rules of :func:`is_coinjoin`. Downstream, a transaction without a
+    flag (a NULL after a join) counts as not-coinjoin.
+    """
+    require_columns(
+        tx_summary,
+        ("is_coinbase", "input_count", "input_address_count", "output_count",
+         "equal_output_count", "equal_output_value"),
+        "tx_summary",
+    )  # fmt: skip
+    return tx_summary.withColumn("is_coinjoin", is_coinjoin())
+
+
+def cospend_edges(inputs: DataFrame, tx_flags: DataFrame, address_ids: DataFrame) -> DataFrame:
+    """Common-input-ownership edges between address ids.
+
+    Input: ``inputs`` (``txid``, ``address``: e.g. ``chain.inputs``); ``tx_flags`` (``txid``,
+    ``is_coinbase``, ``is_coinjoin``: e.g. :func:`with_coinjoin_flag`'s output); ``address_ids``
+    (``address``, ``address_id``: :func:`with_address_ids`'s output).
+
+    Output: ``src``, ``dst`` (bigint), distinct rows, ``src`` > ``dst``.
+
+    Rules:
+
+    * an input with a NULL address is skipped, and so is one whose address has no id;
+    * a transaction flagged coinjoin or coinbase gives no edges; a transaction without a
+      flag row, or with a NULL flag, counts as neither;
+    * a transaction with fewer than two distinct input address ids gives no edges;
+    * otherwise every input address id other than the transaction's smallest one gets the
+      edge (id, smallest id): a star, as many edges as inputs, not a clique;
+    * edges repeated by several transactions appear once.
+    """
+    require_columns(inputs, ("txid", "address"), "inputs")
+    require_columns(tx_flags, ("txid", "is_coinbase", "is_coinjoin"), "tx_flags")
+    require_columns(address_ids, ("address", "address_id"), "address_ids")
+    excluded = tx_flags.filter(
+        F.coalesce(F.col("is_coinjoin"), F.lit(False))
+        | F.coalesce(F.col("is_coinbase"), F.lit(False))
+    ).select("txid")
+    ids = (
+        inputs.filter(F.col("address").isNotNull())
+        .join(excluded, "txid", "left_anti")
+        .join(address_ids.select("address", F.col("address_id").cast("bigint")), "address")
+        .select("txid", "address_id")
+        .distinct()
+    )
+    smallest = F.min("address_id").over(Window.partitionBy("txid"))
+    return (
+        ids.select(F.col("address_id").alias("src"), smallest.alias("dst"))
+        .filter(F.col("src") != F.col("dst"))
+        .distinct()
+    )

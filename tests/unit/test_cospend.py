@@ -1,0 +1,212 @@
+"""Address ids, coinjoin flags and co-spend edges on tiny hand-built transactions.
+
+Every expected frame is written out by hand from the transaction drawn in the test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from hodlflow.entities.cospend import (
+    build_tx_summary,
+    cospend_edges,
+    with_address_ids,
+    with_coinjoin_flag,
+)
+from hodlflow.tables import SchemaError
+
+SEEN = "address string, height int"
+ID_TABLE = "address string, address_id bigint, first_height int"
+INPUTS = "txid string, height int, address string"
+OUTPUTS = "txid string, height int, is_coinbase boolean, value_sats bigint"
+SUMMARY = (
+    "txid string, height int, is_coinbase boolean, input_count bigint, "
+    "input_address_count bigint, output_count bigint, equal_output_count bigint, "
+    "equal_output_value bigint"
+)
+FLAG = "txid string, is_coinjoin boolean"
+TX_FLAGS = "txid string, is_coinbase boolean, is_coinjoin boolean"
+IDS = "address string, address_id bigint"
+EDGES = "src bigint, dst bigint"
+
+
+# -- address ids --------------------------------------------------------------------------
+
+
+def test_new_addresses_are_numbered_from_zero_by_first_height_then_address(spark):
+    seen = spark.createDataFrame([("b", 5), ("a", 7), ("c", 5), ("a", 9), ("b", 6)], SEEN)
+    actual = with_address_ids(seen, None)
+    expected = spark.createDataFrame([("b", 0, 5), ("c", 1, 5), ("a", 2, 7)], ID_TABLE)
+    assertDataFrameEqual(actual, expected)
+
+
+def test_existing_ids_are_kept_and_new_ids_follow_their_maximum(spark):
+    existing = spark.createDataFrame([("x", 0, 1), ("y", 4, 2)], ID_TABLE)
+    seen = spark.createDataFrame([("y", 9), ("z", 3), ("w", 3), ("v", 8)], SEEN)
+    actual = with_address_ids(seen, existing)
+    expected = spark.createDataFrame(
+        [("x", 0, 1), ("y", 4, 2), ("w", 5, 3), ("z", 6, 3), ("v", 7, 8)], ID_TABLE
+    )
+    assertDataFrameEqual(actual, expected)
+
+
+def test_null_address_gets_no_id(spark):
+    seen = spark.createDataFrame([(None, 1), ("a", 2)], SEEN)
+    actual = with_address_ids(seen, None)
+    assertDataFrameEqual(actual, spark.createDataFrame([("a", 0, 2)], ID_TABLE))
+
+
+# -- transaction summary ------------------------------------------------------------------
+
+
+def test_summary_counts_inputs_distinct_addresses_outputs_and_largest_equal_group(spark):
+    # Inputs from a, a, b and one without address; outputs 100, 100, 50, 50, 70: two groups of
+    # two, the tie goes to the larger value.
+    inputs = spark.createDataFrame(
+        [("t", 10, "a"), ("t", 10, "a"), ("t", 10, "b"), ("t", 10, None)], INPUTS
+    )
+    outputs = spark.createDataFrame([("t", 10, False, v) for v in (100, 100, 50, 50, 70)], OUTPUTS)
+    actual = build_tx_summary(inputs, outputs)
+    expected = spark.createDataFrame([("t", 10, False, 4, 2, 5, 2, 100)], SUMMARY)
+    assertDataFrameEqual(actual, expected)
+
+
+def test_summary_ignores_zero_value_outputs(spark):
+    inputs = spark.createDataFrame([("t", 10, "a")], INPUTS)
+    outputs = spark.createDataFrame([("t", 10, False, v) for v in (0, 0, 500)], OUTPUTS)
+    actual = build_tx_summary(inputs, outputs)
+    expected = spark.createDataFrame([("t", 10, False, 1, 1, 1, 1, None)], SUMMARY)
+    assertDataFrameEqual(actual, expected)
+
+
+def test_summary_of_coinbase_counts_no_inputs(spark):
+    inputs = spark.createDataFrame([], INPUTS)
+    outputs = spark.createDataFrame([("cb", 10, True, 625_000_000)], OUTPUTS)
+    actual = build_tx_summary(inputs, outputs)
+    expected = spark.createDataFrame([("cb", 10, True, 0, 0, 1, 1, None)], SUMMARY)
+    assertDataFrameEqual(actual, expected)
+
+
+# -- coinjoin flag ------------------------------------------------------------------------
+
+
+def flags(spark, inputs, outputs, txid="t", coinbase=False):
+    """is_coinjoin of one transaction from its input addresses and output values."""
+    ins = spark.createDataFrame([(txid, 10, a) for a in inputs], INPUTS)
+    outs = spark.createDataFrame([(txid, 10, coinbase, v) for v in outputs], OUTPUTS)
+    return with_coinjoin_flag(build_tx_summary(ins, outs)).select("txid", "is_coinjoin")
+
+
+def test_whirlpool_five_inputs_five_equal_outputs_is_coinjoin(spark):
+    actual = flags(spark, ["a", "b", "c", "d", "e"], [1_000_000] * 5)
+    assertDataFrameEqual(actual, spark.createDataFrame([("t", True)], FLAG))
+
+
+def test_joinmarket_three_party_join_is_coinjoin(spark):
+    # Taker (two inputs) and two makers; three equal outputs and three changes.
+    actual = flags(
+        spark,
+        ["taker1", "taker2", "maker1", "maker2"],
+        [12_345_678] * 3 + [4_100_000, 870_001, 2_000_123],
+    )
+    assertDataFrameEqual(actual, spark.createDataFrame([("t", True)], FLAG))
+
+
+def test_wasabi2_ten_equal_outputs_at_standard_denomination_is_coinjoin(spark):
+    # Fewer inputs than equal outputs (participants split), so only the Wasabi rule applies.
+    actual = flags(spark, [f"in{i}" for i in range(6)], [6_561] * 10 + [50_000, 77_777])
+    assertDataFrameEqual(actual, spark.createDataFrame([("t", True)], FLAG))
+
+
+def test_wasabi1_ten_equal_outputs_near_a_tenth_of_a_bitcoin_is_coinjoin(spark):
+    actual = flags(spark, [f"in{i}" for i in range(6)], [9_987_654] * 10 + [1_234_567])
+    assertDataFrameEqual(actual, spark.createDataFrame([("t", True)], FLAG))
+
+
+def test_ordinary_payment_with_change_is_not_coinjoin(spark):
+    actual = flags(spark, ["a", "b"], [150_000, 2_349_000])
+    assertDataFrameEqual(actual, spark.createDataFrame([("t", False)], FLAG))
+
+
+def test_batch_payout_of_equal_odd_amounts_is_not_coinjoin(spark):
+    actual = flags(spark, ["a", "b"], [123_457] * 10 + [9_000_000])
+    assertDataFrameEqual(actual, spark.createDataFrame([("t", False)], FLAG))
+
+
+def test_coinbase_is_never_coinjoin(spark):
+    actual = flags(spark, [], [10_000_000] * 12, txid="cb", coinbase=True)
+    assertDataFrameEqual(actual, spark.createDataFrame([("cb", False)], FLAG))
+
+
+# -- co-spend edges -----------------------------------------------------------------------
+
+
+def edges(spark, inputs, tx_flags=(), ids=None):
+    """cospend_edges over (txid, address) inputs; ids default to a→1, b→2, ..."""
+    ins = spark.createDataFrame([(t, 10, a) for t, a in inputs], INPUTS)
+    fl = spark.createDataFrame(list(tx_flags), TX_FLAGS)
+    if ids is None:
+        ids = {chr(ord("a") + i): i + 1 for i in range(26)}
+    id_frame = spark.createDataFrame(sorted(ids.items()), IDS)
+    return cospend_edges(ins, fl, id_frame)
+
+
+def test_inputs_link_to_the_smallest_input_address_id_of_their_tx(spark):
+    actual = edges(spark, [("t", "g"), ("t", "c"), ("t", "i"), ("t", "e")])
+    expected = spark.createDataFrame([(7, 3), (9, 3), (5, 3)], EDGES)
+    assertDataFrameEqual(actual, expected)
+
+
+def test_coinbase_tx_gives_no_edges(spark):
+    actual = edges(spark, [("cb", "a"), ("cb", "b")], [("cb", True, False)])
+    assertDataFrameEqual(actual, spark.createDataFrame([], EDGES))
+
+
+def test_coinjoin_tx_gives_no_edges(spark):
+    actual = edges(spark, [("cj", "a"), ("cj", "b")], [("cj", False, True)])
+    assertDataFrameEqual(actual, spark.createDataFrame([], EDGES))
+
+
+def test_missing_or_null_flags_count_as_not_coinjoin(spark):
+    actual = edges(
+        spark,
+        [("unflagged", "a"), ("unflagged", "b"), ("nulls", "c"), ("nulls", "d")],
+        [("nulls", None, None)],
+    )
+    assertDataFrameEqual(actual, spark.createDataFrame([(2, 1), (4, 3)], EDGES))
+
+
+def test_single_input_tx_gives_no_edge(spark):
+    actual = edges(spark, [("t", "a")])
+    assertDataFrameEqual(actual, spark.createDataFrame([], EDGES))
+
+
+def test_inputs_from_one_address_give_no_edge(spark):
+    actual = edges(spark, [("t", "a"), ("t", "a")])
+    assertDataFrameEqual(actual, spark.createDataFrame([], EDGES))
+
+
+def test_input_without_address_is_skipped(spark):
+    actual = edges(spark, [("t", "a"), ("t", None), ("u", "b"), ("u", None), ("u", "c")])
+    assertDataFrameEqual(actual, spark.createDataFrame([(3, 2)], EDGES))
+
+
+def test_input_whose_address_has_no_id_is_skipped(spark):
+    actual = edges(spark, [("t", "a"), ("t", "z")], ids={"a": 1})
+    assertDataFrameEqual(actual, spark.createDataFrame([], EDGES))
+
+
+def test_edge_made_by_several_txs_appears_once(spark):
+    actual = edges(spark, [("t", "a"), ("t", "b"), ("u", "b"), ("u", "a")])
+    assertDataFrameEqual(actual, spark.createDataFrame([(2, 1)], EDGES))
+
+
+def test_tx_flags_without_coinbase_column_are_rejected_naming_the_columns(spark):
+    ins = spark.createDataFrame([], INPUTS)
+    fl = spark.createDataFrame([], FLAG)
+    ids = spark.createDataFrame([], IDS)
+    with pytest.raises(
+        SchemaError, match=r"tx_flags: missing column\(s\) \['is_coinbase'\]; .*'is_coinjoin'"
+    ):
+        cospend_edges(ins, fl, ids)

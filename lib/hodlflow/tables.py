@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
 from pyspark.sql import DataFrame, SparkSession
@@ -99,10 +98,6 @@ def load_schema(key: str) -> TableSchema:
         partition_by=tuple(raw.get("partition_by") or ()),
         columns=tuple(cols),
     )
-
-
-def all_schemas() -> list[TableSchema]:
-    return [load_schema(p.stem) for p in sorted(SCHEMA_DIR.glob("*.yaml"))]
 
 
 def qualified_name(settings: Settings, key: str) -> str:
@@ -292,6 +287,3 @@ def _drop_journal(spark: SparkSession, path: str) -> None:
     fs, hpath = _fs(spark, path)
     fs.delete(hpath, False)
 
-
-def schema_dir() -> Path:
-    return SCHEMA_DIR

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
-from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -88,7 +87,7 @@ def run_ingest(
     t0 = time.time()
     try:
         return _run(spark, settings, start_height, end_height, log, t0)
-    except (PySparkException, Exception) as exc:
+    except Exception as exc:  # Spark task failures arrive wrapped; unwrap ours
         if isinstance(exc, IngestError):
             raise
         wrapped = _task_error(exc)

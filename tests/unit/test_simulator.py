@@ -14,6 +14,7 @@ import filecmp
 import hashlib
 import json
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from hodlflow.chain.blkfile import list_blk_files, read_block, read_xor_key, sca
 from hodlflow.chain.block import bip34_height, check_merkle, coinbase_tag, difficulty, parse_block
 from hodlflow.chain.network import MAIN
 from hodlflow.chain.script import classify_script
+from hodlflow.entities.labels import load_label_seeds, load_pools, match_pool
 from hodlflow.sim import fastchain as fc
 from hodlflow.sim.scenario import ScenarioError
 from hodlflow.sim.simulator import SimulationError, run_simulation
@@ -371,3 +373,44 @@ def test_transactions_left_after_the_last_block_are_an_error(tmp_path, monkeypat
 def test_coinbase_tags_name_the_pools(chain):
     tags = {coinbase_tag(b.txs[0].inputs[0].script_sig) for b in chain.blocks}
     assert any("/AlphaPool/" in t for t in tags) and any("/Beta Mining/" in t for t in tags)
+
+
+def test_the_pool_list_carries_the_scenario_tags_and_names_each_pool_block(chain, tiny):
+    pools = load_pools(tiny / "labels" / "pools.json")
+    assert [(p.id, p.name, p.addresses, p.link) for p in pools] == [
+        (1, "AlphaPool", (), ""),
+        (2, "BetaPool", (), ""),
+    ]
+    assert [[t.pattern for t in p.tags] for p in pools] == [
+        [re.escape("/AlphaPool/")],
+        [re.escape("/Beta Mining/")],
+    ]
+    owners = {r["address"]: r for r in _read_csv(tiny / "truth" / "addresses.csv")}
+    named = defaultdict(int)
+    for blk in chain.blocks:
+        cb = blk.txs[0]
+        payees = {classify_script(o.script_pubkey, MAIN)[1] for o in cb.outputs} - {None}
+        (owner,) = {owners[a]["entity_label"] for a in payees}
+        pool = match_pool(coinbase_tag(cb.inputs[0].script_sig), [], pools)
+        # Pool blocks carry their pool's tag; solo miners' (tiny gives them none) match no pool.
+        assert (f"pool:{pool.name}" if pool else None) == (
+            owner if owner.startswith("pool:") else None
+        )
+        named[pool.name if pool else None] += 1
+    assert named["AlphaPool"] > 0 and named["BetaPool"] > 0 and named[None] > 0
+
+
+def test_exchange_seeds_are_cold_wallets_of_the_exchange_they_name(tiny):
+    seeds = load_label_seeds(tiny / "labels" / "exchanges.csv")
+    owners = {r["address"]: r for r in _read_csv(tiny / "truth" / "addresses.csv")}
+    assert {label for _, label in seeds} == {"Bitvault", "Coinhaus"}
+    for address, label in seeds:
+        r = owners[address]
+        assert (r["entity_class"], r["entity_label"], r["address_role"]) == (
+            "exchange",
+            f"exchange:{label}",
+            "cold",
+        )
+    lines = (tiny / "labels" / "exchanges.csv").read_text().splitlines()
+    assert lines[0] == "address,label,source"
+    assert all(line.endswith(",simulator") for line in lines[1:])

@@ -7,6 +7,8 @@
                          some blocks stored after their child
     out/prices.csv       day, close_usd
     out/truth/addresses.csv, daily_flows.csv, miner_daily.csv   (schemas/truth.*.yaml)
+    out/labels/pools.json, exchanges.csv   what an analyst knows publicly: the pools' coinbase
+                         tags and the exchanges' cold wallets (hodlflow.entities.labels formats)
     out/manifest.json    what to give the ingest (network main, check_pow false, start hash
                          and height), counts, seed, scale, the cost model
 
@@ -63,11 +65,13 @@ since the blocks are kept until they are written.
 from __future__ import annotations
 
 import bisect
+import csv
 import datetime as dt
 import hashlib
 import json
 import math
 import random
+import re
 import time as _time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -1259,6 +1263,38 @@ def _display(h: bytes) -> str:
     return h[::-1].hex()
 
 
+def _write_labels(sim: Simulation, labels_dir: Path) -> None:
+    """What an analyst knows publicly, in the formats of :mod:`hodlflow.entities.labels`.
+
+    ``pools.json``: the scenario's pools as a mempool-format list (ids 1, 2, ... in scenario
+    order, the coinbase tag as an escaped regular expression, no addresses: those have to be
+    found). ``exchanges.csv``: each exchange's cold-wallet addresses that appear in the chain,
+    labelled with the exchange's name. Reads no random numbers, so the chain is unchanged.
+    """
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    pools = [
+        {
+            "id": i,
+            "name": pool.spec.name,
+            "addresses": [],
+            "tags": [re.escape(pool.spec.tag)] if pool.spec.tag else [],
+            "link": "",
+        }
+        for i, pool in enumerate(sim.pools, start=1)
+    ]
+    (labels_dir / "pools.json").write_text(
+        json.dumps(pools, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    with open(labels_dir / "exchanges.csv", "w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(["address", "label", "source"])
+        for ex in sim.exchanges:
+            for addr in ex.cold_addrs:
+                address = classify_script(addr.script, MAIN)[1]
+                if addr.registered and address is not None:  # seen on chain, has a text form
+                    out.writerow([address, ex.spec.name, "simulator"])
+
+
 def run_simulation(
     scenario_path: str,
     out_dir: str,
@@ -1270,9 +1306,10 @@ def run_simulation(
     """Simulate a scenario and write its blocks directory, prices and ground truth.
 
     ``scenario_path`` is a file or a name in ``conf/scenarios/``; ``seed`` and ``scale``
-    override the scenario's. Writes ``out_dir/blocks/``, ``prices.csv``, ``truth/*.csv`` and
-    ``manifest.json`` and returns the manifest plus the run's ``elapsed_seconds`` and
-    ``tx_per_s`` (those two are not written: the files depend only on scenario and seed).
+    override the scenario's. Writes ``out_dir/blocks/``, ``prices.csv``, ``truth/*.csv``,
+    ``labels/pools.json``, ``labels/exchanges.csv`` and ``manifest.json`` and returns the
+    manifest plus the run's ``elapsed_seconds`` and ``tx_per_s`` (those two are not written:
+    the files depend only on scenario and seed).
     Refuses an ``out_dir`` whose ``blocks/`` already holds blk files.
 
     Example::
@@ -1304,6 +1341,7 @@ def run_simulation(
     write_prices(out / "prices.csv", first_day, sim.price)
     flow_rows = sim.flows.write(truth_dir / "daily_flows.csv", first_day)
     sim.miners_truth.write(truth_dir / "miner_daily.csv", first_day)
+    _write_labels(sim, out / "labels")
     cm = sc.cost_model
     n_tx = sim.n_tx + sim.n_blocks
     manifest = {
@@ -1357,6 +1395,8 @@ def run_simulation(
             "addresses": "truth/addresses.csv",
             "daily_flows": "truth/daily_flows.csv",
             "miner_daily": "truth/miner_daily.csv",
+            "pools": "labels/pools.json",
+            "exchange_labels": "labels/exchanges.csv",
         },
         "daily_flow_rows": flow_rows,
         "not_enforced": [

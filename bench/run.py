@@ -6,12 +6,17 @@ Prints the report as it goes and writes it to ``bench-out/report.txt``:
 2. parser throughput on one core against bitcoinlib, blockchain-parser and bitcoin-explorer,
    with the ratios, and where our parser spends its time (``parser_bench.py``);
 3. end-to-end ``run_ingest`` on Spark ``local[2]`` (``ingest_bench.py``);
-4. a summary: our figures per shape and the slowest ratio against each peer.
+4. connected components on co-spend-like graphs of 10^5, 10^6 and 10^7 addresses, Spark
+   ``local[2]`` against networkx: time and peak memory (``components_bench.py``);
+5. a summary: our figures per shape and the slowest ratio against each peer.
 
 The parser and ingest benchmarks run as child processes: the first pins itself to one CPU,
-the second starts its own JVM, and neither disturbs the other.
+the second starts its own JVM, and neither disturbs the other (the components benchmark starts
+a JVM per size).
 
-Usage: ``python bench/run.py [--out bench-out] [--scale 1.0] [--runs 5] [--skip-ingest]``
+Usage: ``python bench/run.py [--out bench-out] [--scale 1.0] [--runs 5] [--skip-ingest]
+[--components 1e5,1e6,1e7]``; ``--components`` defaults to ``$BENCH_COMPONENTS`` or
+``1e5,1e6,1e7``, and ``none`` skips it (``make bench BENCH_COMPONENTS=1e5,1e6``).
 """
 
 from __future__ import annotations
@@ -146,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the block counts")
     ap.add_argument("--runs", type=int, default=5, help="parser runs per contender (best of)")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument(
+        "--components",
+        default=os.environ.get("BENCH_COMPONENTS") or "1e5,1e6,1e7",
+        help="connected-components sizes, comma-separated ('none' skips)",
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
@@ -182,9 +192,39 @@ def main(argv: list[str] | None = None) -> int:
                 ingest = json.load(fh)
         rep.add()
 
+    components = None
+    sizes = [x.strip() for x in args.components.split(",") if x.strip() not in ("", "none")]
+    if sizes:
+        components_json = os.path.join(args.out, "components.json")
+        if os.path.exists(components_json):
+            os.remove(components_json)  # a failed run must not report the last one's figures
+        code = rep.run(
+            [os.path.join(HERE, "components_bench.py"), *sizes, "--json", components_json], env
+        )
+        failed = failed or code != 0
+        if os.path.exists(components_json):
+            with open(components_json) as fh:
+                components = json.load(fh)
+        rep.add()
+
     rep.add("\n".join(simulator_figures(args.out)))
     rep.add()
     rep.add("\n".join(summary(parser_rows, ingest)))
+    for row in components or []:
+        s, x = row["spark"], row.get("networkx") or {}
+        if "error" in s:
+            rep.add(f"  connected components, {row['n']:,} addresses: {s['error']}")
+            continue
+        versus = (
+            f"; networkx {x['networkx_s']:.1f}s, {x['peak_rss'] / 1e6:,.0f} MB"
+            if "networkx_s" in x
+            else ""
+        )
+        rep.add(
+            f"  connected components, {row['n']:,} addresses: Spark {s['spark_s']:.1f}s, peak "
+            f"RSS {s['jvm_peak_rss'] / 1e6:,.0f} MB JVM + {s['python_peak_rss'] / 1e6:,.0f} MB "
+            f"Python{versus}"
+        )
     rep.add(f"  whole benchmark: {time.perf_counter() - t0:.0f}s")
     report = os.path.join(args.out, "report.txt")
     with open(report, "w") as fh:

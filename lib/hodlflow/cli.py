@@ -76,6 +76,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_entities(args: argparse.Namespace) -> int:
+    from hodlflow.entities.job import run_entities
+
+    settings = _settings(args)
+    spark = _session(settings)
+    result = run_entities(spark, settings, args.from_height, args.end_height)
+    print(result.summary())
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from hodlflow.entities.evaluate import evaluate_entities, format_scores
+
+    settings = _settings(args)
+    spark = _session(settings)
+    truth = os.path.join(args.sim, "truth", "addresses.csv")
+    print(format_scores(evaluate_entities(spark, settings, truth)))
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from hodlflow.ingest.check import run_check
 
@@ -93,10 +113,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.scenario, args.out, seed=args.seed, scale=args.scale, xor=not args.no_xor
     )
     print(json.dumps(manifest, indent=2, default=str))
+    labels = manifest.get("files", {})
     print(
         f"\ningest it with:\n  hodlflow ingest --blocks-dir {os.path.join(args.out, 'blocks')} "
         f"--set check_pow=false --set ingest.start_hash={manifest['start_hash']} "
         f"--set ingest.start_height={manifest['start_height']}"
+        f"\nthen cluster it with the simulator's published labels and score it:\n"
+        f"  hodlflow entities --set entities.pools=conf/pools.json,"
+        f"{os.path.join(args.out, labels.get('pools', 'labels/pools.json'))} "
+        f"--set entities.label_seeds=conf/labels/exchanges.csv,"
+        f"{os.path.join(args.out, labels.get('exchange_labels', 'labels/exchanges.csv'))}\n"
+        f"  hodlflow evaluate --sim {args.out}"
     )
     return EXIT_OK
 
@@ -118,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hodlflow",
         description="Bitcoin on-chain analytics on Spark and Delta Lake. Steps: ingest a "
-        "blocks directory into chain.* tables, check them, query them.",
+        "blocks directory into chain.* tables, check them, cluster addresses into entities, "
+        "evaluate them against a simulation, query them.",
     )
     # --env/--set are accepted before or after the subcommand (spark-submit jobs pass them after).
     common = argparse.ArgumentParser(add_help=False)
@@ -146,6 +174,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
     s.add_argument("--end-height", type=int, help="last height (default: the tip)")
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser(
+        "entities", parents=[common],
+        help="chain tables → entities.* (address clusters, types, labels, holder classes)",
+        description="Cluster addresses into entities (common-input ownership, coinjoins "
+        "excluded), type them (miners from coinbases and pool tags, exchanges from label seeds "
+        "and sweeps, coinjoins) and class holders per day. Resumes after the last run; a reorg "
+        "or new blocks of a day already processed re-process from there.",
+    )  # fmt: skip
+    s.add_argument("--from-height", type=int,
+                   help="re-process from the run holding this height (default: resume)")  # fmt: skip
+    s.add_argument("--end-height", type=int, help="last height (default: the chain tables' tip)")
+    s.set_defaults(func=cmd_entities)
+
+    s = sub.add_parser(
+        "evaluate", parents=[common],
+        help="score the entities against a simulation's ground truth",
+        description="Pairwise precision/recall and adjusted Rand index of the clustering, "
+        "miner/exchange/coinjoin recall and precision, holder-class accuracy, against "
+        "<sim>/truth/addresses.csv of `hodlflow simulate`.",
+    )  # fmt: skip
+    s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("check", parents=[common], help="reconcile the chain tables (supply, spends, fees)")
     s.set_defaults(func=cmd_check)

@@ -40,6 +40,31 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class HolderSettings:
+    lth_days: float
+    strong_min_weight: float
+    accumulation_min_receives: int
+    dormant_days: float
+
+
+@dataclass(frozen=True)
+class EntitiesSettings:
+    pools: tuple[str, ...]
+    label_seeds: tuple[str, ...]
+    change_heuristics: tuple[str, ...]
+    checkpoint_dir: str | None
+    sweep_min_inputs: int
+    exchange_min_sweeps: int
+    exchange_min_addresses: int
+    one_hop_min_share: float
+    coinjoin_min_share: float
+    holder: HolderSettings
+
+
+CHANGE_HEURISTICS = ("fresh_change", "script_type_change")
+
+
+@dataclass(frozen=True)
 class Settings:
     network: str
     check_pow: bool
@@ -47,6 +72,7 @@ class Settings:
     db_prefix: str
     spark: SparkSettings
     ingest: IngestSettings
+    entities: EntitiesSettings
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
@@ -101,7 +127,7 @@ def _known(section: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a merged settings mapping and build :class:`Settings`."""
-    _known(raw, {"network", "check_pow", "warehouse", "spark", "ingest"}, "settings")
+    _known(raw, {"network", "check_pow", "warehouse", "spark", "ingest", "entities"}, "settings")
     wh = _section(raw, "warehouse")
     _known(wh, {"path", "db_prefix"}, "warehouse")
     sp = _section(raw, "spark")
@@ -136,7 +162,71 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             start_height=int(ing.get("start_height") or 0),
             blocks_per_task=int(ing["blocks_per_task"]),
         ),
+        entities=_entities(_section(raw, "entities")),
         raw=raw,
+    )
+
+
+def _paths(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"setting {name} must be a list of paths, got {value!r}")
+    return tuple(value)
+
+
+def _number(section: dict[str, Any], key: str, where: str, kind: type, low: float, high=None):
+    value = section.get(key)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bounds = f"≥ {low}" + (f" and ≤ {high}" if high is not None else "")
+        raise ConfigError(f"setting {where}.{key} must be a number {bounds}, got {value!r}")
+    return kind(value)
+
+
+def _entities(ent: dict[str, Any]) -> EntitiesSettings:
+    _known(
+        ent,
+        {"pools", "label_seeds", "change_heuristics", "checkpoint_dir", "sweep_min_inputs",
+         "exchange_min_sweeps", "exchange_min_addresses", "one_hop_min_share",
+         "coinjoin_min_share", "holder"},
+        "entities",
+    )  # fmt: skip
+    heuristics = _paths(ent.get("change_heuristics"), "entities.change_heuristics")
+    unknown = [h for h in heuristics if h not in CHANGE_HEURISTICS]
+    if unknown:
+        raise ConfigError(
+            f"unknown change heuristic(s) {unknown} in entities.change_heuristics; "
+            f"known: {list(CHANGE_HEURISTICS)}"
+        )
+    hold = _section(ent, "holder")
+    _known(
+        hold,
+        {"lth_days", "strong_min_weight", "accumulation_min_receives", "dormant_days"},
+        "entities.holder",
+    )
+    return EntitiesSettings(
+        pools=_paths(ent.get("pools"), "entities.pools"),
+        label_seeds=_paths(ent.get("label_seeds"), "entities.label_seeds"),
+        change_heuristics=heuristics,
+        checkpoint_dir=ent.get("checkpoint_dir"),
+        sweep_min_inputs=_number(ent, "sweep_min_inputs", "entities", int, 2),
+        exchange_min_sweeps=_number(ent, "exchange_min_sweeps", "entities", int, 1),
+        exchange_min_addresses=_number(ent, "exchange_min_addresses", "entities", int, 1),
+        one_hop_min_share=_number(ent, "one_hop_min_share", "entities", float, 0, 1),
+        coinjoin_min_share=_number(ent, "coinjoin_min_share", "entities", float, 0, 1),
+        holder=HolderSettings(
+            lth_days=_number(hold, "lth_days", "entities.holder", float, 0),
+            strong_min_weight=_number(hold, "strong_min_weight", "entities.holder", float, 0, 1),
+            accumulation_min_receives=_number(
+                hold, "accumulation_min_receives", "entities.holder", int, 0
+            ),
+            dormant_days=_number(hold, "dormant_days", "entities.holder", float, 0),
+        ),
     )
 
 
@@ -157,6 +247,23 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         return value
 
     raw["warehouse"]["path"] = fix(raw["warehouse"]["path"])
+    ent = raw.get("entities")
+    if isinstance(ent, dict):
+        for key in ("pools", "label_seeds"):
+            value = ent.get(key)
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if isinstance(value, list):
+                # Relative to where the command runs, else to the checkout (the conf/ defaults).
+                ent[key] = [
+                    v
+                    if not isinstance(v, str) or (base / v).exists()
+                    else str((PROJECT_ROOT / v).resolve())
+                    if (PROJECT_ROOT / v).exists()
+                    else v
+                    for v in value
+                ]
+                ent[key] = [fix(v) for v in ent[key]]
     jars = raw["spark"]["jars_cache"]
     if not Path(jars).is_absolute():
         # The jar cache belongs to the checkout, wherever the command runs from.

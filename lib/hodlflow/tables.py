@@ -234,7 +234,7 @@ def _read_text(spark: SparkSession, path: str) -> str:
         stream.close()
 
 
-def _restore(spark: SparkSession, versions: dict[str, int]) -> None:
+def restore_versions(spark: SparkSession, versions: dict[str, int]) -> None:
     from delta.tables import DeltaTable
 
     for location, version in versions.items():
@@ -250,7 +250,7 @@ def recover(spark: SparkSession, settings: Settings) -> list[str]:
     recovered = []
     for path in _list_journals(spark, settings):
         entry = json.loads(_read_text(spark, path))
-        _restore(spark, entry["versions"])
+        restore_versions(spark, entry["versions"])
         _drop_journal(spark, path)
         recovered.append(entry["step"])
     return recovered
@@ -277,7 +277,7 @@ def atomic_step(
     try:
         yield
     except BaseException:
-        _restore(spark, versions)
+        restore_versions(spark, versions)
         _drop_journal(spark, journal)
         raise
     _drop_journal(spark, journal)

@@ -85,3 +85,62 @@ def test_true_daily_miner_revenue_is_the_chain_coinbase_value(spark, simulated):
         .collect()
     }
     assert chain == truth
+
+
+@pytest.fixture(scope="module")
+def entities(spark, simulated):
+    """The simulated chain clustered with the simulator's published labels, and its scores
+    against the ground truth (an oracle independent of the entities code)."""
+    from hodlflow.entities.evaluate import evaluate_entities
+    from hodlflow.entities.job import run_entities
+
+    out, manifest, settings, _ = simulated
+    files = manifest["files"]
+    settings = settings.with_overrides(
+        {
+            "entities.pools": [str(out / files["pools"])],
+            "entities.label_seeds": [str(out / files["exchange_labels"])],
+        }
+    )
+    result = run_entities(spark, settings, log=lambda _m: None)
+    return settings, result, evaluate_entities(spark, settings, str(out / files["addresses"]))
+
+
+def test_clustering_never_merges_two_true_owners(entities):
+    _settings, result, scores = entities
+    c = scores["clustering"]
+    assert c["addresses_missing"] == 0 and c["addresses"] > 300
+    assert c["precision"] >= 0.99, c
+    # Co-spends do link addresses: some true pairs are found.
+    assert c["true_positive_pairs"] > 0 and result.edges > 0
+
+
+def test_miners_are_found_and_pools_named_by_their_coinbase_tags(spark, entities):
+    settings, _result, scores = entities
+    m = scores["miners"]
+    assert m["address_recall"] >= 0.9 and m["address_precision"] >= 0.9, m
+    labels = {
+        r.label
+        for r in tables.read_table(spark, settings, "entities.entities")
+        .filter("entity_type = 'miner' AND miner_hop = 0")
+        .collect()
+    }
+    assert {"AlphaPool", "BetaPool"} <= labels
+
+
+def test_seeded_exchanges_carry_their_labels(spark, entities):
+    settings, _result, scores = entities
+    labelled = {
+        r.label: r.entity_type
+        for r in tables.read_table(spark, settings, "entities.entities")
+        .filter("label_source = 'seed'")
+        .collect()
+    }
+    assert labelled == {"Bitvault": "exchange", "Coinhaus": "exchange"}
+    assert scores["exchanges"]["address_precision"] == 1.0
+
+
+def test_coinjoin_participants_stay_apart_and_are_typed_coinjoin(entities):
+    _settings, _result, scores = entities
+    cj = scores["coinjoins"]
+    assert cj["address_precision"] >= 0.9 and cj["address_recall"] >= 0.7, cj

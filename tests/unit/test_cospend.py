@@ -210,3 +210,65 @@ def test_tx_flags_without_coinbase_column_are_rejected_naming_the_columns(spark)
         SchemaError, match=r"tx_flags: missing column\(s\) \['is_coinbase'\]; .*'is_coinjoin'"
     ):
         cospend_edges(ins, fl, ids)
+
+
+# -- change heuristics ----------------------------------------------------------------------
+
+CH_INPUTS = "txid string, height int, address string, script_type string"
+CH_OUTPUTS = "txid string, height int, address string, script_type string, value_sats bigint"
+CH_FLAGS = "txid string, height int, is_coinbase boolean, is_coinjoin boolean"
+NEW_IDS = "address string, first_height int"
+
+
+def _change_case(spark, outputs, flags=None, inputs=None, new=None):
+    """Tx t at height 10 spends a (id 1) and b (id 2), both p2wpkh; outputs as given."""
+    inputs = inputs or [("t", 10, "a", "p2wpkh"), ("t", 10, "b", "p2wpkh")]
+    ids = [("a", 1), ("b", 2), ("pay", 7), ("chg", 9), ("old", 3)]
+    return (
+        spark.createDataFrame(inputs, CH_INPUTS),
+        spark.createDataFrame(outputs, CH_OUTPUTS),
+        spark.createDataFrame(flags or [("t", 10, False, False)], CH_FLAGS),
+        spark.createDataFrame(ids, IDS),
+        spark.createDataFrame(new if new is not None else [("chg", 10), ("pay", 4)], NEW_IDS),
+    )
+
+
+def test_fresh_change_links_the_one_output_first_seen_in_its_tx_to_the_inputs(spark):
+    from hodlflow.entities.cospend import change_edges
+
+    frames = _change_case(spark, [("t", 10, "pay", "p2pkh", 500), ("t", 10, "chg", "p2wpkh", 300)])
+    assert_edges(change_edges(*frames, ["fresh_change"]), [(9, 1)], spark)
+
+
+def test_script_type_change_links_the_one_output_of_the_inputs_type(spark):
+    from hodlflow.entities.cospend import change_edges
+
+    # Both outputs new (fresh_change cannot tell), only chg has the inputs' type.
+    frames = _change_case(
+        spark,
+        [("t", 10, "pay", "p2pkh", 500), ("t", 10, "chg", "p2wpkh", 300)],
+        new=[("chg", 10), ("pay", 10)],
+    )
+    assert_edges(change_edges(*frames, ["fresh_change"]), [], spark)
+    assert_edges(change_edges(*frames, ["script_type_change"]), [(9, 1)], spark)
+
+
+def test_no_change_edge_when_ambiguous_coinjoin_or_paying_an_input_back(spark):
+    from hodlflow.entities.cospend import change_edges
+
+    same_type = [("t", 10, "pay", "p2wpkh", 500), ("t", 10, "chg", "p2wpkh", 300)]
+    frames = _change_case(spark, same_type, new=[("chg", 10), ("pay", 10)])
+    assert_edges(change_edges(*frames, ["fresh_change", "script_type_change"]), [], spark)
+    fresh_one = [("t", 10, "pay", "p2pkh", 500), ("t", 10, "chg", "p2wpkh", 300)]
+    frames = _change_case(spark, fresh_one, flags=[("t", 10, False, True)])
+    assert_edges(change_edges(*frames, ["fresh_change", "script_type_change"]), [], spark)
+    back = [("t", 10, "a", "p2wpkh", 500), ("t", 10, "chg", "p2wpkh", 300)]
+    frames = _change_case(spark, back)
+    assert_edges(change_edges(*frames, ["fresh_change", "script_type_change"]), [], spark)
+    three = fresh_one + [("t", 10, "old", "p2pkh", 100)]
+    frames = _change_case(spark, three)
+    assert_edges(change_edges(*frames, ["fresh_change", "script_type_change"]), [], spark)
+
+
+def assert_edges(actual, expected, spark):
+    assertDataFrameEqual(actual, spark.createDataFrame(expected, EDGES))

@@ -254,29 +254,27 @@ def connected_components(
     return result
 
 
-def incremental_components(
+def touched_components(
     previous: DataFrame,
     new_edges: DataFrame,
     checkpoint_dir: str | None = None,
     max_iterations: int = 100,
 ) -> DataFrame:
-    """Update a labelling for new edges, touching only the components they join.
+    """The labels that new edges change or add, computed on a graph the size of the new edges.
 
     Input: ``previous`` (``node``, ``component``) as returned by :func:`connected_components`
     (every component named by its smallest node, which is itself a node of ``previous``);
     ``new_edges`` (``src``, ``dst``) with the rules of :func:`connected_components` (self-loops
     add nodes, NULL endpoints are ignored).
 
-    Output: ``node``, ``component`` for every node of ``previous`` and of ``new_edges``, equal
-    to :func:`connected_components` over all old and new edges.
+    Output: ``node``, ``component``: one row for every endpoint of ``new_edges`` and for every
+    old component id such an endpoint belongs to, labelled with its component over all old and
+    new edges. An old component id whose label here differs from itself was merged into that
+    label (with every node of it); an endpoint absent from ``previous`` is a new node.
 
-    Rules:
-
-    * the algorithm runs on the new edges plus one edge from each of their endpoints to the
-      endpoint's old component id: a graph the size of the new edges, not of history;
-    * every node of a component so merged takes the merged component's id (the smallest of the
-      merged ids and new nodes); a component no new edge touches keeps its id;
-    * new nodes not linked to old ones form components of their own.
+    The algorithm runs on the new edges plus one edge from each endpoint to its old component
+    id, so the cost follows the new edges, not history (one join of the endpoints with
+    ``previous``).
     """
     require_columns(previous, ("node", "component"), "previous")
     require_columns(new_edges, ("src", "dst"), "new_edges")
@@ -289,9 +287,30 @@ def incremental_components(
     to_old = endpoints.join(previous.select("node", "component"), "node").select(
         F.col("node").alias("src"), F.col("component").alias("dst")
     )
-    local = connected_components(
+    return connected_components(
         fresh.unionByName(to_old), checkpoint_dir=checkpoint_dir, max_iterations=max_iterations
     )
+
+
+def incremental_components(
+    previous: DataFrame,
+    new_edges: DataFrame,
+    checkpoint_dir: str | None = None,
+    max_iterations: int = 100,
+) -> DataFrame:
+    """Update a labelling for new edges, touching only the components they join.
+
+    Input: as :func:`touched_components`. Output: ``node``, ``component`` for every node of
+    ``previous`` and of ``new_edges``, equal to :func:`connected_components` over all old and
+    new edges.
+
+    Rules:
+
+    * every node of a component so merged takes the merged component's id (the smallest of the
+      merged ids and new nodes); a component no new edge touches keeps its id;
+    * new nodes not linked to old ones form components of their own.
+    """
+    local = touched_components(previous, new_edges, checkpoint_dir, max_iterations)
     # A touched old component id is a node of `local`: its new label relabels the whole component.
     relabel = local.select(
         F.col("node").alias("component"), F.col("component").alias("new_component")

@@ -243,3 +243,83 @@ def cospend_edges(inputs: DataFrame, tx_flags: DataFrame, address_ids: DataFrame
         .filter(F.col("src") != F.col("dst"))
         .distinct()
     )
+
+
+def change_edges(
+    inputs: DataFrame,
+    outputs: DataFrame,
+    tx_flags: DataFrame,
+    address_ids: DataFrame,
+    new_ids: DataFrame,
+    heuristics: tuple[str, ...] | list[str],
+) -> DataFrame:
+    """Edges from a transaction's guessed change output to its inputs' owner.
+
+    Input: ``inputs`` (``txid``, ``height``, ``address``, ``script_type``), ``outputs``
+    (``txid``, ``height``, ``address``, ``script_type``, ``value_sats``), ``tx_flags``
+    (``txid``, ``height``, ``is_coinbase``, ``is_coinjoin``), ``address_ids`` (``address``,
+    ``address_id``), ``new_ids`` (``address``, ``first_height``: addresses first seen in the
+    range), ``heuristics``: names from :data:`hodlflow.config.CHANGE_HEURISTICS`.
+
+    Output: ``src``, ``dst`` (bigint, distinct): (change address id, the transaction's smallest
+    input address id).
+
+    Only transactions that are neither coinbase nor coinjoin, with exactly two outputs of
+    positive value, both with an address and neither paying an input address back, are
+    considered. Then, per heuristic:
+
+    * ``fresh_change`` — exactly one of the two addresses is first seen at this height (a new
+      address is what wallets use for change; the payee's is often known): it is the change;
+    * ``script_type_change`` — all inputs have one script type and exactly one output has that
+      type (wallets pay change to their own kind of script): it is the change.
+
+    Both are guesses: each adds recall and can merge a payee into the payer (lower precision).
+    """
+    require_columns(inputs, ("txid", "height", "address", "script_type"), "inputs")
+    require_columns(outputs, ("txid", "height", "address", "script_type", "value_sats"), "outputs")
+    keys = ["txid", "height"]
+    plain = tx_flags.filter(
+        ~F.coalesce(F.col("is_coinjoin"), F.lit(False))
+        & ~F.coalesce(F.col("is_coinbase"), F.lit(False))
+    ).select(*keys)
+    ids = address_ids.select("address", F.col("address_id").cast("bigint"))
+    ins = inputs.filter(F.col("address").isNotNull()).join(ids, "address")
+    per_in = ins.groupBy(*keys).agg(
+        F.min("address_id").alias("owner"),
+        F.collect_set("address").alias("in_addresses"),
+        F.countDistinct("script_type").alias("in_types"),
+        F.min("script_type").alias("in_type"),
+    )
+    outs = outputs.filter(F.col("value_sats") > 0).select(*keys, "address", "script_type")
+    two = (
+        outs.groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("n"), F.count("address").alias("with_address"))
+        .filter("n = 2 AND with_address = 2")
+    )
+    fresh = new_ids.select("address", F.col("first_height").alias("fresh_height"))
+    cand = (
+        outs.join(two.select(*keys), keys)
+        .join(plain, keys)
+        .join(per_in, keys)
+        .join(ids, "address")
+        .join(fresh, "address", "left")
+        .withColumn("is_fresh", F.coalesce(F.col("fresh_height") == F.col("height"), F.lit(False)))
+        .withColumn(
+            "same_type", (F.col("in_types") == 1) & (F.col("script_type") == F.col("in_type"))
+        )
+        .withColumn("pays_back", F.array_contains("in_addresses", F.col("address")))
+    )
+    per_tx = Window.partitionBy(*keys)
+    cand = cand.withColumn("any_back", F.max("pays_back").over(per_tx)).filter(~F.col("any_back"))
+    picks = []
+    for name, flag in (("fresh_change", "is_fresh"), ("script_type_change", "same_type")):
+        if name in heuristics:
+            counted = cand.withColumn("_n", F.sum(F.col(flag).cast("int")).over(per_tx))
+            picks.append(counted.filter(F.col(flag) & (F.col("_n") == 1)).select(
+                F.col("address_id").alias("src"), F.col("owner").alias("dst")))  # fmt: skip
+    if not picks:
+        return ids.sparkSession.createDataFrame([], "src bigint, dst bigint")
+    edges = picks[0]
+    for more in picks[1:]:
+        edges = edges.unionByName(more)
+    return edges.filter(F.col("src") != F.col("dst")).distinct()

@@ -383,3 +383,43 @@ def _format_lines(scores: dict[str, Any], indent: str) -> list[str]:
         else:
             lines.append(f"{indent}{str(key).ljust(width)}  {_format_value(value)}")
     return lines
+
+
+def predicted_addresses(spark: SparkSession, settings, as_of_day=None) -> DataFrame:
+    """The entities tables as a prediction: ``address``, ``entity_id``, ``entity_type``,
+    ``label``, ``holder_class`` (as of ``as_of_day``, default the last processed day, from each
+    entity's running totals)."""
+    from hodlflow import tables
+    from hodlflow.entities import classify
+
+    if as_of_day is None:
+        as_of_day = (
+            tables.read_table(spark, settings, "entities.runs").agg(F.max("last_day")).first()[0]
+        )
+    ents = classify.with_holder_class(
+        tables.read_table(spark, settings, "entities.entities"),
+        F.lit(as_of_day).cast("date"),
+        settings.entities,
+    )
+    return (
+        tables.read_table(spark, settings, "entities.address_entity")
+        .select("address", "entity_id")
+        .join(ents.select("entity_id", "entity_type", "label", "holder_class"), "entity_id", "left")
+    )
+
+
+def evaluate_entities(spark: SparkSession, settings, truth_path: str) -> dict[str, Any]:
+    """Every score of this module for the entities tables of ``settings`` against the truth
+    file ``truth_path`` (a simulation's ``truth/addresses.csv``)."""
+    truth = read_truth_addresses(spark, truth_path)
+    predicted = predicted_addresses(spark, settings).persist()
+    try:
+        return {
+            "clustering": clustering_scores(predicted, truth),
+            "miners": type_scores(predicted, truth, "miner", "miner"),
+            "exchanges": type_scores(predicted, truth, "exchange", "exchange"),
+            "coinjoins": type_scores(predicted, truth, "coinjoin", "coinjoin"),
+            "holder_classes": holder_scores(predicted, truth),
+        }
+    finally:
+        predicted.unpersist()

@@ -1,0 +1,126 @@
+"""Entity typing and holder classes as Column expressions over an entity's running totals.
+
+Both read only totals accumulated up to the day they describe, so a type or class decided for
+day D uses data up to D (no look-ahead). The totals are the columns of ``entities.entities``
+(``schemas/entities.entities.yaml``); the thresholds are the ``entities.*`` settings.
+
+Entity type, first rule that holds:
+
+1. ``exchange`` — a label seed (``entities.label_seeds``) names one of its addresses;
+2. ``miner`` (0-hop) — a coinbase output paid it;
+3. ``exchange`` — behaviour: ≥ ``exchange_min_sweeps`` sweeps (≥ ``sweep_min_inputs`` distinct
+   addresses spent into one output, the way an exchange gathers its deposit addresses) and
+   ≥ ``exchange_min_addresses`` addresses;
+4. ``coinjoin`` — ≥ ``coinjoin_min_share`` of the value it moved went through coinjoins;
+5. ``miner`` (1-hop) — ≥ ``one_hop_min_share`` of what it received came from 0-hop miners;
+6. ``unknown``.
+
+Holder class, for entities of type ``unknown`` with a balance, on day D: with a = D −
+``coin_day_sum`` / ``balance_sats`` (value-weighted, entity-adjusted coin age) and
+w = 1 / (1 + e^(−0.1·(a − ``lth_days``))) (METRICS.md):
+
+* ``strong`` — w ≥ ``strong_min_weight``; or an accumulator: ≥ ``accumulation_min_receives``
+  receipts and never spent; or dormant: never spent and a ≥ ``dormant_days``;
+* ``weak`` — otherwise, when it has spent (young coins that turn over);
+* ``neutral`` — otherwise (young coins never spent yet: too early to tell).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from hodlflow.config import EntitiesSettings
+
+EXCHANGE, MINER, COINJOIN, UNKNOWN = "exchange", "miner", "coinjoin", "unknown"
+STRONG, WEAK, NEUTRAL = "strong", "weak", "neutral"
+
+
+def _share(part: str, whole: str, minimum: float) -> Column:
+    return (F.col(part) > 0) & (F.col(part) >= F.lit(minimum) * F.col(whole))
+
+
+def type_rules(s: EntitiesSettings) -> tuple[Column, Column, Column, Column, Column]:
+    """(seeded, miner 0-hop, behavioural exchange, coinjoin, miner 1-hop) conditions.
+
+    Reads ``seed_label``, ``coinbase_sats``, ``sweep_count``, ``address_count``,
+    ``coinjoin_sats``, ``moved_sats``, ``from_miner_sats``, ``received_sats``.
+    """
+    seeded = F.col("seed_label").isNotNull()
+    miner0 = F.col("coinbase_sats") > 0
+    swept = (F.col("sweep_count") >= s.exchange_min_sweeps) & (
+        F.col("address_count") >= s.exchange_min_addresses
+    )
+    coinjoin = _share("coinjoin_sats", "moved_sats", s.coinjoin_min_share)
+    miner1 = _share("from_miner_sats", "received_sats", s.one_hop_min_share)
+    return seeded, miner0, swept, coinjoin, miner1
+
+
+def with_type(df, s: EntitiesSettings):
+    """Add ``entity_type``, ``label``, ``label_source`` and ``miner_hop`` (see the module doc).
+
+    Reads the columns of :func:`type_rules` plus ``pool_name`` and ``pool_matched_by``.
+    """
+    seeded, miner0, swept, coinjoin, miner1 = type_rules(s)
+    etype = (
+        F.when(seeded, EXCHANGE)
+        .when(miner0, MINER)
+        .when(swept, EXCHANGE)
+        .when(coinjoin, COINJOIN)
+        .when(miner1, MINER)
+        .otherwise(UNKNOWN)
+    )
+    pool_label = miner0 & F.col("pool_name").isNotNull()
+    return df.select(
+        "*",
+        etype.alias("entity_type"),
+        F.when(seeded, F.col("seed_label")).when(pool_label, F.col("pool_name")).alias("label"),
+        F.when(seeded, F.lit("seed"))
+        .when(pool_label, F.concat(F.lit("pool_"), F.col("pool_matched_by")))
+        .alias("label_source"),
+        F.when(~seeded & miner0, F.lit(0))
+        .when(~seeded & ~swept & ~coinjoin & miner1, F.lit(1))
+        .cast("int")
+        .alias("miner_hop"),
+    )
+
+
+def coin_age(day: Column) -> Column:
+    """Value-weighted, entity-adjusted coin age in days on ``day``; NULL for an empty entity."""
+    return F.when(
+        F.col("balance_sats") > 0,
+        F.datediff(day, F.lit("1970-01-01")) - F.col("coin_day_sum") / F.col("balance_sats"),
+    )
+
+
+def lth_weight(age: Column, lth_days: float) -> Column:
+    """METRICS.md's entity-adjusted LTH weight 1 / (1 + e^(−0.1·(age − lth_days)))."""
+    return F.lit(1.0) / (F.lit(1.0) + F.exp(F.lit(-0.1) * (age - F.lit(lth_days))))
+
+
+def holder_class(age: Column, s: EntitiesSettings) -> Column:
+    """Holder class from the coin age and the columns ``entity_type``, ``balance_sats``,
+    ``receive_count``, ``send_count`` (module doc); NULL when it does not apply."""
+    h = s.holder
+    weight = lth_weight(age, h.lth_days)
+    never_spent = F.col("send_count") == 0
+    accumulator = (F.col("receive_count") >= h.accumulation_min_receives) & never_spent
+    dormant = never_spent & (age >= h.dormant_days)
+    applies = (F.col("entity_type") == UNKNOWN) & (F.col("balance_sats") > 0)
+    return F.when(
+        applies,
+        F.when((weight >= h.strong_min_weight) | accumulator | dormant, STRONG)
+        .when(F.col("send_count") > 0, WEAK)
+        .otherwise(NEUTRAL),
+    )
+
+
+def with_holder_class(df, day: Column, s: EntitiesSettings):
+    """Add ``coin_age_days``, ``lth_weight`` and ``holder_class`` as of ``day``."""
+    age = coin_age(day)
+    weight = lth_weight(age, s.holder.lth_days)
+    return (
+        df.withColumn("coin_age_days", age)
+        .withColumn("lth_weight", weight)
+        .withColumn("holder_class", holder_class(F.col("coin_age_days"), s))
+    )

@@ -1,0 +1,598 @@
+"""The entities step: chain tables → entities.* for the heights not yet processed, atomically.
+
+One run covers the heights after the last run's, up to the chain tables' tip:
+
+1. new addresses get dense ids (:func:`~hodlflow.entities.cospend.with_address_ids`);
+2. the run's co-spend edges (coinjoins and coinbases excluded) and the optional change-heuristic
+   edges update the clusters (:func:`~hodlflow.entities.components.touched_components`): a graph
+   the size of the run, not of history. Merged entity ids are recorded in ``entities.merges``;
+3. every transaction is split per entity (what each entity spent, received, paid in fees, how
+   the coin age moves) and summed per day; running totals per entity give the daily balance,
+   coin age, type and holder class, each from data up to that day;
+4. ``entities.entities`` keeps each entity's running totals; only touched entities are rewritten.
+
+A run is one :func:`hodlflow.tables.atomic_step`. The ``entities.runs`` table records each run's
+range, the block hash it ended on, and the table versions before it: a reorg under a stored
+run, blocks added to a day already processed, or ``from_height`` restores the tables to before
+the first affected run and processes from there, so re-running a range gives the same tables.
+Entity ids inside a run are those at the run's end (a backfill over many days clusters with
+all of them); balances, ages, types and holder classes are per day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from hodlflow import tables
+from hodlflow.config import Settings
+from hodlflow.entities import classify
+from hodlflow.entities.components import touched_components
+from hodlflow.entities.cospend import (
+    build_tx_summary,
+    change_edges,
+    cospend_edges,
+    with_address_ids,
+    with_coinjoin_flag,
+)
+from hodlflow.entities.labels import block_pools, load_label_seeds, load_pools
+
+ENTITY_TABLES = [
+    "entities.address_entity",
+    "entities.entities",
+    "entities.entity_daily",
+    "entities.merges",
+    "entities.runs",
+]
+
+# Running totals of an entity (columns of entities.entities summed over days and merges).
+SUMS = [
+    "address_count", "balance_sats", "coin_day_sum", "received_sats", "sent_sats",
+    "receive_count", "send_count", "coinbase_sats", "coinbase_blocks", "from_miner_sats",
+    "sweep_count", "coinjoin_sats", "moved_sats",
+]  # fmt: skip
+
+
+class EntitiesError(RuntimeError):
+    """The entities step cannot run; the message says why. The tables are unchanged."""
+
+
+@dataclass(frozen=True)
+class EntitiesResult:
+    start_height: int | None
+    end_height: int | None
+    new_addresses: int
+    edges: int
+    merges: int
+    entities: int
+    rewound_from: int | None
+    seconds: float
+
+    def summary(self) -> str:
+        if self.start_height is None:
+            return "entities already up to date with the chain tables"
+        redo = (
+            f" (re-processed from height {self.rewound_from})"
+            if self.rewound_from is not None
+            else ""
+        )
+        return (
+            f"entities for heights {self.start_height}..{self.end_height}{redo}: "
+            f"{self.new_addresses} new addresses, {self.edges} clustering edges, "
+            f"{self.merges} entity merges; {self.entities} entities in all; "
+            f"{self.seconds:.1f}s"
+        )
+
+
+@dataclass(frozen=True)
+class _Run:
+    start_height: int
+    end_height: int
+    end_hash: str
+    last_day: dt.date
+    versions_before: dict[str, int]
+
+
+def ensure_entity_tables(spark: SparkSession, settings: Settings) -> None:
+    for key in ENTITY_TABLES:
+        tables.ensure_table(spark, settings, key)
+
+
+def run_entities(
+    spark: SparkSession,
+    settings: Settings,
+    from_height: int | None = None,
+    end_height: int | None = None,
+    log: Callable[[str], None] = print,
+) -> EntitiesResult:
+    """Bring the entities tables up to the chain tables' tip (or ``end_height``).
+
+    ``from_height``: re-process from the run holding that height (restoring the tables to
+    before it). Example::
+
+        run_entities(spark, load_settings("local"))
+    """
+    t0 = time.time()
+    recovered = tables.recover(spark, settings)
+    if recovered:
+        log(f"rolled back unfinished step(s) {recovered} left by a failed run")
+    for key in ("chain.blocks", "chain.outputs", "chain.inputs"):
+        if not spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(
+            spark._jsparkSession, tables.table_location(settings, key)
+        ):
+            raise EntitiesError(
+                f"no {key} table at {tables.table_location(settings, key)}: run "
+                "`hodlflow ingest` first"
+            )
+    ensure_entity_tables(spark, settings)
+    pools, seeds = _labels(settings)
+    blocks = tables.read_table(spark, settings, "chain.blocks").select("height", "hash", "day")
+    bounds = blocks.agg(F.min("height").alias("lo"), F.max("height").alias("hi")).first()
+    if bounds.hi is None:
+        return EntitiesResult(None, None, 0, 0, 0, 0, None, time.time() - t0)
+    runs = _runs(spark, settings)
+    first_bad = _first_stale_run(spark, blocks, runs, from_height)
+    start = runs[first_bad].start_height if first_bad is not None else (
+        runs[-1].end_height + 1 if runs else bounds.lo
+    )  # fmt: skip
+    if from_height is not None and not runs:
+        start = max(bounds.lo, from_height)
+    end = bounds.hi if end_height is None else min(end_height, bounds.hi)
+    if start > end:
+        return EntitiesResult(None, None, 0, 0, 0, 0, None, time.time() - t0)
+    with tables.atomic_step(spark, settings, f"entities {start}..{end}", ENTITY_TABLES):
+        if first_bad is not None:
+            log(f"restoring the entities tables to before height {start}")
+            tables.restore_versions(spark, runs[first_bad].versions_before)
+        versions = {
+            tables.table_location(settings, k): tables.table_version(
+                spark, tables.table_location(settings, k)
+            )
+            for k in ENTITY_TABLES
+        }
+        counts = _process(spark, settings, start, end, pools, seeds, log)
+        end_row = blocks.filter(F.col("height") == end).first()
+        first_day = blocks.filter(F.col("height") == start).first().day
+        run_row = spark.createDataFrame(
+            [(start, end, end_row.hash, first_day, end_row.day, json.dumps(versions),
+              counts["new_addresses"], counts["edges"], counts["merges"],
+              dt.datetime.now(dt.UTC).replace(tzinfo=None))],
+            "start_height int, end_height int, end_hash string, first_day date, last_day date, "
+            "versions_before string, new_addresses bigint, edges bigint, merges bigint, "
+            "finished_at timestamp",
+        )  # fmt: skip
+        tables.append(run_row, settings, "entities.runs")
+    n_entities = tables.read_table(spark, settings, "entities.entities").count()
+    return EntitiesResult(
+        start,
+        end,
+        counts["new_addresses"],
+        counts["edges"],
+        counts["merges"],
+        n_entities,
+        start if first_bad is not None else None,
+        time.time() - t0,
+    )
+
+
+def _labels(settings: Settings):
+    pools = []
+    for path in settings.entities.pools:
+        pools.extend(load_pools(path))
+    seeds: dict[str, str] = {}
+    for path in settings.entities.label_seeds:
+        for address, label in load_label_seeds(path):
+            if seeds.get(address, label) != label:
+                raise EntitiesError(
+                    f"label seed {address} is {seeds[address]!r} in one file and {label!r} in "
+                    f"{path}"
+                )
+            seeds[address] = label
+    return pools, seeds
+
+
+def _runs(spark: SparkSession, settings: Settings) -> list[_Run]:
+    rows = tables.read_table(spark, settings, "entities.runs").orderBy("start_height").collect()
+    return [
+        _Run(r.start_height, r.end_height, r.end_hash, r.last_day, json.loads(r.versions_before))
+        for r in rows
+    ]
+
+
+def _first_stale_run(spark, blocks: DataFrame, runs: list[_Run], from_height) -> int | None:
+    """Index of the first run to redo: the chain changed under it (reorg, more blocks of its
+    last day), or it holds ``from_height``; None when every run stands."""
+    if not runs:
+        return None
+    ends = spark.createDataFrame(
+        [(i, r.end_height, r.end_hash, r.last_day) for i, r in enumerate(runs)],
+        "i int, end_height int, end_hash string, last_day date",
+    )
+    # A run is stale when the block at its end height changed, or the chain now has a block
+    # after its end height on a day it already closed (a day is processed whole).
+    stale = ends.join(
+        blocks.select(F.col("height").alias("end_height"), F.col("hash").alias("now_hash")),
+        "end_height",
+        "left",
+    ).filter(F.col("now_hash").isNull() | (F.col("now_hash") != F.col("end_hash")))
+    bad = [r.i for r in stale.select("i").collect()]
+    last = runs[-1]
+    later_same_day = blocks.filter(
+        (F.col("height") > last.end_height) & (F.col("day") <= F.lit(last.last_day))
+    ).limit(1)
+    if later_same_day.count():
+        bad.append(len(runs) - 1)
+    if from_height is not None:
+        bad.extend(i for i, r in enumerate(runs) if r.end_height >= from_height)
+    return min(bad) if bad else None
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
+    ent = settings.entities
+    t0 = time.perf_counter()
+
+    def phase(name: str) -> None:
+        log(f"  {name}: {time.perf_counter() - t0:.1f}s")
+
+    rng = (F.col("height") >= start) & (F.col("height") <= end)
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    outs = read("chain.outputs").filter(rng)
+    ins = read("chain.inputs").filter(rng)
+    blocks = read("chain.blocks").filter(rng)
+    ae_old = read("entities.address_entity")
+    old_state = read("entities.entities")
+
+    # 1. address ids for the run's new addresses.
+    max_old = ae_old.agg(F.max("address_id")).first()[0]
+    max_old = -1 if max_old is None else max_old
+    ids = with_address_ids(
+        outs.select("address", "height"), ae_old.select("address", "address_id", "first_height")
+    )
+    new_ids = ids.filter(F.col("address_id") > max_old).localCheckpoint()
+    phase("address ids")
+    range_addresses = outs.select("address").union(ins.select("address")).dropna().distinct()
+    old_ids = range_addresses.join(ae_old.select("address", "address_id", "entity_id"), "address")
+    ids_range = old_ids.select("address", "address_id").unionByName(
+        new_ids.select("address", "address_id")
+    )
+
+    # 2. edges and clusters.
+    flags = with_coinjoin_flag(build_tx_summary(ins, outs)).localCheckpoint()
+    edges = cospend_edges(ins, flags, ids_range)
+    if ent.change_heuristics:
+        edges = edges.unionByName(
+            change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
+        )
+    edges = edges.localCheckpoint()
+    n_edges = edges.count()
+    phase(f"{n_edges} edges")
+    loops = new_ids.select(F.col("address_id").alias("src"), F.col("address_id").alias("dst"))
+    previous = ae_old.select(
+        F.col("address_id").alias("node"), F.col("entity_id").alias("component")
+    )
+    local = touched_components(
+        previous, edges.unionByName(loops), checkpoint_dir=ent.checkpoint_dir
+    ).localCheckpoint()
+    merged = (
+        local.join(previous.filter(F.col("node") == F.col("component")).select("node"), "node")
+        .filter(F.col("component") != F.col("node"))
+        .select(F.col("node").alias("old_entity_id"), F.col("component").alias("new_entity_id"))
+        .localCheckpoint()
+    )
+    n_merges = merged.count()
+    phase("components")
+    new_rows = new_ids.join(
+        local.select(F.col("node").alias("address_id"), F.col("component").alias("entity_id")),
+        "address_id",
+        "left",
+    ).select(
+        "address", "address_id", F.coalesce("entity_id", "address_id").alias("entity_id"),
+        "first_height",
+    ).localCheckpoint()  # fmt: skip
+    remap = merged.select(F.col("old_entity_id").alias("entity_id"), "new_entity_id")
+
+    def remapped(df: DataFrame) -> DataFrame:
+        return (
+            df.join(remap, "entity_id", "left")
+            .withColumn("entity_id", F.coalesce("new_entity_id", "entity_id"))
+            .drop("new_entity_id")
+        )
+
+    # The run's address → entity map, after the merges (old rows remapped, new rows).
+    emap = (
+        remapped(old_ids.select("address", "entity_id"))
+        .unionByName(new_rows.select("address", "entity_id"))
+        .localCheckpoint()
+    )
+
+    # 3. per transaction and entity, then per day and entity.
+    day_of = blocks.select("height", "day")
+    per_tx = _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent)
+    new_per_day = (
+        new_rows.join(day_of, F.col("first_height") == F.col("height"))
+        .groupBy("day", "entity_id")
+        .agg(F.count(F.lit(1)).alias("address_count"))
+    )
+    pools_df = _entity_pools(spark, blocks, outs, emap, pools)
+    daily = _daily(per_tx, new_per_day)
+    pools_df = pools_df.localCheckpoint()
+    phase("pools")
+    daily = daily.localCheckpoint()
+    phase("daily")
+    start_state = _start_state(old_state, merged, daily, remapped).localCheckpoint()
+    phase("start state")
+    seeded = _seed_labels(spark, seeds, ae_old, new_rows, remapped).localCheckpoint()
+    phase("seeds")
+    running = _running(daily, start_state, pools_df, seeded, ent).localCheckpoint()
+    phase("per-day totals")
+
+    # 4. write.
+    location = tables.table_location
+    from delta.tables import DeltaTable
+
+    if n_merges:
+        (
+            DeltaTable.forPath(spark, location(settings, "entities.address_entity"))
+            .alias("t")
+            .merge(merged.alias("s"), "t.entity_id = s.old_entity_id")
+            .whenMatchedUpdate(set={"entity_id": "s.new_entity_id"})
+            .execute()
+        )
+    tables.append(new_rows, settings, "entities.address_entity")
+    tables.append(
+        running.select(
+            "day",
+            "entity_id",
+            "entity_type",
+            *(F.col(f"day_{c}").alias(c) for c in ("received_sats", "sent_sats", "fees_sats")),
+            "balance_sats",
+            "coin_age_days",
+            "lth_weight",
+            "holder_class",
+        ),
+        settings,
+        "entities.entity_daily",
+    )
+    last = Window.partitionBy("entity_id").orderBy(F.col("day").desc())
+    final = (
+        running.withColumn("_r", F.row_number().over(last)).filter("_r = 1")
+        .unionByName(_idle_survivors(start_state, running, pools_df, seeded, ent, end),
+                     allowMissingColumns=True)
+        .withColumn("as_of_height", F.lit(end))
+    )  # fmt: skip
+    cols = tables.load_schema("entities.entities").names
+    upserts = tables.conform(final, "entities.entities").withColumn("_op", F.lit("U"))
+    deletes = merged.select(F.col("old_entity_id").alias("entity_id")).withColumn("_op", F.lit("D"))
+    changes = upserts.unionByName(deletes, allowMissingColumns=True)
+    (
+        DeltaTable.forPath(spark, location(settings, "entities.entities"))
+        .alias("t")
+        .merge(changes.alias("s"), "t.entity_id = s.entity_id")
+        .whenMatchedDelete(condition="s._op = 'D'")
+        .whenMatchedUpdate(condition="s._op = 'U'", set={c: f"s.{c}" for c in cols})
+        .whenNotMatchedInsert(condition="s._op = 'U'", values={c: f"s.{c}" for c in cols})
+        .execute()
+    )
+    phase("tables written")
+    end_day = blocks.filter(F.col("height") == end).select("day")
+    tables.append(
+        merged.crossJoin(end_day).withColumn("end_height", F.lit(end)), settings, "entities.merges"
+    )
+    n_new = new_rows.count()
+    log(f"entities {start}..{end}: {n_new} new addresses, {n_edges} edges, {n_merges} merges")
+    return {"new_addresses": n_new, "edges": n_edges, "merges": n_merges}
+
+
+def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFrame:
+    """One row per (transaction, entity) that spent or received in it, with the entity's
+    share of the transaction (module doc of schemas/entities.entities.yaml for the meaning)."""
+    unattributed = F.lit(-1).cast("bigint")  # inputs/outputs without an address
+    i = ins.join(emap, "address", "left").select(
+        "txid", "height", F.coalesce("entity_id", unattributed).alias("entity_id"),
+        "address", "value_sats", F.datediff("created_day", F.lit("1970-01-01")).alias("cday"),
+    )  # fmt: skip
+    o = outs.join(emap, "address", "left").select(
+        "txid", "height", "day", "is_coinbase",
+        F.coalesce("entity_id", unattributed).alias("entity_id"), "value_sats",
+    )  # fmt: skip
+    tx_in = i.groupBy("txid", "height", "entity_id").agg(
+        F.sum("value_sats").alias("in_v"),
+        F.sum(F.col("value_sats").cast("double") * F.col("cday")).alias("in_cd"),
+        F.countDistinct("address").alias("in_addrs"),
+    )
+    tx_out = o.groupBy("txid", "height", "entity_id").agg(F.sum("value_sats").alias("out_v"))
+    # 0-hop miners known so far (older runs, remapped) or paid by a coinbase in this run.
+    miners0 = (
+        remapped(old_state.filter(F.col("coinbase_sats") > 0).select("entity_id"))
+        .union(o.filter("is_coinbase AND value_sats > 0").select("entity_id"))
+        .filter(F.col("entity_id") >= 0)
+        .distinct()
+        .withColumn("is_miner0", F.lit(True))
+    )
+    tx = (
+        o.groupBy("txid", "height")
+        .agg(F.first("day").alias("day"), F.sum("value_sats").alias("total_out"))
+        .join(
+            i.groupBy("txid", "height").agg(F.sum("value_sats").alias("total_in")),
+            ["txid", "height"],
+            "left",
+        )
+        .join(
+            tx_in.join(miners0, "entity_id").groupBy("txid", "height")
+            .agg(F.lit(True).alias("from_miner0")),
+            ["txid", "height"],
+            "left",
+        )
+        .join(
+            flags.select("txid", "height", "is_coinbase", "is_coinjoin", "output_count"),
+            ["txid", "height"],
+        )
+    )  # fmt: skip
+    rows = tx_in.join(tx_out, ["txid", "height", "entity_id"], "full").join(tx, ["txid", "height"])
+    in_v = F.coalesce("in_v", F.lit(0))
+    out_v = F.coalesce("out_v", F.lit(0))
+    sender = in_v > 0
+    total_in = F.coalesce("total_in", F.lit(0))
+    share = F.when(sender, in_v / total_in).otherwise(0.0)
+    fee = F.when(F.col("is_coinbase"), 0).otherwise(total_in - F.col("total_out"))
+    net = out_v - in_v + share * fee  # what the entity got (> 0) or paid out (< 0), fee aside
+    day_num = F.datediff("day", F.lit("1970-01-01"))
+    in_cd = F.coalesce("in_cd", F.lit(0.0))
+    coin_days = F.when(
+        sender,
+        F.least(out_v, in_v) * (in_cd / in_v)
+        + F.greatest(out_v - in_v, F.lit(0)) * day_num
+        - in_cd,
+    ).otherwise(out_v.cast("double") * day_num)
+    from_miner = (~sender) & F.coalesce("from_miner0", F.lit(False)) & ~F.col("is_coinbase")
+    sweep = (
+        sender & ~F.col("is_coinjoin")
+        & (F.coalesce("in_addrs", F.lit(0)) >= ent.sweep_min_inputs)
+        & (F.col("output_count") == 1)
+    )  # fmt: skip
+    return rows.filter(F.col("entity_id") >= 0).select(
+        "day",
+        "entity_id",
+        "height",
+        (out_v - in_v).alias("balance_sats"),
+        coin_days.alias("coin_day_sum"),
+        F.when(sender, F.floor(F.greatest(net, F.lit(0.0))))
+        .otherwise(out_v)
+        .cast("bigint")
+        .alias("received_sats"),
+        F.when(sender, F.floor(F.greatest(-net, F.lit(0.0)))).otherwise(0).cast("bigint")
+        .alias("sent_sats"),
+        F.floor(share * fee).cast("bigint").alias("fees_sats"),
+        F.when(~sender & (out_v > 0), 1).otherwise(0).alias("receive_count"),
+        F.when(sender, 1).otherwise(0).alias("send_count"),
+        F.when(F.col("is_coinbase"), out_v).otherwise(0).alias("coinbase_sats"),
+        F.when(F.col("is_coinbase") & (out_v > 0), 1).otherwise(0).alias("coinbase_blocks"),
+        F.when(from_miner, out_v).otherwise(0).alias("from_miner_sats"),
+        F.when(sweep, 1).otherwise(0).alias("sweep_count"),
+        F.when(F.col("is_coinjoin"), in_v + out_v).otherwise(0).alias("coinjoin_sats"),
+        (in_v + out_v).alias("moved_sats"),
+    )  # fmt: skip
+
+
+def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:
+    sums = [c for c in SUMS if c != "address_count"] + ["fees_sats"]
+    moved = per_tx.groupBy("day", "entity_id").agg(
+        *(F.sum(c).alias(c) for c in sums),
+        F.min("height").alias("first_height"),
+        F.max("height").alias("last_height"),
+    )
+    return moved.join(new_per_day, ["day", "entity_id"], "full").na.fill(
+        0, [*sums, "address_count"]
+    )
+
+
+def _start_state(old_state, merged, daily, remapped) -> DataFrame:
+    """Running totals before the run of every entity the run touches: old rows of entities
+    that moved or merged, summed under their surviving id."""
+    touched = (
+        daily.select("entity_id")
+        .union(merged.select(F.col("old_entity_id").alias("entity_id")))
+        .union(merged.select(F.col("new_entity_id").alias("entity_id")))
+        .distinct()
+    )
+    old = old_state.join(touched, "entity_id")
+    return (
+        remapped(old)
+        .groupBy("entity_id")
+        .agg(
+            *(F.sum(c).alias(c) for c in SUMS),
+            F.min("first_height").alias("first_height"),
+            F.max("last_height").alias("last_height"),
+            F.max_by("pool_name", "coinbase_blocks").alias("pool_name"),
+            F.max_by("pool_matched_by", "coinbase_blocks").alias("pool_matched_by"),
+        )
+    )
+
+
+def _entity_pools(spark, blocks, outs, emap, pools) -> DataFrame:
+    """Per entity paid by the run's coinbases: the pool of the most blocks (ties: name)."""
+    cb = outs.filter("is_coinbase AND value_sats > 0").select("height", "address")
+    named = block_pools(spark, blocks.select("height", "coinbase_tag"), cb, pools).filter(
+        F.col("pool_name").isNotNull()
+    )
+    per = (
+        cb.join(emap, "address")
+        .select("height", "entity_id")
+        .distinct()
+        .join(named, "height")
+        .groupBy("entity_id", "pool_name", "matched_by")
+        .agg(F.count(F.lit(1)).alias("n"))
+    )
+    best = Window.partitionBy("entity_id").orderBy(F.col("n").desc(), "pool_name")
+    return (
+        per.withColumn("_r", F.row_number().over(best))
+        .filter("_r = 1")
+        .select("entity_id", F.col("pool_name").alias("run_pool"),
+                F.col("matched_by").alias("run_pool_by"))
+    )  # fmt: skip
+
+
+def _seed_labels(spark, seeds: dict[str, str], ae_old, new_rows, remapped) -> DataFrame:
+    """entity_id → seed_label for the entities holding a seeded address (first label by name
+    when two seeds of different labels ended in one entity)."""
+    if not seeds:
+        return spark.createDataFrame([], "entity_id bigint, seed_label string")
+    seed_df = F.broadcast(
+        spark.createDataFrame(sorted(seeds.items()), "address string, seed_label string")
+    )
+    located = remapped(
+        ae_old.select("address", "entity_id").join(seed_df.select("address"), "address")
+    )
+    located = located.unionByName(new_rows.select("address", "entity_id").join(
+        seed_df.select("address"), "address"))  # fmt: skip
+    return (
+        located.join(seed_df, "address")
+        .groupBy("entity_id")
+        .agg(F.min("seed_label").alias("seed_label"))
+    )
+
+
+def _running(daily, start_state, pools_df, seeded, ent) -> DataFrame:
+    """Per (day, entity) of the run: running totals, type and holder class at the day's end."""
+    upto = (
+        Window.partitionBy("entity_id")
+        .orderBy("day")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    base = daily.join(start_state.select(
+        "entity_id", *(F.col(c).alias(f"_s_{c}") for c in SUMS),
+        F.col("first_height").alias("_s_first"), F.col("pool_name").alias("_s_pool"),
+        F.col("pool_matched_by").alias("_s_pool_by"),
+    ), "entity_id", "left")  # fmt: skip
+    base = base.join(pools_df, "entity_id", "left").join(seeded, "entity_id", "left")
+    day_cols = [F.col(c).alias(f"day_{c}") for c in ("received_sats", "sent_sats", "fees_sats")]
+    running = base.select(
+        "day", "entity_id", *day_cols, "seed_label",
+        *((F.coalesce(F.col(f"_s_{c}"), F.lit(0)) + F.sum(c).over(upto)).alias(c) for c in SUMS),
+        F.least(F.coalesce("_s_first", F.lit(2**31 - 1)), F.min("first_height").over(upto))
+        .alias("first_height"),
+        F.max("last_height").over(upto).alias("last_height"),
+        # The pool: what older runs found, else this run's (it names the entity's coinbases).
+        F.coalesce("_s_pool", "run_pool").alias("pool_name"),
+        F.coalesce("_s_pool_by", "run_pool_by").alias("pool_matched_by"),
+    )  # fmt: skip
+    typed = classify.with_type(running, ent)
+    return classify.with_holder_class(typed, F.col("day"), ent)
+
+
+def _idle_survivors(start_state, running, pools_df, seeded, ent, end) -> DataFrame:
+    """Entities that merged in the run but did not move in it: their summed old totals."""
+    idle = start_state.join(running.select("entity_id").distinct(), "entity_id", "left_anti")
+    typed = classify.with_type(idle.join(seeded, "entity_id", "left"), ent)
+    return typed.withColumn("last_height", F.coalesce("last_height", F.lit(end))).withColumn(
+        "first_height", F.coalesce("first_height", F.lit(end))
+    )

@@ -56,6 +56,7 @@ class EntitiesSettings:
     sweep_min_inputs: int
     exchange_min_sweeps: int
     exchange_min_addresses: int
+    exchange_flow_min_share: float
     one_hop_min_share: float
     coinjoin_min_share: float
     holder: HolderSettings
@@ -192,7 +193,8 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
     _known(
         ent,
         {"pools", "label_seeds", "change_heuristics", "checkpoint_dir", "sweep_min_inputs",
-         "exchange_min_sweeps", "exchange_min_addresses", "one_hop_min_share",
+         "exchange_min_sweeps", "exchange_min_addresses", "exchange_flow_min_share",
+         "one_hop_min_share",
          "coinjoin_min_share", "holder"},
         "entities",
     )  # fmt: skip
@@ -217,6 +219,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
         sweep_min_inputs=_number(ent, "sweep_min_inputs", "entities", int, 2),
         exchange_min_sweeps=_number(ent, "exchange_min_sweeps", "entities", int, 1),
         exchange_min_addresses=_number(ent, "exchange_min_addresses", "entities", int, 1),
+        exchange_flow_min_share=_number(ent, "exchange_flow_min_share", "entities", float, 0, 1),
         one_hop_min_share=_number(ent, "one_hop_min_share", "entities", float, 0, 1),
         coinjoin_min_share=_number(ent, "coinjoin_min_share", "entities", float, 0, 1),
         holder=HolderSettings(

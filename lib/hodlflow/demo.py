@@ -10,6 +10,19 @@ from pathlib import Path
 from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
+ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "runs")
+
+LARGEST_ENTITIES = (
+    "SELECT entity_id, entity_type, coalesce(label, '') AS label, address_count AS addresses, "
+    "round(balance_sats / 1e8, 2) AS balance_btc, round(received_sats / 1e8, 2) AS received_btc, "
+    "coalesce(cast(miner_hop AS string), '') AS miner_hop FROM {entities}.entities "
+    "ORDER BY balance_sats DESC LIMIT 12"
+)
+ENTITY_TYPES = (
+    "SELECT entity_type, count(*) AS entities, sum(address_count) AS addresses, "
+    "round(sum(balance_sats) / 1e8, 2) AS balance_btc FROM {entities}.entities "
+    "GROUP BY entity_type ORDER BY balance_btc DESC"
+)
 
 QUERIES = [
     ("blocks by pool (coinbase tag)",
@@ -52,6 +65,47 @@ def _truth_story(out: str) -> None:
           f"{avg(during, 'miner_to_exchange_sats'):10.2f} BTC from then")  # fmt: skip
 
 
+def _entities(spark, settings: Settings, out: str, manifest: dict, entities_db: str) -> None:
+    """Cluster and type the simulated chain with the simulator's published labels (pool tags,
+    exchange cold wallets), show the largest entities and score them against the truth."""
+    from hodlflow.entities.evaluate import evaluate_entities
+    from hodlflow.entities.job import run_entities
+
+    files = manifest.get("files", {})
+    settings = settings.with_overrides(
+        {
+            "entities.pools": [*settings.entities.pools, os.path.join(out, files["pools"])],
+            "entities.label_seeds": [
+                *settings.entities.label_seeds,
+                os.path.join(out, files["exchange_labels"]),
+            ],
+        }
+    )
+    print("\nclustering addresses into entities ...")
+    print(run_entities(spark, settings).summary())
+    print("\nentities by type:")
+    spark.sql(ENTITY_TYPES.format(entities=entities_db)).show(truncate=False)
+    print("largest entities by balance:")
+    spark.sql(LARGEST_ENTITIES.format(entities=entities_db)).show(truncate=False)
+    scores = evaluate_entities(spark, settings, os.path.join(out, files["addresses"]))
+    c, h = scores["clustering"], scores["holder_classes"]
+    print("entities against the simulator's ground truth (hodlflow evaluate):")
+    print(
+        f"  clustering: pairwise precision {c['precision']:.4f}, recall {c['recall']:.4f}, "
+        f"adjusted Rand index {c['adjusted_rand_index']:.4f} over {c['addresses']:,} addresses"
+    )
+    for key in ("miners", "exchanges", "coinjoins"):
+        t = scores[key]
+        print(
+            f"  {key:<10} address recall {t['address_recall']:.3f}, precision "
+            f"{t['address_precision']:.3f}; entities found {t['truth_entities_found']} of "
+            f"{t['truth_entities']}"
+        )
+    accuracy = "n/a" if h["accuracy"] is None else f"{h['accuracy']:.3f}"
+    coverage = "n/a" if h["coverage"] is None else f"{h['coverage']:.3f}"
+    print(f"  holder classes (last day): accuracy {accuracy}, coverage {coverage}")
+
+
 def run_demo(settings: Settings, out: str, scenario: str) -> int:
     """Simulate ``scenario`` into ``out``, ingest it into the configured warehouse (from scratch),
     check it and print counts, a few queries and the ground truth. Returns 0 when the check
@@ -82,10 +136,12 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("ERROR")
     chain_db = f"{settings.db_prefix}chain"
+    entities_db = f"{settings.db_prefix}entities"
     # A demo starts from scratch: drop what an earlier demo left.
-    for table in CHAIN_TABLES:
-        spark.sql(f"DROP TABLE IF EXISTS {chain_db}.{table}")
-        shutil.rmtree(Path(settings.warehouse) / chain_db / table, ignore_errors=True)
+    for db, names in ((chain_db, CHAIN_TABLES), (entities_db, ENTITY_TABLES)):
+        for table in names:
+            spark.sql(f"DROP TABLE IF EXISTS {db}.{table}")
+            shutil.rmtree(Path(settings.warehouse) / db / table, ignore_errors=True)
     print(run_ingest(spark, settings).summary())
     report = run_check(spark, settings)
     print(report.text())
@@ -96,6 +152,7 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
     for title, sql in QUERIES:
         print(f"\n{title}:")
         spark.sql(sql.format(chain=chain_db)).show(truncate=False)
+    _entities(spark, settings, out, manifest, entities_db)
     _truth_story(out)
     print(
         f"\nExplore the tables with Spark SQL (warehouse {settings.warehouse}):\n"

@@ -185,9 +185,17 @@ def delete_where(spark: SparkSession, settings: Settings, key: str, condition: s
 
 
 def table_version(spark: SparkSession, location: str) -> int:
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, location).history(1).select("version").first()[0])
+    """The latest version of the Delta table at ``location``: the highest ``N.json`` commit file
+    of its ``_delta_log`` (a listing, no Spark job; commits are always JSON files)."""
+    fs, hpath = _fs(spark, f"{location.rstrip('/')}/_delta_log")
+    versions = [
+        int(name[:-5])
+        for name in (status.getPath().getName() for status in fs.listStatus(hpath))
+        if name.endswith(".json") and name[:-5].isdigit()
+    ]
+    if not versions:
+        raise SchemaError(f"{location} is not a Delta table: no commit in its _delta_log")
+    return max(versions)
 
 
 # ---------------------------------------------------------------------------- atomic steps

@@ -346,7 +346,7 @@ def test_a_step_that_dies_midway_is_rolled_back_by_the_next_run(spark, make_sett
 
     monkeypatch.setattr(tables, "append", dying)
     # A dead process runs no clean-up: no restore, and its journal stays.
-    monkeypatch.setattr(tables, "_restore", lambda *_a, **_k: None)
+    monkeypatch.setattr(tables, "restore_versions", lambda *_a, **_k: None)
     monkeypatch.setattr(tables, "_drop_journal", lambda *_a, **_k: None)
     with pytest.raises(KeyboardInterrupt):
         run_ingest(spark, settings, log=lambda _m: None)

@@ -10,7 +10,8 @@ Entity type, first rule that holds:
 2. ``miner`` (0-hop) — a coinbase output paid it;
 3. ``exchange`` — behaviour: ≥ ``exchange_min_sweeps`` sweeps (≥ ``sweep_min_inputs`` distinct
    addresses spent into one output, the way an exchange gathers its deposit addresses) and
-   ≥ ``exchange_min_addresses`` addresses;
+   ≥ ``exchange_min_addresses`` addresses; or ≥ ``exchange_flow_min_share`` of what it received
+   came from the sweeps of exchange entities (the hot wallet the deposits are swept into);
 4. ``coinjoin`` — ≥ ``coinjoin_min_share`` of the value it moved went through coinjoins;
 5. ``miner`` (1-hop) — ≥ ``one_hop_min_share`` of what it received came from 0-hop miners;
 6. ``unknown``.
@@ -40,20 +41,22 @@ def _share(part: str, whole: str, minimum: float) -> Column:
     return (F.col(part) > 0) & (F.col(part) >= F.lit(minimum) * F.col(whole))
 
 
-def type_rules(s: EntitiesSettings) -> tuple[Column, Column, Column, Column, Column]:
-    """(seeded, miner 0-hop, behavioural exchange, coinjoin, miner 1-hop) conditions.
+def type_rules(s: EntitiesSettings) -> tuple[Column, ...]:
+    """(seeded, miner 0-hop, sweeping exchange, exchange-fed, coinjoin, miner 1-hop) conditions.
 
     Reads ``seed_label``, ``coinbase_sats``, ``sweep_count``, ``address_count``,
-    ``coinjoin_sats``, ``moved_sats``, ``from_miner_sats``, ``received_sats``.
+    ``from_exchange_sats``, ``coinjoin_sats``, ``moved_sats``, ``from_miner_sats``,
+    ``received_sats``.
     """
     seeded = F.col("seed_label").isNotNull()
     miner0 = F.col("coinbase_sats") > 0
     swept = (F.col("sweep_count") >= s.exchange_min_sweeps) & (
         F.col("address_count") >= s.exchange_min_addresses
     )
+    fed = _share("from_exchange_sats", "received_sats", s.exchange_flow_min_share)
     coinjoin = _share("coinjoin_sats", "moved_sats", s.coinjoin_min_share)
     miner1 = _share("from_miner_sats", "received_sats", s.one_hop_min_share)
-    return seeded, miner0, swept, coinjoin, miner1
+    return seeded, miner0, swept, fed, coinjoin, miner1
 
 
 def with_type(df, s: EntitiesSettings):
@@ -61,25 +64,25 @@ def with_type(df, s: EntitiesSettings):
 
     Reads the columns of :func:`type_rules` plus ``pool_name`` and ``pool_matched_by``.
     """
-    seeded, miner0, swept, coinjoin, miner1 = type_rules(s)
+    seeded, miner0, swept, fed, coinjoin, miner1 = type_rules(s)
     etype = (
         F.when(seeded, EXCHANGE)
         .when(miner0, MINER)
-        .when(swept, EXCHANGE)
+        .when(swept | fed, EXCHANGE)
         .when(coinjoin, COINJOIN)
         .when(miner1, MINER)
         .otherwise(UNKNOWN)
     )
-    pool_label = miner0 & F.col("pool_name").isNotNull()
-    return df.select(
+    pool_label = ~seeded & miner0 & F.col("pool_name").isNotNull()
+    return df.withColumn("entity_type", etype).select(
         "*",
-        etype.alias("entity_type"),
         F.when(seeded, F.col("seed_label")).when(pool_label, F.col("pool_name")).alias("label"),
         F.when(seeded, F.lit("seed"))
         .when(pool_label, F.concat(F.lit("pool_"), F.col("pool_matched_by")))
         .alias("label_source"),
-        F.when(~seeded & miner0, F.lit(0))
-        .when(~seeded & ~swept & ~coinjoin & miner1, F.lit(1))
+        F.when(F.col("entity_type") != MINER, F.lit(None))
+        .when(miner0, F.lit(0))
+        .otherwise(F.lit(1))
         .cast("int")
         .alias("miner_hop"),
     )

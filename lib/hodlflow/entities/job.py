@@ -55,7 +55,7 @@ ENTITY_TABLES = [
 SUMS = [
     "address_count", "balance_sats", "coin_day_sum", "received_sats", "sent_sats",
     "receive_count", "send_count", "coinbase_sats", "coinbase_blocks", "from_miner_sats",
-    "sweep_count", "coinjoin_sats", "moved_sats",
+    "sweep_count", "coinjoin_sats", "moved_sats", "from_exchange_sats",
 ]  # fmt: skip
 
 
@@ -316,7 +316,7 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
 
     # 3. per transaction and entity, then per day and entity.
     day_of = blocks.select("height", "day")
-    per_tx = _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent)
+    per_tx = _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent).localCheckpoint()
     new_per_day = (
         new_rows.join(day_of, F.col("first_height") == F.col("height"))
         .groupBy("day", "entity_id")
@@ -332,6 +332,9 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
     phase("start state")
     seeded = _seed_labels(spark, seeds, ae_old, new_rows, remapped).localCheckpoint()
     phase("seeds")
+    exchanges = _exchange_senders(daily, start_state, seeded, old_state, remapped, ent)
+    daily = _with_exchange_sweeps(daily, per_tx, exchanges).localCheckpoint()
+    phase("exchange sweeps")
     running = _running(daily, start_state, pools_df, seeded, ent).localCheckpoint()
     phase("per-day totals")
 
@@ -460,6 +463,7 @@ def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFram
         & (F.col("output_count") == 1)
     )  # fmt: skip
     return rows.filter(F.col("entity_id") >= 0).select(
+        "txid",
         "day",
         "entity_id",
         "height",
@@ -484,7 +488,7 @@ def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFram
 
 
 def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:
-    sums = [c for c in SUMS if c != "address_count"] + ["fees_sats"]
+    sums = [c for c in SUMS if c not in ("address_count", "from_exchange_sats")] + ["fees_sats"]
     moved = per_tx.groupBy("day", "entity_id").agg(
         *(F.sum(c).alias(c) for c in sums),
         F.min("height").alias("first_height"),
@@ -493,6 +497,41 @@ def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:
     return moved.join(new_per_day, ["day", "entity_id"], "full").na.fill(
         0, [*sums, "address_count"]
     )
+
+
+def _exchange_senders(daily, start_state, seeded, old_state, remapped, ent) -> DataFrame:
+    """Ids of the entities that are exchanges by the end of the run: seeded, typed exchange by
+    an earlier run, or sweeping enough (the behaviour rule on their totals at the run's end)."""
+    run = daily.groupBy("entity_id").agg(
+        F.sum("sweep_count").alias("_sw"), F.sum("address_count").alias("_ac")
+    )
+    totals = run.join(
+        start_state.select("entity_id", "sweep_count", "address_count"), "entity_id", "left"
+    )
+    swept = totals.filter(
+        (F.col("_sw") + F.coalesce("sweep_count", F.lit(0)) >= ent.exchange_min_sweeps)
+        & (F.col("_ac") + F.coalesce("address_count", F.lit(0)) >= ent.exchange_min_addresses)
+    ).select("entity_id")
+    earlier = remapped(old_state.filter(F.col("entity_type") == "exchange").select("entity_id"))
+    return swept.union(seeded.select("entity_id")).union(earlier).distinct()
+
+
+def _with_exchange_sweeps(daily, per_tx, exchanges) -> DataFrame:
+    """Add ``from_exchange_sats``: per day and entity, what it received from the sweeps of
+    exchange entities (an exchange gathering its deposits into its own hot wallet)."""
+    sweeps = (
+        per_tx.filter(F.col("sweep_count") == 1)
+        .join(exchanges, "entity_id")
+        .select("txid", "height")
+        .distinct()
+    )
+    fed = (
+        per_tx.join(sweeps, ["txid", "height"])
+        .filter((F.col("send_count") == 0) & (F.col("received_sats") > 0))
+        .groupBy("day", "entity_id")
+        .agg(F.sum("received_sats").alias("from_exchange_sats"))
+    )
+    return daily.join(fed, ["day", "entity_id"], "left").na.fill(0, ["from_exchange_sats"])
 
 
 def _start_state(old_state, merged, daily, remapped) -> DataFrame:

@@ -293,10 +293,17 @@ def block_pools(
     )
     # Plain (pickled) rows: one short string per block; Arrow needs pyarrow, not a dependency.
     tag_index = F.udf(lambda text: _tag_match(text, pools), IntegerType(), useArrow=False)
+    # Many blocks share a tag: match each distinct tag once, then join back (null-safe).
+    tags = (
+        blocks.select("coinbase_tag")
+        .distinct()
+        .withColumn("tag_index", tag_index("coinbase_tag"))
+        .withColumnRenamed("coinbase_tag", "_tag")
+    )
     matched = (
         blocks.select("height", "coinbase_tag")
         .join(by_address, "height", "left")
-        .withColumn("tag_index", tag_index("coinbase_tag"))
+        .join(tags, F.col("coinbase_tag").eqNullSafe(F.col("_tag")), "left")
         .select(
             "height",
             F.coalesce("address_index", "tag_index").alias("pool_index"),

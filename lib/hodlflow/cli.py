@@ -96,6 +96,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_prices(args: argparse.Namespace) -> int:
+    from hodlflow.metrics.prices import load_prices
+
+    settings = _settings(args)
+    spark = _session(settings)
+    first, last = load_prices(spark, settings, args.file)
+    print(f"market.prices: {(last - first).days + 1} day(s) {first}..{last} from {args.file}")
+    return EXIT_OK
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from hodlflow.metrics.job import run_metrics
+
+    settings = _settings(args)
+    spark = _session(settings)
+    from_day = dt.date.fromisoformat(args.from_day) if args.from_day else None
+    print(run_metrics(spark, settings, from_day).summary())
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from hodlflow.ingest.check import run_check
 
@@ -197,6 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser(
+        "prices", parents=[common],
+        help="load a daily price CSV (day,close_usd) into market.prices",
+        description="Check a CSV of daily close prices (header day,close_usd; every day between "
+        "the first and the last, once, with a positive price) and replace those days in "
+        "market.prices. `hodlflow simulate` writes one (prices.csv).",
+    )  # fmt: skip
+    s.add_argument("file", help="CSV with header day,close_usd")
+    s.set_defaults(func=cmd_prices)
+
+    s = sub.add_parser(
+        "metrics", parents=[common],
+        help="chain tables + market.prices → metrics.* (miner pressure, ...)",
+        description="Compute the daily gold tables from the last stored day to the chain "
+        "tables' last day: metrics.miner_pressure (revenue, hash rate, hash ribbons, hashprice, "
+        "production cost, price/cost, Puell multiple).",
+    )  # fmt: skip
+    s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
+    s.set_defaults(func=cmd_metrics)
 
     s = sub.add_parser("check", parents=[common], help="reconcile the chain tables (supply, spends, fees)")
     s.set_defaults(func=cmd_check)

@@ -62,6 +62,18 @@ class EntitiesSettings:
     holder: HolderSettings
 
 
+@dataclass(frozen=True)
+class CostSettings:
+    efficiency_j_per_th: float
+    power_usd_per_kwh: float
+    pue: float
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    cost: CostSettings
+
+
 CHANGE_HEURISTICS = ("fresh_change", "script_type_change")
 
 
@@ -74,6 +86,7 @@ class Settings:
     spark: SparkSettings
     ingest: IngestSettings
     entities: EntitiesSettings
+    metrics: MetricsSettings
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
@@ -128,7 +141,11 @@ def _known(section: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a merged settings mapping and build :class:`Settings`."""
-    _known(raw, {"network", "check_pow", "warehouse", "spark", "ingest", "entities"}, "settings")
+    _known(
+        raw,
+        {"network", "check_pow", "warehouse", "spark", "ingest", "entities", "metrics"},
+        "settings",
+    )
     wh = _section(raw, "warehouse")
     _known(wh, {"path", "db_prefix"}, "warehouse")
     sp = _section(raw, "spark")
@@ -164,6 +181,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             blocks_per_task=int(ing["blocks_per_task"]),
         ),
         entities=_entities(_section(raw, "entities")),
+        metrics=_metrics(_section(raw, "metrics")),
         raw=raw,
     )
 
@@ -187,6 +205,19 @@ def _number(section: dict[str, Any], key: str, where: str, kind: type, low: floa
         bounds = f"≥ {low}" + (f" and ≤ {high}" if high is not None else "")
         raise ConfigError(f"setting {where}.{key} must be a number {bounds}, got {value!r}")
     return kind(value)
+
+
+def _metrics(met: dict[str, Any]) -> MetricsSettings:
+    _known(met, {"cost"}, "metrics")
+    cost = _section(met, "cost")
+    _known(cost, {"efficiency_j_per_th", "power_usd_per_kwh", "pue"}, "metrics.cost")
+    return MetricsSettings(
+        cost=CostSettings(
+            efficiency_j_per_th=_number(cost, "efficiency_j_per_th", "metrics.cost", float, 0),
+            power_usd_per_kwh=_number(cost, "power_usd_per_kwh", "metrics.cost", float, 0),
+            pue=_number(cost, "pue", "metrics.cost", float, 1),
+        )
+    )
 
 
 def _entities(ent: dict[str, Any]) -> EntitiesSettings:

@@ -11,6 +11,17 @@ from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
 ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "runs")
+GOLD_TABLES = (("market", "prices"), ("metrics", "miner_pressure"))
+
+MINER_DAYS = (
+    "SELECT day, blocks, round(revenue_btc, 2) AS revenue_btc, round(price_usd) AS price, "
+    "round(production_cost_usd_per_btc) AS cost_per_btc, round(price_to_cost, 3) AS price_cost, "
+    "round(hash_rate_ths / 1e6, 1) AS hash_eh_s, round(hash_rate_sma30_ths / 1e6, 1) AS sma30, "
+    "round(hash_rate_sma60_ths / 1e6, 1) AS sma60, coalesce(hash_ribbon_signal, '') AS ribbon, "
+    "round(puell_multiple, 3) AS puell FROM {metrics}.miner_pressure "
+    "WHERE day BETWEEN date_sub('{first}', 5) AND date_add('{first}', 5) "
+    "OR hash_ribbon_signal IS NOT NULL ORDER BY day"
+)
 
 LARGEST_ENTITIES = (
     "SELECT entity_id, entity_type, coalesce(label, '') AS label, address_count AS addresses, "
@@ -106,6 +117,32 @@ def _entities(spark, settings: Settings, out: str, manifest: dict, entities_db: 
     print(f"  holder classes (last day): accuracy {accuracy}, coverage {coverage}")
 
 
+def _miner_pressure(spark, settings: Settings, out: str) -> None:
+    """Load the simulator's prices, compute metrics.miner_pressure and show the days around the
+    price first falling under the production cost, and the hash-ribbon signals."""
+    from pyspark.sql import functions as F
+
+    from hodlflow import tables
+    from hodlflow.metrics.job import run_metrics
+    from hodlflow.metrics.prices import load_prices
+
+    first, last = load_prices(spark, settings, os.path.join(out, "prices.csv"))
+    print(f"\nmarket.prices: {first}..{last} from the simulator's prices.csv")
+    print(run_metrics(spark, settings).summary())
+    below = (
+        tables.read_table(spark, settings, "metrics.miner_pressure")
+        .filter("below_cost")
+        .agg(F.min("day"))
+        .first()[0]
+    )
+    if below is None:
+        print("the price never falls under the production cost")
+        return
+    print(f"miner pressure around {below}, the first day the price is under the production cost:")
+    sql = MINER_DAYS.format(metrics=f"{settings.db_prefix}metrics", first=below)
+    spark.sql(sql).show(40, truncate=False)
+
+
 def run_demo(settings: Settings, out: str, scenario: str) -> int:
     """Simulate ``scenario`` into ``out``, ingest it into the configured warehouse (from scratch),
     check it and print counts, a few queries and the ground truth. Returns 0 when the check
@@ -138,7 +175,8 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
     chain_db = f"{settings.db_prefix}chain"
     entities_db = f"{settings.db_prefix}entities"
     # A demo starts from scratch: drop what an earlier demo left.
-    for db, names in ((chain_db, CHAIN_TABLES), (entities_db, ENTITY_TABLES)):
+    gold = [(f"{settings.db_prefix}{db}", (t,)) for db, t in GOLD_TABLES]
+    for db, names in ((chain_db, CHAIN_TABLES), (entities_db, ENTITY_TABLES), *gold):
         for table in names:
             spark.sql(f"DROP TABLE IF EXISTS {db}.{table}")
             shutil.rmtree(Path(settings.warehouse) / db / table, ignore_errors=True)
@@ -153,6 +191,7 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
         print(f"\n{title}:")
         spark.sql(sql.format(chain=chain_db)).show(truncate=False)
     _entities(spark, settings, out, manifest, entities_db)
+    _miner_pressure(spark, settings, out)
     _truth_story(out)
     print(
         f"\nExplore the tables with Spark SQL (warehouse {settings.warehouse}):\n"

@@ -144,3 +144,56 @@ def test_coinjoin_participants_stay_apart_and_are_typed_coinjoin(entities):
     _settings, _result, scores = entities
     cj = scores["coinjoins"]
     assert cj["address_precision"] >= 0.9 and cj["address_recall"] >= 0.7, cj
+
+
+@pytest.fixture(scope="module")
+def miner_metrics(spark, simulated):
+    """market.prices from the simulator's prices.csv, then metrics with the tiny scenario's cost
+    model (30 J/TH, 0.05 $/kWh, PUE 1.1)."""
+    from hodlflow.metrics.job import run_metrics
+    from hodlflow.metrics.prices import load_prices
+
+    out, _manifest, settings, _ = simulated
+    settings = settings.with_overrides({"metrics.cost.efficiency_j_per_th": 30})
+    load_prices(spark, settings, out / "prices.csv")
+    result = run_metrics(spark, settings, log=lambda _m: None)
+    rows = {
+        str(r.day): r
+        for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()
+    }
+    with open(out / "truth" / "miner_daily.csv") as fh:
+        truth = {r["day"]: r for r in csv.DictReader(fh)}
+    return settings, result, rows, truth
+
+
+def test_miner_pressure_matches_the_simulators_books_every_day(miner_metrics):
+    _settings, result, rows, truth = miner_metrics
+    assert sorted(rows) == sorted(truth) and result.days == len(truth)
+    for day, t in truth.items():
+        r = rows[day]
+        assert r.blocks == int(t["blocks"]), day
+        assert r.subsidy_btc == int(t["subsidy_sats"]) / 1e8, day
+        assert r.fees_btc == pytest.approx(int(t["fees_sats"]) / 1e8, abs=1e-9), day
+        assert r.price_usd == pytest.approx(float(t["price_usd"]), abs=0.005), day
+        assert r.difficulty == pytest.approx(float(t["difficulty"]), rel=1e-6), day
+        assert r.hash_rate_ths * 1e12 == pytest.approx(float(t["hash_rate_hs"]), rel=1e-6), day
+        cost = float(t["production_cost_usd_per_btc"])
+        assert r.production_cost_usd_per_btc == pytest.approx(cost, abs=0.01), day
+        # Six days: every 30/60/365-day window reaches before the first day.
+        assert r.hash_rate_sma30_ths is None and r.puell_multiple is None
+
+
+def test_the_tiny_story_ends_below_production_cost(miner_metrics):
+    _settings, _result, rows, _truth = miner_metrics
+    days = sorted(rows)
+    assert rows[days[0]].below_cost is False and rows[days[-1]].below_cost is True
+
+
+def test_rerunning_metrics_changes_nothing(spark, miner_metrics):
+    from hodlflow.metrics.job import run_metrics
+
+    settings, _result, rows, _truth = miner_metrics
+    again = run_metrics(spark, settings, log=lambda _m: None)
+    assert again.days == 1  # the last stored day is recomputed (it may have been partial)
+    now = {str(r.day): r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()}
+    assert now == rows

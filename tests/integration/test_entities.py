@@ -108,7 +108,7 @@ def two_runs(spark, chain):
 
 def _tables(spark, settings) -> dict[str, list[tuple]]:
     keys = ["entities.address_entity", "entities.entities", "entities.entity_daily",
-            "entities.merges"]  # fmt: skip
+            "entities.merges", "entities.class_flows"]  # fmt: skip
     return {
         k: sorted(tuple(r) for r in tables.read_table(spark, settings, k).collect()) for k in keys
     }
@@ -260,6 +260,32 @@ def test_entity_daily_has_the_days_moves_balance_and_entity_adjusted_coin_age(sp
     ]
 
 
+def _flows(spark, settings) -> list[tuple]:
+    return sorted(
+        (r.day, r.from_class, r.to_class, r.value_sats, r.transfers)
+        for r in tables.read_table(spark, settings, "entities.class_flows").collect()
+    )
+
+
+def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
+    settings, *_ = two_runs
+
+    def d(n):
+        return DAY0 + dt.timedelta(days=n)
+
+    assert _flows(spark, settings) == [
+        # T1: the pool pays A1, A2 and Bob's cluster (B1~B2 by the end of run 1): 1-hop miners.
+        (d(1), "miner", "miner", 45 * COIN, 3),
+        # T2: Bob → D1 (seeded exchange); T3: Alice's A2 → D2, on its own until run 2: one
+        # receipt, never spent: neutral → other.
+        (d(2), "miner", "exchange", 15 * COIN - FEE, 1),
+        (d(2), "miner", "other", 10 * COIN - FEE, 1),
+        # T4: the exchange sweeps to X (other); T5: A1 → E (other).
+        (d(3), "exchange", "other", 25 * COIN - 3 * FEE, 1),
+        (d(3), "miner", "other", 20 * COIN - FEE, 1),
+    ]
+
+
 def test_a_full_rebuild_equals_the_incremental_runs_and_a_rerun_changes_nothing(spark, two_runs):
     settings, _f, _s, _a, incremental = two_runs
     rerun = run_entities(spark, settings, from_height=3, log=lambda _m: None)
@@ -275,6 +301,9 @@ def test_a_full_rebuild_equals_the_incremental_runs_and_a_rerun_changes_nothing(
     ]
     # Balances per entity and day agree too; only ids of rows written before a merge differ.
     assert len(full["entities.entity_daily"]) == len(incremental["entities.entity_daily"]) - 1
+    # Rebuilt in one run, D2 is part of the exchange from the start: T3 pays the exchange.
+    day2 = [f for f in _flows(spark, settings) if f[0] == DAY0 + dt.timedelta(days=2)]
+    assert day2 == [(DAY0 + dt.timedelta(days=2), "miner", "exchange", 25 * COIN - 2 * FEE, 2)]
     assert run_entities(spark, settings, log=lambda _m: None).start_height is None
 
 

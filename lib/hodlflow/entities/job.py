@@ -48,6 +48,7 @@ ENTITY_TABLES = [
     "entities.entities",
     "entities.entity_daily",
     "entities.merges",
+    "entities.class_flows",
     "entities.runs",
 ]
 
@@ -385,6 +386,7 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
         .whenNotMatchedInsert(condition="s._op = 'U'", values={c: f"s.{c}" for c in cols})
         .execute()
     )
+    tables.append(_class_flows(per_tx, running), settings, "entities.class_flows")
     phase("tables written")
     end_day = blocks.filter(F.col("height") == end).select("day")
     tables.append(
@@ -467,6 +469,8 @@ def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFram
         "day",
         "entity_id",
         "height",
+        in_v.alias("in_sats"),
+        out_v.alias("out_sats"),
         (out_v - in_v).alias("balance_sats"),
         coin_days.alias("coin_day_sum"),
         F.when(sender, F.floor(F.greatest(net, F.lit(0.0))))
@@ -485,6 +489,44 @@ def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFram
         F.when(F.col("is_coinjoin"), in_v + out_v).otherwise(0).alias("coinjoin_sats"),
         (in_v + out_v).alias("moved_sats"),
     )  # fmt: skip
+
+
+def _class_flows(per_tx: DataFrame, running: DataFrame) -> DataFrame:
+    """Value paid between entity classes per day (METRICS.md flows): in every transaction each
+    receiving entity that spent nothing in it is paid by the spending entities in proportion to
+    their inputs; change and any output back to a spender are not flows, nor are coinbases
+    (no spender). Class of an entity on a day: its type (miner, exchange, coinjoin), else its
+    holder class (strong, weak), else other — as of the end of that day."""
+    klass = (
+        F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type"))
+        .when(F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class"))
+        .otherwise(F.lit("other"))
+    )
+    classes = running.select("day", "entity_id", klass.alias("class"))
+    keys = ["txid", "height"]
+    senders = per_tx.filter(F.col("in_sats") > 0).select(
+        *keys, "day", F.col("entity_id").alias("sender"), "in_sats"
+    )
+    total = senders.groupBy(*keys).agg(F.sum("in_sats").alias("total_in"))
+    receivers = per_tx.filter((F.col("in_sats") == 0) & (F.col("out_sats") > 0)).select(
+        *keys, F.col("entity_id").alias("receiver"), "out_sats"
+    )
+    pairs = receivers.join(senders, keys).join(total, keys)
+    # The share first (a double; exactly 1.0 for a sole payer): sats × sats overflows a bigint.
+    value = F.floor(F.col("out_sats") * (F.col("in_sats") / F.col("total_in"))).cast("bigint")
+    sender_class = classes.select(
+        "day", F.col("entity_id").alias("sender"), F.col("class").alias("from_class")
+    )
+    receiver_class = classes.select(
+        "day", F.col("entity_id").alias("receiver"), F.col("class").alias("to_class")
+    )
+    return (
+        pairs.select("day", "sender", "receiver", value.alias("value_sats"))
+        .join(sender_class, ["day", "sender"])
+        .join(receiver_class, ["day", "receiver"])
+        .groupBy("day", "from_class", "to_class")
+        .agg(F.sum("value_sats").alias("value_sats"), F.count(F.lit(1)).alias("transfers"))
+    )
 
 
 def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:

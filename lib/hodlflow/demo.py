@@ -16,6 +16,7 @@ GOLD_TABLES = (("market", "prices"), ("metrics", "miner_pressure"))
 MINER_DAYS = (
     "SELECT day, blocks, round(revenue_btc, 2) AS revenue_btc, round(price_usd) AS price, "
     "round(production_cost_usd_per_btc) AS cost_per_btc, round(price_to_cost, 3) AS price_cost, "
+    "round(miner_outflow_btc, 1) AS miner_out_btc, round(miner_to_exchange_btc, 1) AS to_exch_btc, "
     "round(hash_rate_ths / 1e6, 1) AS hash_eh_s, round(hash_rate_sma30_ths / 1e6, 1) AS sma30, "
     "round(hash_rate_sma60_ths / 1e6, 1) AS sma60, coalesce(hash_ribbon_signal, '') AS ribbon, "
     "round(puell_multiple, 3) AS puell FROM {metrics}.miner_pressure "

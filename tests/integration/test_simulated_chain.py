@@ -147,7 +147,7 @@ def test_coinjoin_participants_stay_apart_and_are_typed_coinjoin(entities):
 
 
 @pytest.fixture(scope="module")
-def miner_metrics(spark, simulated):
+def miner_metrics(spark, simulated, entities):
     """market.prices from the simulator's prices.csv, then metrics with the tiny scenario's cost
     model (30 J/TH, 0.05 $/kWh, PUE 1.1)."""
     from hodlflow.metrics.job import run_metrics
@@ -197,3 +197,20 @@ def test_rerunning_metrics_changes_nothing(spark, miner_metrics):
     assert again.days == 1  # the last stored day is recomputed (it may have been partial)
     now = {str(r.day): r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()}
     assert now == rows
+
+
+def test_miner_outflow_is_within_5_percent_of_the_simulators_books(miner_metrics):
+    _settings, _result, rows, truth = miner_metrics
+
+    def total(col_ours, col_truth):
+        ours = sum(getattr(r, col_ours) for r in rows.values())
+        return ours, sum(int(t[col_truth]) for t in truth.values()) / 1e8
+
+    ours, true = total("miner_outflow_btc", "miner_outflow_sats")
+    assert true > 0 and ours == pytest.approx(true, rel=0.05)
+    ours, true = total("miner_to_miner_btc", "miner_to_miner_sats")
+    assert true > 0 and ours == pytest.approx(true, rel=0.05)
+    for day, t in truth.items():
+        assert rows[day].miner_outflow_btc == pytest.approx(
+            int(t["miner_outflow_sats"]) / 1e8, rel=0.05
+        ), day

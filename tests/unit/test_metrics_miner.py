@@ -101,3 +101,38 @@ def test_a_bad_price_file_names_the_file_line_and_problem(tmp_path, text, messag
 def test_a_missing_price_file_is_a_clear_error(tmp_path):
     with pytest.raises(PricesError, match="cannot read the price file"):
         read_prices(tmp_path / "nope.csv")
+
+
+def test_miner_outflow_mpi_ratio_and_z_score(spark):
+    import statistics
+
+    n = 731
+    outflow = [1.0] * 729 + [2.0, 1.0]
+    daily = spark.createDataFrame(
+        [(_day(i), 144, 450.0, 0.0, 1e14, 100.0) for i in range(n)], DAILY
+    )
+    prices = spark.createDataFrame([(_day(i), 10.0) for i in range(n)], "day date, close_usd double")
+    flows = spark.createDataFrame(
+        [(_day(i), v, 0.0, 0.0) for i, v in enumerate(outflow) if i != 5],
+        "day date, miner_outflow_btc double, miner_to_exchange_btc double, miner_to_miner_btc double",
+    )
+    covered = _day(729)
+    rows = {
+        r.day: r for r in miner_pressure(daily, prices, COST, flows, covered).collect()
+    }
+    assert rows[_day(5)].miner_outflow_btc == 0.0  # covered, no miner flow: 0, not null
+    assert rows[_day(730)].miner_outflow_btc is None  # after the entities step's last day
+    usd = [v * 10.0 for v in outflow]
+    usd[5] = 0.0
+
+    def ratio(i):
+        return usd[i] / statistics.fmean(usd[i - 364 : i + 1])
+
+    assert rows[_day(363)].mpi_ratio is None
+    assert rows[_day(364)].mpi_ratio == pytest.approx(ratio(364))
+    ratios = [ratio(i) for i in range(364, 730)]
+    window = ratios[-365:]  # days 365..729
+    expected = (window[-1] - statistics.fmean(window)) / statistics.stdev(window)
+    assert rows[_day(727)].mpi is None  # 365 ratios exist from day 728 (364..728)
+    assert rows[_day(729)].mpi == pytest.approx(expected)
+    assert rows[_day(730)].mpi is None  # its outflow is unknown

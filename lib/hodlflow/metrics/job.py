@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from hodlflow import tables
 from hodlflow.config import Settings
-from hodlflow.metrics.miner import daily_blocks, miner_pressure
+from hodlflow.metrics.miner import daily_blocks, miner_flows, miner_pressure
 
 METRIC_TABLES = ["metrics.miner_pressure"]
 LOOKBACK_DAYS = 364
@@ -46,6 +46,18 @@ class MetricsResult:
             f"metrics for {self.first_day}..{self.last_day}: {self.days} day(s){note}; "
             f"{self.seconds:.1f}s"
         )
+
+
+def _entity_flows(spark, settings):
+    """(entities.class_flows, last day the entities step covered) or (None, None) before the
+    first entities run."""
+    location = tables.table_location(settings, "entities.runs")
+    if not spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location):
+        return None, None
+    covered = tables.read_table(spark, settings, "entities.runs").agg(F.max("last_day")).first()[0]
+    if covered is None:
+        return None, None
+    return tables.read_table(spark, settings, "entities.class_flows"), covered
 
 
 def run_metrics(
@@ -82,7 +94,13 @@ def run_metrics(
     lookback = start - dt.timedelta(days=LOOKBACK_DAYS)
     daily = daily_blocks(blocks.filter(F.col("day") >= F.lit(lookback)))
     prices = tables.read_table(spark, settings, "market.prices")
-    rows = miner_pressure(daily, prices, settings.metrics.cost).filter(F.col("day") >= F.lit(start))
+    flows, covered = _entity_flows(spark, settings)
+    if covered is None:
+        log("no entities run yet: the miner outflow columns stay null (run `hodlflow entities`)")
+    miner = None if flows is None else miner_flows(flows, covered)
+    rows = miner_pressure(daily, prices, settings.metrics.cost, miner, covered).filter(
+        F.col("day") >= F.lit(start)
+    )
     rows = rows.localCheckpoint()
     counts = rows.agg(F.count(F.lit(1)).alias("days"), F.count("price_usd").alias("priced")).first()
     with tables.atomic_step(spark, settings, f"metrics from {start}", METRIC_TABLES):

@@ -39,9 +39,44 @@ def _rolling_mean(col: str, days: int, order: Window) -> Column:
     return F.when(complete, F.avg(col).over(w))
 
 
-def miner_pressure(daily: DataFrame, prices: DataFrame, cost: CostSettings) -> DataFrame:
+def miner_flows(class_flows: DataFrame, covered_through) -> DataFrame:
+    """Per day, from ``entities.class_flows``: miner outflow (to any other entity, other miners
+    included), to exchanges and to other miners, in BTC. ``covered_through``: the last day the
+    entities step processed; days after it get no row (their outflow is unknown, not 0)."""
+    miner = class_flows.filter(F.col("from_class") == "miner")
+    return (
+        miner.filter(F.col("day") <= F.lit(covered_through))
+        .groupBy("day")
+        .agg(
+            (F.sum("value_sats") / SATS).alias("miner_outflow_btc"),
+            (F.sum(F.when(F.col("to_class") == "exchange", F.col("value_sats")).otherwise(0)) / SATS)
+            .alias("miner_to_exchange_btc"),
+            (F.sum(F.when(F.col("to_class") == "miner", F.col("value_sats")).otherwise(0)) / SATS)
+            .alias("miner_to_miner_btc"),
+        )
+    )  # fmt: skip
+
+
+def _rolling_std(col: str, days: int, order: Window) -> Column:
+    w = order.rowsBetween(-(days - 1), 0)
+    complete = (F.count(col).over(w) == days) & (
+        F.datediff(F.col("day"), F.min("day").over(w)) == days - 1
+    )
+    return F.when(complete, F.stddev_samp(col).over(w))
+
+
+def miner_pressure(
+    daily: DataFrame,
+    prices: DataFrame,
+    cost: CostSettings,
+    flows: DataFrame | None = None,
+    covered_through=None,
+) -> DataFrame:
     """The columns of ``metrics.miner_pressure`` for every day of ``daily`` (the output of
-    :func:`daily_blocks`, contiguous days; earlier days may be included to fill the windows)."""
+    :func:`daily_blocks`, contiguous days; earlier days may be included to fill the windows).
+
+    ``flows``: :func:`miner_flows` (None: the outflow columns are null); a day up to
+    ``covered_through`` without a row had no miner outflow (0)."""
     order = Window.orderBy("day")
     base = (
         daily.join(prices.select("day", F.col("close_usd").alias("price_usd")), "day", "left")
@@ -49,6 +84,16 @@ def miner_pressure(daily: DataFrame, prices: DataFrame, cost: CostSettings) -> D
         .withColumn("revenue_usd", F.col("revenue_btc") * F.col("price_usd"))
         .withColumn("issuance_usd", F.col("subsidy_btc") * F.col("price_usd"))
     )
+    flow_cols = ["miner_outflow_btc", "miner_to_exchange_btc", "miner_to_miner_btc"]
+    if flows is None:
+        base = base.select("*", *(F.lit(None).cast("double").alias(c) for c in flow_cols))
+    else:
+        covered = F.col("day") <= F.lit(covered_through)
+        base = base.join(flows, "day", "left").select(
+            *(c for c in base.columns),
+            *(F.when(covered, F.coalesce(c, F.lit(0.0))).alias(c) for c in flow_cols),
+        )
+    base = base.withColumn("miner_outflow_usd", F.col("miner_outflow_btc") * F.col("price_usd"))
     kwh_per_day = F.col("hash_rate_ths") * cost.efficiency_j_per_th * 24 / 1000
     production_cost = F.when(
         F.col("revenue_btc") > 0,
@@ -56,6 +101,10 @@ def miner_pressure(daily: DataFrame, prices: DataFrame, cost: CostSettings) -> D
     )
     with_windows = (
         base.withColumn("_issuance_365", _rolling_mean("issuance_usd", 365, order))
+        .withColumn("_outflow_365", _rolling_mean("miner_outflow_usd", 365, order))
+        .withColumn("mpi_ratio", F.col("miner_outflow_usd") / F.col("_outflow_365"))
+        .withColumn("_ratio_mean", _rolling_mean("mpi_ratio", 365, order))
+        .withColumn("_ratio_std", _rolling_std("mpi_ratio", 365, order))
         .withColumn("hash_rate_sma30_ths", _rolling_mean("hash_rate_ths", 30, order))
         .withColumn("hash_rate_sma60_ths", _rolling_mean("hash_rate_ths", 60, order))
         .withColumn("production_cost_usd_per_btc", production_cost)
@@ -74,4 +123,8 @@ def miner_pressure(daily: DataFrame, prices: DataFrame, cost: CostSettings) -> D
         ),
         (F.col("price_usd") / F.col("production_cost_usd_per_btc")).alias("price_to_cost"),
         (F.col("price_usd") < F.col("production_cost_usd_per_btc")).alias("below_cost"),
-    ).drop("_issuance_365")
+        F.when(
+            F.col("_ratio_std") > 0,
+            (F.col("mpi_ratio") - F.col("_ratio_mean")) / F.col("_ratio_std"),
+        ).alias("mpi"),
+    ).drop("_issuance_365", "_outflow_365", "_ratio_mean", "_ratio_std")

@@ -93,6 +93,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     spark = _session(settings)
     truth = os.path.join(args.sim, "truth", "addresses.csv")
     print(format_scores(evaluate_entities(spark, settings, truth)))
+    from hodlflow import tables
+    from hodlflow.metrics.evaluate import evaluate_miner_series
+
+    location = tables.table_location(settings, "metrics.miner_pressure")
+    if spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location):
+        miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
+        print("miner series against truth/miner_daily.csv")
+        print(format_scores(evaluate_miner_series(spark, settings, miner_truth)))
     return EXIT_OK
 
 

@@ -214,3 +214,18 @@ def test_miner_outflow_is_within_5_percent_of_the_simulators_books(miner_metrics
         assert rows[day].miner_outflow_btc == pytest.approx(
             int(t["miner_outflow_sats"]) / 1e8, rel=0.05
         ), day
+
+
+def test_evaluate_reports_the_miner_series_totals_and_errors(spark, simulated, miner_metrics):
+    from hodlflow.metrics.evaluate import evaluate_miner_series
+
+    out, _manifest, _s, _ = simulated
+    settings, _result, rows, truth = miner_metrics
+    report = evaluate_miner_series(spark, settings, str(out / "truth" / "miner_daily.csv"))
+    outflow = report["miner_outflow_btc"]
+    true = sum(int(t["miner_outflow_sats"]) for t in truth.values()) / 1e8
+    ours = sum(r.miner_outflow_btc for r in rows.values())
+    assert outflow["days"] == len(truth)
+    assert outflow["true_btc"] == pytest.approx(true) and outflow["ours_btc"] == pytest.approx(ours)
+    assert outflow["total_error"] == pytest.approx(abs(ours - true) / true)
+    assert outflow["max_day_error"] < 0.05

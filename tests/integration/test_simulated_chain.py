@@ -229,3 +229,26 @@ def test_evaluate_reports_the_miner_series_totals_and_errors(spark, simulated, m
     assert outflow["true_btc"] == pytest.approx(true) and outflow["ours_btc"] == pytest.approx(ours)
     assert outflow["total_error"] == pytest.approx(abs(ours - true) / true)
     assert outflow["max_day_error"] < 0.05
+
+
+def test_flow_tables_cover_every_processed_day_and_agree_with_the_class_flows(spark, miner_metrics):
+    settings, _result, rows, _truth = miner_metrics
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    class_flows = {
+        (str(r.day), r.from_class, r.to_class): r.value_sats
+        for r in read("entities.class_flows").collect()
+    }
+    entity_flows = {
+        (str(r.day), r.from_class, r.to_class): r.value_btc for r in read("metrics.entity_flows").collect()
+    }
+    assert entity_flows == {k: v / 1e8 for k, v in class_flows.items()}
+    exchange = {str(r.day): r for r in read("metrics.exchange_flows").collect()}
+    migration = {str(r.day): r for r in read("metrics.holder_migration").collect()}
+    assert sorted(exchange) == sorted(migration) == sorted(rows)
+    for day, r in exchange.items():
+        inflow = sum(v for (d, f, t), v in class_flows.items() if d == day and t == "exchange" and f != "exchange")
+        assert r.inflow_btc == pytest.approx(inflow / 1e8), day
+        w2s = class_flows.get((day, "weak", "strong"), 0) - class_flows.get((day, "strong", "weak"), 0)
+        assert migration[day].net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
+    days = sorted(exchange)
+    assert exchange[days[-1]].flow_balance_btc == pytest.approx(sum(exchange[d].netflow_btc for d in days))

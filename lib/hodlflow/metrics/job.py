@@ -19,9 +19,15 @@ from pyspark.sql import functions as F
 
 from hodlflow import tables
 from hodlflow.config import Settings
+from hodlflow.metrics import flows as fl
 from hodlflow.metrics.miner import daily_blocks, miner_flows, miner_pressure
 
-METRIC_TABLES = ["metrics.miner_pressure"]
+METRIC_TABLES = [
+    "metrics.miner_pressure",
+    "metrics.entity_flows",
+    "metrics.exchange_flows",
+    "metrics.holder_migration",
+]
 LOOKBACK_DAYS = 364
 
 
@@ -58,6 +64,26 @@ def _entity_flows(spark, settings):
     if covered is None:
         return None, None
     return tables.read_table(spark, settings, "entities.class_flows"), covered
+
+
+def _write_flows(spark, settings, flows, prices, rows, start, covered, since) -> None:
+    recent = flows.filter(F.col("day") >= F.lit(start))
+    days = rows.select("day").filter(F.col("day") <= F.lit(covered))
+    before = (
+        tables.read_table(spark, settings, "metrics.exchange_flows")
+        .filter(F.col("day") < F.lit(start))
+        .orderBy(F.col("day").desc())
+        .select("flow_balance_btc")
+        .first()
+    )
+    opening = before[0] if before is not None else 0.0
+    tables.replace_where(fl.entity_flows(recent, prices), settings, "metrics.entity_flows", since)
+    tables.replace_where(
+        fl.exchange_flows(days, recent, opening), settings, "metrics.exchange_flows", since
+    )
+    tables.replace_where(
+        fl.holder_migration(days, recent), settings, "metrics.holder_migration", since
+    )
 
 
 def run_metrics(
@@ -103,7 +129,10 @@ def run_metrics(
     )
     rows = rows.localCheckpoint()
     counts = rows.agg(F.count(F.lit(1)).alias("days"), F.count("price_usd").alias("priced")).first()
+    since = f"day >= '{start}'"
     with tables.atomic_step(spark, settings, f"metrics from {start}", METRIC_TABLES):
-        tables.replace_where(rows, settings, "metrics.miner_pressure", f"day >= '{start}'")
+        tables.replace_where(rows, settings, "metrics.miner_pressure", since)
+        if flows is not None:
+            _write_flows(spark, settings, flows, prices, rows, start, covered, since)
     log(f"metrics.miner_pressure: {counts.days} day(s) from {start}")
     return MetricsResult(start, bounds.hi, counts.days, counts.priced, time.time() - t0)

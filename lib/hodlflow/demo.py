@@ -11,7 +11,13 @@ from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
 ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "runs")
-GOLD_TABLES = (("market", "prices"), ("metrics", "miner_pressure"))
+GOLD_TABLES = (
+    ("market", "prices"),
+    ("metrics", "miner_pressure"),
+    ("metrics", "entity_flows"),
+    ("metrics", "exchange_flows"),
+    ("metrics", "holder_migration"),
+)
 
 MINER_DAYS = (
     "SELECT day, blocks, round(revenue_btc, 2) AS revenue_btc, round(price_usd) AS price, "
@@ -118,6 +124,20 @@ def _entities(spark, settings: Settings, out: str, manifest: dict, entities_db: 
     print(f"  holder classes (last day): accuracy {accuracy}, coverage {coverage}")
 
 
+FLOW_STORY = (
+    "SELECT CASE WHEN m.day < '{first}' THEN '14 days before' ELSE '14 days from' END AS period, "
+    "round(avg(p.miner_outflow_btc), 1) AS miner_out, round(avg(p.miner_to_exchange_btc), 1) "
+    "AS miner_to_exch, round(avg(x.netflow_btc), 1) AS exch_netflow, "
+    "round(avg(m.weak_to_exchange_btc), 1) AS weak_sell, "
+    "round(avg(m.exchange_to_strong_btc), 1) AS strong_buy, "
+    "round(avg(m.net_weak_to_strong_btc), 1) AS net_weak_to_strong "
+    "FROM {metrics}.holder_migration m JOIN {metrics}.exchange_flows x USING (day) "
+    "JOIN {metrics}.miner_pressure p USING (day) "
+    "WHERE m.day BETWEEN date_sub('{first}', 14) AND date_add('{first}', 13) "
+    "GROUP BY 1 ORDER BY 1 DESC"
+)
+
+
 def _miner_pressure(spark, settings: Settings, out: str) -> None:
     """Load the simulator's prices, compute metrics.miner_pressure and show the days around the
     price first falling under the production cost, and the hash-ribbon signals."""
@@ -142,6 +162,10 @@ def _miner_pressure(spark, settings: Settings, out: str) -> None:
     print(f"miner pressure around {below}, the first day the price is under the production cost:")
     sql = MINER_DAYS.format(metrics=f"{settings.db_prefix}metrics", first=below)
     spark.sql(sql).show(40, truncate=False)
+    print("flows per day, the 14 days before and the 14 days from then (metrics.*):")
+    spark.sql(FLOW_STORY.format(metrics=f"{settings.db_prefix}metrics", first=below)).show(
+        truncate=False
+    )
 
 
 def run_demo(settings: Settings, out: str, scenario: str) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
-ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "runs")
+ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "class_flows", "runs")
 GOLD_TABLES = (
     ("market", "prices"),
     ("metrics", "miner_pressure"),

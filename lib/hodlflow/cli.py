@@ -96,8 +96,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from hodlflow import tables
     from hodlflow.metrics.evaluate import evaluate_miner_series
 
-    location = tables.table_location(settings, "metrics.miner_pressure")
-    if spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location):
+    if tables.exists(spark, settings, "metrics.miner_pressure"):
         miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
         print("miner series against truth/miner_daily.csv")
         print(format_scores(evaluate_miner_series(spark, settings, miner_truth)))
@@ -198,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-check", action="store_true", help="skip the merkle-root check")
     s.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser("ingest", parents=[common], help="blocks directory → chain.blocks/transactions/outputs/inputs")
+    s = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="blocks directory → chain.blocks/transactions/outputs/inputs",
+    )
     s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
     s.add_argument("--network", help="override the network setting")
     s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
@@ -248,18 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
     s.set_defaults(func=cmd_metrics)
 
-    s = sub.add_parser("check", parents=[common], help="reconcile the chain tables (supply, spends, fees)")
+    s = sub.add_parser(
+        "check", parents=[common], help="reconcile the chain tables (supply, spends, fees)"
+    )
     s.set_defaults(func=cmd_check)
 
-    s = sub.add_parser("sql", parents=[common], help="run one Spark SQL query on the project's catalog")
+    s = sub.add_parser(
+        "sql", parents=[common], help="run one Spark SQL query on the project's catalog"
+    )
     s.add_argument("query")
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(func=cmd_sql)
 
-    s = sub.add_parser("fetch-jars", parents=[common], help="cache the Delta Lake jars from Maven Central (once)")
+    s = sub.add_parser(
+        "fetch-jars", parents=[common], help="cache the Delta Lake jars from Maven Central (once)"
+    )
     s.set_defaults(func=cmd_fetch_jars)
 
-    s = sub.add_parser("demo", parents=[common], help="build a small chain, ingest it, check it, show the tables")
+    s = sub.add_parser(
+        "demo", parents=[common], help="build a small chain, ingest it, check it, show the tables"
+    )
     s.add_argument("--out", default="demo-out", help="where the simulated chain goes")
     s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"))
     s.set_defaults(func=cmd_demo)

@@ -150,6 +150,13 @@ def conform(df: DataFrame, key: str) -> DataFrame:
     return df.select([F.col(c.name).cast(_TYPES[c.type]).alias(c.name) for c in schema.columns])
 
 
+def exists(spark: SparkSession, settings: Settings, key: str) -> bool:
+    """Whether the Delta table of ``key`` exists (it has a commit)."""
+    jvm = spark.sparkContext._jvm
+    location = table_location(settings, key)
+    return bool(jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location))
+
+
 def read_table(spark: SparkSession, settings: Settings, key: str) -> DataFrame:
     return spark.read.format("delta").load(table_location(settings, key))
 
@@ -294,4 +301,3 @@ def atomic_step(
 def _drop_journal(spark: SparkSession, path: str) -> None:
     fs, hpath = _fs(spark, path)
     fs.delete(hpath, False)
-

@@ -124,9 +124,7 @@ def run_entities(
     if recovered:
         log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     for key in ("chain.blocks", "chain.outputs", "chain.inputs"):
-        if not spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(
-            spark._jsparkSession, tables.table_location(settings, key)
-        ):
+        if not tables.exists(spark, settings, key):
             raise EntitiesError(
                 f"no {key} table at {tables.table_location(settings, key)}: run "
                 "`hodlflow ingest` first"

@@ -57,8 +57,7 @@ class MetricsResult:
 def _entity_flows(spark, settings):
     """(entities.class_flows, last day the entities step covered) or (None, None) before the
     first entities run."""
-    location = tables.table_location(settings, "entities.runs")
-    if not spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location):
+    if not tables.exists(spark, settings, "entities.runs"):
         return None, None
     covered = tables.read_table(spark, settings, "entities.runs").agg(F.max("last_day")).first()[0]
     if covered is None:
@@ -100,8 +99,8 @@ def run_metrics(
     recovered = tables.recover(spark, settings)
     if recovered:
         log(f"rolled back unfinished step(s) {recovered} left by a failed run")
-    location = tables.table_location(settings, "chain.blocks")
-    if not spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, location):
+    if not tables.exists(spark, settings, "chain.blocks"):
+        location = tables.table_location(settings, "chain.blocks")
         raise MetricsError(f"no chain.blocks table at {location}: run `hodlflow ingest` first")
     tables.ensure_table(spark, settings, "market.prices")
     for key in METRIC_TABLES:

@@ -360,6 +360,8 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
             "coin_age_days",
             "lth_weight",
             "holder_class",
+            "receive_count",
+            "send_count",
         ),
         settings,
         "entities.entity_daily",

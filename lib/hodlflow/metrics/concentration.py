@@ -1,0 +1,183 @@
+"""Holding concentration per day (METRICS.md, "Concentration"): top-10/top-100 entity share,
+Gini and HHI over entity balances, entity balance cohorts, accumulation entities.
+
+An entity's balance on a day is its last ``entities.entity_daily`` row on or before it
+(entity_daily has rows only for days an entity moved). An id that a later entities run merged
+away (``entities.merges``) holds its last balance until the first row of a cluster that contains
+it — the survivor's first row at or after the start of the run that merged it, following merge
+chains — so no coin is counted twice or lost across merges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+SATS = 1e8
+# Entity balance cohorts of METRICS.md, in BTC: (name, min, max exclusive).
+BALANCE_COHORTS = (
+    ("lt_1", 0, 1),
+    ("1_10", 1, 10),
+    ("10_50", 10, 50),
+    ("50_100", 50, 100),
+    ("100_500", 100, 500),
+    ("500_1k", 500, 1000),
+    ("1k_5k", 1000, 5000),
+    ("gt_5k", 5000, None),
+)
+
+
+def _merge_ends(entity_daily: DataFrame, merges: DataFrame, runs: DataFrame) -> DataFrame:
+    """(entity_id, merged_end): for every merged-away id, the first day a row of a cluster
+    containing it exists (NULL when none yet)."""
+    links = merges.join(
+        runs.select(F.col("end_height"), F.col("first_day").alias("_run_first")), "end_height"
+    ).select(F.col("old_entity_id").alias("old"), F.col("new_entity_id").alias("new"), "_run_first")
+    firsts = (
+        links.join(
+            entity_daily.select(F.col("entity_id").alias("new"), F.col("day").alias("_d")), "new"
+        )
+        .filter(F.col("_d") >= F.col("_run_first"))
+        .groupBy("old", "new")
+        .agg(F.min("_d").alias("link_end"))
+    )
+    links = links.join(firsts, ["old", "new"], "left").select("old", "new", "link_end")
+    links = links.localCheckpoint()
+    # Follow old → new → newer ...: the earliest first row along the chain.
+    paths = links.select(F.col("old").alias("entity_id"), F.col("new").alias("cur"), "link_end")
+    done = paths.filter(F.lit(False)).select("entity_id", "link_end")
+    while True:
+        step = paths.join(
+            links.select(F.col("old").alias("cur"), F.col("new").alias("_next"),
+                         F.col("link_end").alias("_le")), "cur", "left",
+        )  # fmt: skip
+        done = done.unionByName(step.filter(F.col("_next").isNull()).select("entity_id", "link_end"))
+        paths = (
+            step.filter(F.col("_next").isNotNull())
+            .select("entity_id", F.col("_next").alias("cur"),
+                    F.least("link_end", "_le").alias("link_end"))
+            .localCheckpoint()
+        )  # fmt: skip
+        if paths.isEmpty():
+            break
+    return done.select("entity_id", F.col("link_end").alias("merged_end"))
+
+
+def holdings(
+    entity_daily: DataFrame,
+    merges: DataFrame,
+    runs: DataFrame,
+    first: dt.date,
+    last: dt.date,
+) -> DataFrame:
+    """(day, entity_id, entity_type, balance_sats, receive_count, send_count) for every day
+    ``first``..``last`` and every entity holding a positive balance that day."""
+    rows = entity_daily.filter(F.col("day") <= F.lit(last))
+    order = Window.partitionBy("entity_id").orderBy("day")
+    ends = _merge_ends(rows, merges, runs)
+    intervals = (
+        rows.select("entity_id", "day", "entity_type", "balance_sats", "receive_count",
+                    "send_count", F.lead("day").over(order).alias("_next"))
+        .join(ends, "entity_id", "left")
+        .withColumn("_until", F.least("_next", "merged_end"))  # exclusive; NULL = open
+        .filter(F.col("balance_sats") > 0)
+        .filter(F.col("_until").isNull() | (F.col("_until") > F.lit(first)))
+    )  # fmt: skip
+    lo = F.greatest(F.col("day"), F.lit(first))
+    hi = F.least(F.coalesce(F.date_sub(F.col("_until"), 1), F.lit(last)), F.lit(last))
+    return intervals.filter(lo <= hi).select(
+        F.explode(F.sequence(lo, hi, F.expr("INTERVAL 1 DAY"))).alias("day"),
+        "entity_id", "entity_type", "balance_sats", "receive_count", "send_count",
+    )  # fmt: skip
+
+
+def _is_accumulator(min_receives: int) -> Column:
+    return (
+        ~F.col("entity_type").isin("exchange", "miner")
+        & (F.col("receive_count") >= min_receives)
+        & (F.col("send_count") == 0)
+    )
+
+
+def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
+    """Per day of ``held`` (output of :func:`holdings`): entities holding, top-10 and top-100
+    share of what entities hold, Gini and HHI of entity balances, accumulation entities (≥ N
+    receipts, never spent, not exchange or miner) and their balance."""
+    desc = Window.partitionBy("day").orderBy(F.col("balance_sats").desc(), "entity_id")
+    ranked = held.withColumn("_rank", F.row_number().over(desc))
+    x = F.col("balance_sats").cast("double")
+    agg = ranked.groupBy("day").agg(
+        F.count(F.lit(1)).alias("entities_holding"),
+        F.sum(x).alias("_total"),
+        F.sum(F.when(F.col("_rank") <= 10, x).otherwise(0.0)).alias("_top10"),
+        F.sum(F.when(F.col("_rank") <= 100, x).otherwise(0.0)).alias("_top100"),
+        F.sum(x * x).alias("_squares"),
+        # Σ i·x_i with i the ascending rank (1 = smallest) = Σ (n + 1 − rank)·x.
+        F.sum(F.col("_rank").cast("double") * x).alias("_rank_x"),
+        F.sum(F.when(_is_accumulator(accumulation_min_receives), 1).otherwise(0)).alias(
+            "accumulation_entities"
+        ),
+        F.sum(F.when(_is_accumulator(accumulation_min_receives), x).otherwise(0.0)).alias("_acc"),
+    )
+    n = F.col("entities_holding").cast("double")
+    asc_weighted = (n + 1) * F.col("_total") - F.col("_rank_x")
+    return agg.select(
+        "day",
+        "entities_holding",
+        (F.col("_top10") / F.col("_total")).alias("top10_share"),
+        (F.col("_top100") / F.col("_total")).alias("top100_share"),
+        (2 * asc_weighted / (n * F.col("_total")) - (n + 1) / n).alias("gini"),
+        (F.col("_squares") / (F.col("_total") * F.col("_total"))).alias("hhi"),
+        "accumulation_entities",
+        (F.col("_acc") / SATS).alias("accumulation_btc"),
+    )
+
+
+def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> DataFrame:
+    """Per day of ``days`` and balance cohort: entities in it, their balance (BTC) and its share
+    of what entities hold; every cohort every day (0 where empty)."""
+    spec = spark.createDataFrame(
+        [(i, name, float(lo), None if hi is None else float(hi))
+         for i, (name, lo, hi) in enumerate(BALANCE_COHORTS)],
+        "cohort_order int, cohort string, min_btc double, max_btc double",
+    )  # fmt: skip
+    btc = F.col("balance_sats") / SATS
+    band = None
+    for name, _lo, hi in BALANCE_COHORTS:
+        if hi is None:
+            band = band.otherwise(F.lit(name))
+        else:
+            band = (F.when if band is None else band.when)(btc < hi, F.lit(name))
+    per = held.withColumn("cohort", band).groupBy("day", "cohort").agg(
+        F.count(F.lit(1)).alias("entities"), F.sum("balance_sats").alias("_sats")
+    )
+    total = F.sum("_sats").over(Window.partitionBy("day"))
+    return (
+        days.crossJoin(spec)
+        .join(per, ["day", "cohort"], "left")
+        .na.fill(0, ["entities", "_sats"])
+        .select(
+            "day", "cohort", "cohort_order", "min_btc", "max_btc", "entities",
+            (F.col("_sats") / SATS).alias("balance_btc"),
+            F.when(total > 0, F.col("_sats") / total).alias("share"),
+        )
+    )  # fmt: skip
+
+
+def reserves(held: DataFrame, hops: DataFrame) -> DataFrame:
+    """Per day of ``held``: miner reserve (all, 0-hop, 1-hop by ``hops``: entity_id,
+    miner_hop) and exchange balance, in BTC."""
+    typed = held.join(hops, "entity_id", "left")
+
+    def total(cond: Column) -> Column:
+        return F.sum(F.when(cond, F.col("balance_sats")).otherwise(0)) / SATS
+
+    miner = F.col("entity_type") == "miner"
+    return typed.groupBy("day").agg(
+        total(miner).alias("miner_reserve_btc"),
+        total(miner & (F.col("miner_hop") == 0)).alias("miner_reserve_0hop_btc"),
+        total(miner & (F.col("miner_hop") == 1)).alias("miner_reserve_1hop_btc"),
+        total(F.col("entity_type") == "exchange").alias("balance_btc"),
+    )

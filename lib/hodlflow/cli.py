@@ -100,6 +100,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
         print("miner series against truth/miner_daily.csv")
         print(format_scores(evaluate_miner_series(spark, settings, miner_truth)))
+    if tables.exists(spark, settings, "metrics.holder_migration"):
+        from hodlflow.metrics.evaluate import daily_flow_comparison, evaluate_flow_series
+
+        flows_truth = os.path.join(args.sim, "truth", "daily_flows.csv")
+        print("flow series against truth/daily_flows.csv")
+        print(format_scores(evaluate_flow_series(spark, settings, flows_truth)))
+        per_day = os.path.join(args.sim, "evaluation", "daily_flows.csv")
+        os.makedirs(os.path.dirname(per_day), exist_ok=True)
+        daily = daily_flow_comparison(spark, settings, flows_truth)
+        with open(per_day, "w") as out:  # one row per day: small
+            out.write(",".join(daily.columns) + "\n")
+            for r in daily.toLocalIterator():
+                out.write(",".join(str(v) for v in r) + "\n")
+        print(f"per-day comparison (ours vs truth): {per_day}")
     return EXIT_OK
 
 

@@ -11,13 +11,10 @@ from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
 ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "class_flows", "runs")
-GOLD_TABLES = (
-    ("market", "prices"),
-    ("metrics", "miner_pressure"),
-    ("metrics", "entity_flows"),
-    ("metrics", "exchange_flows"),
-    ("metrics", "holder_migration"),
-)
+def _gold_tables() -> list[tuple[str, str]]:
+    from hodlflow.metrics.job import METRIC_TABLES
+
+    return [("market", "prices"), *(tuple(k.split(".")) for k in METRIC_TABLES)]
 
 MINER_DAYS = (
     "SELECT day, blocks, round(revenue_btc, 2) AS revenue_btc, round(price_usd) AS price, "
@@ -137,6 +134,21 @@ FLOW_STORY = (
     "GROUP BY 1 ORDER BY 1 DESC"
 )
 
+HOLDER_STORY = (
+    "SELECT m.day, round(p.price_to_cost, 2) AS price_to_cost, "
+    "round(m.lth_supply_btc, 0) AS lth_supply, round(m.sth_to_lth_btc, 1) AS sth_to_lth, "
+    "round(m.top100_share, 4) AS top100_share, round(m.gini, 4) AS gini, "
+    "m.accumulation_entities AS accumulators, round(x.balance_btc, 0) AS exchange_balance, "
+    "round(c.mvrv, 3) AS mvrv, round(c.sopr, 3) AS sopr, round(l.sopr, 3) AS lth_sopr "
+    "FROM {metrics}.holder_migration m JOIN {metrics}.miner_pressure p USING (day) "
+    "LEFT JOIN {metrics}.exchange_flows x USING (day) "
+    "JOIN {metrics}.supply_cohorts c ON c.day = m.day AND c.cohort = 'all' "
+    "JOIN {metrics}.supply_cohorts l ON l.day = m.day AND l.cohort = 'lth' "
+    "WHERE m.day IN (date_sub('{first}', 28), date_sub('{first}', 14), DATE'{first}', "
+    "date_add('{first}', 14), date_add('{first}', 28), date_add('{first}', 56), "
+    "date_add('{first}', 84)) ORDER BY m.day"
+)
+
 
 def _miner_pressure(spark, settings: Settings, out: str) -> None:
     """Load the simulator's prices, compute metrics.miner_pressure and show the days around the
@@ -164,6 +176,10 @@ def _miner_pressure(spark, settings: Settings, out: str) -> None:
     spark.sql(sql).show(40, truncate=False)
     print("flows per day, the 14 days before and the 14 days from then (metrics.*):")
     spark.sql(FLOW_STORY.format(metrics=f"{settings.db_prefix}metrics", first=below)).show(
+        truncate=False
+    )
+    print("holders and supply on key days around it (metrics.holder_migration, supply_cohorts):")
+    spark.sql(HOLDER_STORY.format(metrics=f"{settings.db_prefix}metrics", first=below)).show(
         truncate=False
     )
 
@@ -200,7 +216,7 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
     chain_db = f"{settings.db_prefix}chain"
     entities_db = f"{settings.db_prefix}entities"
     # A demo starts from scratch: drop what an earlier demo left.
-    gold = [(f"{settings.db_prefix}{db}", (t,)) for db, t in GOLD_TABLES]
+    gold = [(f"{settings.db_prefix}{db}", (t,)) for db, t in _gold_tables()]
     for db, names in ((chain_db, CHAIN_TABLES), (entities_db, ENTITY_TABLES), *gold):
         for table in names:
             spark.sql(f"DROP TABLE IF EXISTS {db}.{table}")

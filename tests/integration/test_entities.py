@@ -286,6 +286,62 @@ def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
     ]
 
 
+def _gini(balances: list[int]) -> float:
+    """Gini by its definition: mean absolute difference over twice the mean."""
+    n, mean = len(balances), sum(balances) / len(balances)
+    return sum(abs(a - b) for a in balances for b in balances) / (2 * n * n * mean)
+
+
+def test_concentration_reserves_and_balance_cohorts_follow_the_merges(spark, two_runs):
+    """Entity balances at each day's end, by hand (P pool; A1, A2, Bob 1-hop miners; D1 the
+    exchange, D2 merged into it by run 2 on d3; X, E receivers):
+    d0 P 50 · d1 P 55, A1 20, A2 10, Bob 15 · d2 P 105+2f, A1 20, D1 15−f, D2 10−f ·
+    d3 P 155+4f, X 25−3f, E 20−f (D1~D2 empty; D2's run-1 row must stop counting) · d4 P 205+4f, X, E."""
+    from hodlflow.metrics.job import run_metrics
+
+    settings, *_ = two_runs
+    run_metrics(spark, settings, log=lambda _m: None)
+    f = FEE
+    held = {
+        0: [50 * COIN],
+        1: [55 * COIN, 20 * COIN, 10 * COIN, 15 * COIN],
+        2: [105 * COIN + 2 * f, 20 * COIN, 15 * COIN - f, 10 * COIN - f],
+        3: [155 * COIN + 4 * f, 25 * COIN - 3 * f, 20 * COIN - f],
+        4: [205 * COIN + 4 * f, 25 * COIN - 3 * f, 20 * COIN - f],
+    }
+    read = lambda key: {r.day: r for r in tables.read_table(spark, settings, key).collect()}  # noqa: E731
+    migration, miner, exchange = (
+        read("metrics.holder_migration"), read("metrics.miner_pressure"), read("metrics.exchange_flows")
+    )
+    for d, bal in held.items():
+        m = migration[DAY0 + dt.timedelta(days=d)]
+        total = sum(bal)
+        assert m.entities_holding == len(bal)
+        assert m.top10_share == pytest.approx(1.0)
+        assert m.gini == pytest.approx(_gini(bal))
+        assert m.hhi == pytest.approx(sum((b / total) ** 2 for b in bal))
+        assert m.accumulation_entities == 0  # nobody received twice without spending
+    # Miner reserve: P (0-hop) plus the 1-hop members while they hold.
+    reserve = [v for d in range(5) for v in (miner[DAY0 + dt.timedelta(days=d)].miner_reserve_btc,
+                                             miner[DAY0 + dt.timedelta(days=d)].miner_reserve_0hop_btc)]
+    assert reserve == pytest.approx([
+        50, 50, 100, 55, (125 * COIN + 2 * f) / COIN, (105 * COIN + 2 * f) / COIN,
+        *((155 * COIN + 4 * f) / COIN,) * 2, *((205 * COIN + 4 * f) / COIN,) * 2,
+    ])  # fmt: skip
+    # The exchange holds D1's deposit on d2 only (swept to X, not an exchange wallet, on d3).
+    assert [exchange[DAY0 + dt.timedelta(days=d)].balance_btc for d in range(5)] == pytest.approx(
+        [0, 0, (15 * COIN - f) / COIN, 0, 0]
+    )
+    cohorts = {
+        (r.day, r.cohort): r
+        for r in tables.read_table(spark, settings, "metrics.entity_balance_cohorts").collect()
+    }
+    d1 = DAY0 + dt.timedelta(days=1)
+    assert (cohorts[(d1, "10_50")].entities, cohorts[(d1, "10_50")].balance_btc) == (3, 45.0)
+    assert (cohorts[(d1, "50_100")].entities, cohorts[(d1, "50_100")].share) == (1, 0.55)
+    assert cohorts[(d1, "lt_1")].entities == 0
+
+
 def test_a_full_rebuild_equals_the_incremental_runs_and_a_rerun_changes_nothing(spark, two_runs):
     settings, _f, _s, _a, incremental = two_runs
     rerun = run_entities(spark, settings, from_height=3, log=lambda _m: None)

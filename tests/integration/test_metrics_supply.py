@@ -22,7 +22,6 @@ Prices: 100, 200, 300, 400, 500, 600 USD on days 0..5.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 
 import pytest
@@ -214,28 +213,20 @@ def test_incremental_runs_equal_a_full_rebuild_and_a_rerun_changes_nothing(spark
 
 
 def test_a_reorg_recomputes_the_days_it_touched(spark, chain):
-    """A longer branch on h4 replaces h5 (day 5) with two blocks on day 4: the next metrics run
-    recomputes from the first day of the run whose end block left the chain, and equals a
-    fresh computation over the new best chain."""
-    b, blocks = chain["builder"], chain["blocks"]
-    h4 = blocks[4]
-    x5 = b.add_block(parent=h4.hash, time=T0 + 4 * 86_400 + 12 * HOUR, coinbase_tag=b"/fork/")
+    """(Runs last: it changes the module's chain.) A longer branch on h4 replaces h5 (day 5)
+    with two blocks on day 4: the next metrics run recomputes from the first day of the stored
+    run whose end block left the chain (day 1: the second run covered days 1..5), stepping the
+    stored state back through the stored changes, and equals a fresh computation over the new
+    best chain."""
+    b, blocks, base, settings = chain["builder"], chain["blocks"], chain["base"], chain["inc"]
+    x5 = b.add_block(parent=blocks[4].hash, time=T0 + 4 * 86_400 + 12 * HOUR, coinbase_tag=b"/fork/")
     x6 = b.add_block(parent=x5.hash, time=T0 + 4 * 86_400 + 13 * HOUR, coinbase_tag=b"/fork/")
-    base = chain["base"]
-    settings = chain["settings"]("sup_reorg_", base / "reorg-blocks")
-    write_blocks_dir(base / "reorg-blocks", [x.raw for x in blocks], REGTEST)
-    # Two runs: days 0..3 (to h4), then 3..5 (to h5).
-    run_ingest(spark, settings, end_height=4, log=lambda _m: None)
-    load_prices(spark, settings, chain["prices"])
-    run_metrics(spark, settings, log=lambda _m: None)
-    run_ingest(spark, settings, log=lambda _m: None)
-    run_metrics(spark, settings, log=lambda _m: None)
     write_blocks_dir(base / "extra", [x5.raw, x6.raw], REGTEST)
-    shutil.copy(base / "extra" / "blk00000.dat", os.path.join(base / "reorg-blocks", "blk00009.dat"))
+    shutil.copy(base / "extra" / "blk00000.dat", base / "blocks" / "blk00009.dat")
     run_ingest(spark, settings, log=lambda _m: None)
     logs: list[str] = []
     run_metrics(spark, settings, log=logs.append)
-    assert f"recomputing from {day(3)}" in logs
+    assert f"recomputing from {day(1)}" in logs
     rows = _cohorts(spark, settings)
     assert max(d for d, _ in rows) == day(4)  # day 5's rows are gone with h5
     assert rows[(day(4), "all")].supply_btc == pytest.approx(350)  # B never spent, nothing burnt

@@ -252,3 +252,48 @@ def test_flow_tables_cover_every_processed_day_and_agree_with_the_class_flows(sp
         assert migration[day].net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
     days = sorted(exchange)
     assert exchange[days[-1]].flow_balance_btc == pytest.approx(sum(exchange[d].netflow_btc for d in days))
+
+
+def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_day(
+    spark, simulated, miner_metrics
+):
+    from hodlflow.metrics.evaluate import daily_flow_comparison, evaluate_flow_series
+
+    out, *_ = simulated
+    settings, *_ = miner_metrics
+    path = str(out / "truth" / "daily_flows.csv")
+    truth: dict[str, dict[str, float]] = {}
+    with open(path) as fh:
+        for t in csv.DictReader(fh):
+            d = truth.setdefault(t["day"], {"volume": 0.0, "net": 0.0, "in": 0.0})
+            v = int(t["value_sats"]) / 1e8
+            d["volume"] += v
+            pair = (t["from_class"], t["to_class"])
+            d["net"] += v if pair == ("weak", "strong") else -v if pair == ("strong", "weak") else 0.0
+            d["in"] += v if t["to_class"] == "exchange" and t["from_class"] != "exchange" else 0.0
+    ours = {
+        str(r.day): r.net_weak_to_strong_btc
+        for r in tables.read_table(spark, settings, "metrics.holder_migration").collect()
+    }
+    considered = [d for d, t in truth.items() if abs(t["net"]) > 0.01 * t["volume"] and d in ours]
+    right = [d for d in considered if (ours[d] > 0) - (ours[d] < 0) == (truth[d]["net"] > 0) - (truth[d]["net"] < 0)]
+    report = evaluate_flow_series(spark, settings, path)
+    mig = report["net_weak_to_strong"]
+    assert (mig["days_true_flow_over_share"], mig["sign_right_days"]) == (len(considered), len(right))
+    assert report["exchange_inflow_btc"]["true"] == pytest.approx(sum(t["in"] for t in truth.values()))
+    per_day = {str(r.day): r for r in daily_flow_comparison(spark, settings, path).collect()}
+    assert sorted(per_day) == sorted(ours)
+    assert all(per_day[d].true_net_weak_to_strong_btc == pytest.approx(truth[d]["net"]) for d in truth if d in per_day)
+
+
+def test_supply_cohorts_on_the_simulated_chain_add_up_to_the_unspent_set(spark, miner_metrics):
+    settings, *_ = miner_metrics
+    cohorts = tables.read_table(spark, settings, "metrics.supply_cohorts")
+    last = cohorts.agg(F.max("day")).first()[0]
+    day_rows = {r.cohort: r for r in cohorts.filter(F.col("day") == last).collect()}
+    unspent = tables.read_table(spark, settings, "chain.unspent").agg(F.sum("value_sats")).first()[0]
+    assert day_rows["all"].supply_btc == pytest.approx(unspent / 1e8)
+    assert day_rows["sth"].supply_btc + day_rows["lth"].supply_btc == pytest.approx(unspent / 1e8)
+    bands = [r for r in day_rows.values() if r.cohort_kind == "band"]
+    assert sum(r.supply_btc for r in bands) == pytest.approx(unspent / 1e8)
+    assert day_rows["all"].realized_cap_usd > 0 and day_rows["all"].mvrv > 0

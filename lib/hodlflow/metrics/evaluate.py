@@ -56,3 +56,83 @@ def evaluate_miner_series(spark: SparkSession, settings, truth_path: str) -> dic
             "max_day_error": row.max_day_error,
         }
     return out
+
+
+def daily_flow_comparison(spark: SparkSession, settings, truth_path: str):
+    """One row per day the entities step covered: our and the true net weak→strong migration,
+    exchange inflow and outflow (BTC), and the day's true transferred volume
+    (``truth/daily_flows.csv``: value between different entities, all classes)."""
+    truth = spark.read.option("header", True).csv(truth_path).select(
+        F.col("day").cast("date").alias("day"), "from_class", "to_class",
+        (F.col("value_sats").cast("bigint") / 1e8).alias("v"),
+    )  # fmt: skip
+
+    def pair(frm, to) -> F.Column:
+        return F.sum(F.when(frm & to, F.col("v")).otherwise(0.0))
+
+    fc, tc = F.col("from_class"), F.col("to_class")
+    true_day = truth.groupBy("day").agg(
+        F.sum("v").alias("true_volume_btc"),
+        (pair(fc == "weak", tc == "strong") - pair(fc == "strong", tc == "weak")).alias(
+            "true_net_weak_to_strong_btc"
+        ),
+        pair(fc != "exchange", tc == "exchange").alias("true_exchange_inflow_btc"),
+        pair(fc == "exchange", tc != "exchange").alias("true_exchange_outflow_btc"),
+    )
+    migration = tables.read_table(spark, settings, "metrics.holder_migration").filter(
+        F.col("net_weak_to_strong_btc").isNotNull()
+    )
+    exchange = tables.read_table(spark, settings, "metrics.exchange_flows")
+    return (
+        migration.select("day", "net_weak_to_strong_btc")
+        .join(exchange.select("day", F.col("inflow_btc").alias("exchange_inflow_btc"),
+                              F.col("outflow_btc").alias("exchange_outflow_btc")), "day")
+        .join(true_day, "day", "left")
+        .na.fill(0.0)
+        .orderBy("day")
+    )  # fmt: skip
+
+
+def evaluate_flow_series(
+    spark: SparkSession, settings, truth_path: str, min_share: float = 0.01
+) -> dict[str, Any]:
+    """The migration goal of the gold tables: on the days whose true net weak→strong flow is
+    larger than ``min_share`` of the day's transferred volume, how often our net has the true
+    sign; and the exchange inflow/outflow totals against truth."""
+    daily = daily_flow_comparison(spark, settings, truth_path)
+    true_net, ours = F.col("true_net_weak_to_strong_btc"), F.col("net_weak_to_strong_btc")
+    considered = F.abs(true_net) > min_share * F.col("true_volume_btc")
+    row = daily.agg(
+        F.count(F.lit(1)).alias("days"),
+        F.sum(F.when(considered, 1).otherwise(0)).alias("considered"),
+        F.sum(F.when(considered & (F.signum(ours) == F.signum(true_net)), 1).otherwise(0)).alias(
+            "right"
+        ),
+        F.sum(ours).alias("ours_net"),
+        F.sum(true_net).alias("true_net"),
+        F.sum("exchange_inflow_btc").alias("ours_in"),
+        F.sum("true_exchange_inflow_btc").alias("true_in"),
+        F.sum("exchange_outflow_btc").alias("ours_out"),
+        F.sum("true_exchange_outflow_btc").alias("true_out"),
+    ).first()
+
+    def err(a, b):
+        return abs(a - b) / b if b else None
+
+    return {
+        "net_weak_to_strong": {
+            "days": row.days,
+            "days_true_flow_over_share": row.considered,
+            "sign_right_days": row.right,
+            "sign_right_share": row.right / row.considered if row.considered else None,
+            "ours_total_btc": row.ours_net,
+            "true_total_btc": row.true_net,
+        },
+        "exchange_inflow_btc": {
+            "ours": row.ours_in, "true": row.true_in, "total_error": err(row.ours_in, row.true_in)
+        },
+        "exchange_outflow_btc": {
+            "ours": row.ours_out, "true": row.true_out,
+            "total_error": err(row.ours_out, row.true_out),
+        },
+    }  # fmt: skip

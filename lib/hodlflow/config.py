@@ -237,7 +237,7 @@ def _rpc(rpc: dict[str, Any]) -> RpcSettings:
         url=rpc.get("url") or None,
         cookie_file=rpc.get("cookie_file") or None,
         user=rpc.get("user") or None,
-        password=None if rpc.get("password") is None else str(rpc["password"]),
+        password=str(rpc["password"]) if rpc.get("password") else None,
         confirmations=_number(rpc, "confirmations", "ingest.rpc", int, 0),
         blocks_per_task=_number(rpc, "blocks_per_task", "ingest.rpc", int, 1),
         batch_blocks=_number(rpc, "batch_blocks", "ingest.rpc", int, 1),

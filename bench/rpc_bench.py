@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"({r['fetch_parse_s']:.1f}s); whole ingest {r['blocks']} blocks, "
                     f"{r['transactions']} txs in {r['ingest_s']:.1f}s = "
                     f"{r['blocks'] / r['ingest_s']:,.1f} blocks/s, "
-                    f"{r['transactions'] / r['ingest_s']:,.0f} tx/s",
+                    f"{r['transactions'] / r['ingest_s']:,.0f} tx/s (load average "
+                    f"{os.getloadavg()[0]:.1f} after)",
                     flush=True,
                 )
             one, two = runs

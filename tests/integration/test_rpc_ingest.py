@@ -11,9 +11,11 @@ killed.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+from bitcoinlib.encoding import pubkeyhash_to_addr_base58
 
 from hodlflow import tables
 from hodlflow.chain.network import REGTEST
@@ -22,6 +24,7 @@ from hodlflow.ingest.follow import run_rpc_ingest
 from hodlflow.ingest.job import IngestError, run_ingest
 from hodlflow.sim.blocksdir import write_blocks_dir
 from hodlflow.sim.builder import ChainBuilder, Spend, p2pkh
+from hodlflow.sim.keys import KeyRing
 from tests.integration.btcd import (
     ANYONE_P2SH,
     ANYONE_SCRIPT_SIG,
@@ -31,11 +34,14 @@ from tests.integration.btcd import (
     free_port,
     start_btcd,
 )
+from tests.integration.signing import signed_p2pkh_spend
 
 COIN = 100_000_000
 SUBSIDY = 50 * COIN  # regtest heights below 150
 HA = bytes.fromhex("a1" * 20)
-FEE1, FEE2, FEE3 = 10_000, 5_000, 7_000
+FEE1, FEE2, FEE3, FEE4 = 10_000, 5_000, 7_000, 3_000
+KEY = KeyRing(b"rpc-test")[0]  # the key of T1:1, which T4 spends with a real signature
+T4_VALUE = SUBSIDY - 10 * COIN - FEE1 - FEE4
 QUIET = {"log": lambda _m: None}
 KEYS = ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent")
 
@@ -67,20 +73,22 @@ def node(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mined(node):
-    """101 blocks, then T1 (spends block 1's coinbase) in block 102, T2 (spends T1:0) in block
-    103, then two empty blocks: tip 105."""
+    """101 blocks, then T1 (spends block 1's coinbase) in block 102, T2 (spends T1:0) and T4
+    (spends T1:1, signed) in block 103, then two empty blocks: tip 105."""
     node.generate(101)
     cb1 = coinbase_txid(node, 1)
     t1 = anyone_spend(cb1, 0, SUBSIDY,
-                      [(10 * COIN, ANYONE_P2SH), (SUBSIDY - 10 * COIN - FEE1, p2pkh(HA))])  # fmt: skip
+                      [(10 * COIN, ANYONE_P2SH), (SUBSIDY - 10 * COIN - FEE1, p2pkh(KEY.h160))])  # fmt: skip
     assert node.call("sendrawtransaction", t1.raw.hex()) == t1.txid
     node.generate(1)
     t2 = anyone_spend(t1.txid, 0, 10 * COIN, [(10 * COIN - FEE2, ANYONE_P2SH)])
     assert node.call("sendrawtransaction", t2.raw.hex()) == t2.txid
+    t4_raw, t4 = signed_p2pkh_spend(KEY, t1.txid, 1, p2pkh(KEY.h160), [(T4_VALUE, p2pkh(HA))])
+    assert node.call("sendrawtransaction", t4_raw.hex()) == t4
     node.generate(3)
     assert node.call("getblock", node.call("getblockhash", 102))["tx"][1:] == [t1.txid]
-    assert node.call("getblock", node.call("getblockhash", 103))["tx"][1:] == [t2.txid]
-    return {"cb1": cb1, "t1": t1, "t2": t2}
+    assert sorted(node.call("getblock", node.call("getblockhash", 103))["tx"][1:]) == sorted([t2.txid, t4])
+    return {"cb1": cb1, "t1": t1, "t2": t2, "t4": t4}
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +114,7 @@ def followed(spark, node, mined, tmp_path_factory):
 def test_ingest_stops_confirmations_below_the_tip_and_resumes_from_there(followed):
     first, second, third = followed["results"]
     assert (first.start_height, first.end_height, first.blocks) == (0, 103, 104)
-    assert first.transactions == 104 + 2  # a coinbase per block, T1, T2
+    assert first.transactions == 104 + 3  # a coinbase per block, T1, T2, T4
     assert (second.start_height, second.end_height, second.blocks) == (104, 105, 2)
     assert third.blocks == 0 and third.summary() == "chain tables already up to date"
 
@@ -115,7 +123,7 @@ def test_blocks_are_the_nodes_best_chain(spark, followed):
     blocks = tables.read_table(spark, followed["settings"], "chain.blocks").collect()
     assert sorted((b.height, b.hash) for b in blocks) == list(enumerate(followed["hashes"]))
     by_height = {b.height: b for b in blocks}
-    assert by_height[102].fees_sats == FEE1 and by_height[103].fees_sats == FEE2
+    assert by_height[102].fees_sats == FEE1 and by_height[103].fees_sats == FEE2 + FEE4
     assert by_height[104].fees_sats == 0
     assert all(b.subsidy_sats == SUBSIDY for b in blocks)
 
@@ -127,16 +135,24 @@ def test_spends_resolve_and_the_unspent_set_holds_the_supply(spark, followed, mi
     assert (txs[t1.txid].input_sats, txs[t1.txid].fee_sats, txs[t1.txid].height) == (SUBSIDY, FEE1, 102)
     assert (txs[t2.txid].input_sats, txs[t2.txid].fee_sats, txs[t2.txid].height) == (10 * COIN, FEE2, 103)
     inputs = {(r.txid, r.vin): r for r in tables.read_table(spark, s, "chain.inputs").collect()}
-    assert len(inputs) == 2
+    assert len(inputs) == 3
     t1_in = inputs[(t1.txid, 0)]
     assert (t1_in.prev_txid, t1_in.prev_vout, t1_in.value_sats, t1_in.created_height) == (mined["cb1"], 0, SUBSIDY, 1)
     unspent = {(r.txid, r.vout): r.value_sats for r in tables.read_table(spark, s, "chain.unspent").collect()}
-    # 105 spendable coinbases (not genesis') − block 1's + T1:1 + T2:0; fees only move coins.
+    # 105 spendable coinbases (not genesis') − block 1's + T4:0 + T2:0; fees only move coins.
     assert len(unspent) == 105 - 1 + 2
     assert sum(unspent.values()) == 105 * SUBSIDY
-    assert (mined["cb1"], 0) not in unspent and (t1.txid, 0) not in unspent
-    assert unspent[(t1.txid, 1)] == SUBSIDY - 10 * COIN - FEE1
+    assert {(mined["cb1"], 0), (t1.txid, 0), (t1.txid, 1)}.isdisjoint(unspent)
+    assert unspent[(mined["t4"], 0)] == T4_VALUE
     assert unspent[(t2.txid, 0)] == 10 * COIN - FEE2
+
+
+def test_a_signed_p2pkh_spend_resolves_to_its_address(spark, followed, mined):
+    inputs = tables.read_table(spark, followed["settings"], "chain.inputs").collect()
+    (t4_in,) = [r for r in inputs if r.txid == mined["t4"]]
+    address = pubkeyhash_to_addr_base58(KEY.h160, prefix=b"\x6f")  # bitcoinlib: an independent encoder
+    assert (t4_in.prev_txid, t4_in.prev_vout, t4_in.value_sats, t4_in.script_type, t4_in.address) == (
+        mined["t1"].txid, 1, SUBSIDY - 10 * COIN - FEE1, "p2pkh", address)  # fmt: skip
 
 
 def test_no_secret_reaches_the_tables(followed):
@@ -197,12 +213,12 @@ def test_a_reorg_restores_what_orphaned_blocks_spent_and_drops_what_they_made(sp
     assert [blocks[h] for h in range(102, 107)] == [b.hash for b in reorged["fork"]]
     assert [blocks[h] for h in range(102)] == followed["hashes"][:102]
     txids = {r.txid for r in tables.read_table(spark, s, "chain.transactions").collect()}
-    assert mined["t1"].txid not in txids and mined["t2"].txid not in txids
+    assert {mined["t1"].txid, mined["t2"].txid, mined["t4"]}.isdisjoint(txids)
     assert reorged["t3"].txid in txids
     unspent = {(r.txid, r.vout) for r in tables.read_table(spark, s, "chain.unspent").collect()}
     assert (mined["cb1"], 0) in unspent  # spent by T1 on the orphaned branch only
     assert (reorged["cb2"], 0) not in unspent  # spent by T3 on the new branch
-    assert not any(t in {mined["t1"].txid, mined["t2"].txid} for t, _ in unspent)
+    assert not any(t in {mined["t1"].txid, mined["t2"].txid, mined["t4"]} for t, _ in unspent)
     values = [r.value_sats for r in tables.read_table(spark, s, "chain.unspent").collect()]
     assert sum(values) == 106 * SUBSIDY
 
@@ -291,11 +307,15 @@ def test_the_node_killed_mid_ingest_leaves_tables_as_they_were_and_a_rerun_is_co
 
     # btcd wipes its regtest database at start: the restarted node holds only the genesis
     # block. Tables ahead of the node roll back to what it has.
-    node.start()
-    assert node.call("getblockcount") == 0
+    # A client retrying with backoff reaches the node once it is back.
+    threading.Timer(1.0, node.start).start()
+    waiting = RpcClient(node.config(retries=6, backoff_s=0.25))
+    assert waiting.call("getblockcount") == 0
+    while node.proc is None:  # start() returns once the node answers; wait for its handle
+        time.sleep(0.1)
     shrunk = reorged["fresh"]
     result = run_rpc_ingest(spark, shrunk, **QUIET)
-    assert result.blocks == 0
+    assert result.blocks == 0 and result.summary().startswith("removed heights 1 and up")
     snap = snapshot(spark, shrunk)
     assert [r[0] for r in snap["chain.blocks"]] == [0]
     assert len(snap["chain.transactions"]) == 1 and snap["chain.unspent"] == []

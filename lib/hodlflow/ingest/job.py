@@ -43,6 +43,11 @@ class IngestResult:
     seconds: float
 
     def summary(self) -> str:
+        if self.blocks == 0 and self.start_height is not None:
+            return (
+                f"removed heights {self.start_height} and up: the source's chain now ends at "
+                f"{self.end_height}"
+            )
         if self.blocks == 0:
             return "chain tables already up to date"
         rate = self.transactions / self.seconds if self.seconds else 0.0

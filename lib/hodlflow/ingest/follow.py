@@ -111,19 +111,14 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
         # at the confirmation depth.
         span = plan_range(start_height, end_height, first, max(target, first - 1), stored_last,
                           fork)  # fmt: skip
-        if (
-            span is not None
-            and stored_last is not None
-            and span[0] <= stored_last
-            and span[1] < min(stored_last, node_tip)
-        ):
-            # Rewriting stored heights: keep every stored height the node still has, even
-            # inside the confirmation depth, so a re-run never shrinks the tables.
-            span = (span[0], min(stored_last, node_tip))
-        if span is None and fork is not None:
-            # The node's chain is shorter than what is stored (a node restarted on a fresh
-            # data directory, a reorg to a shorter chain of more work): only roll back.
-            span = (fork, fork - 1)
+        if stored_last is not None and (fork is not None or (span and span[0] <= stored_last)):
+            # Rewriting stored heights (a reorg or a re-run): keep every stored height the node
+            # still has, even inside the confirmation depth, so the tables never shrink for it.
+            # When the node's chain is now shorter than the tables (a node restarted on a fresh
+            # data directory), the heights above its tip are only removed.
+            lo = span[0] if span else fork
+            hi = max(span[1] if span else lo - 1, min(stored_last, node_tip))
+            span = (lo, hi)
         if span is None:
             return IngestResult(None, None, 0, 0, 0, time.time() - t0)
         start, end = span

@@ -5,11 +5,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JARS := .cache/jars/.fetched
+# A real Bitcoin node for the RPC tests and benchmark: btcd, built from source by the Go
+# toolchain through the Go module proxy into the checkout (nothing installed system-wide).
+BTCD_VERSION := v0.24.2
+BTCD := .cache/bin/btcd
+BTCD_STAMP := .cache/bin/.btcd-$(BTCD_VERSION)
 DEMO_DIR ?= demo-out
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(STAMP) $(JARS)
+setup: $(STAMP) $(JARS) $(BTCD_STAMP)
+
+$(BTCD_STAMP):
+	@command -v go >/dev/null || { echo "make setup: Go is needed to build btcd for the RPC tests (https://go.dev/dl/)"; exit 1; }
+	mkdir -p .cache/bin
+	GOBIN="$(CURDIR)/.cache/bin" go install github.com/btcsuite/btcd@$(BTCD_VERSION)
+	rm -f .cache/bin/.btcd-* && touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -6,16 +6,18 @@ Prints the report as it goes and writes it to ``bench-out/report.txt``:
 2. parser throughput on one core against bitcoinlib, blockchain-parser and bitcoin-explorer,
    with the ratios, and where our parser spends its time (``parser_bench.py``);
 3. end-to-end ``run_ingest`` on Spark ``local[2]`` (``ingest_bench.py``);
-4. connected components on co-spend-like graphs of 10^5, 10^6 and 10^7 addresses, Spark
+4. RPC ingest from a local btcd node, Spark ``local[1]`` against ``local[2]``: blocks/s and
+   transactions/s (``rpc_bench.py``);
+5. connected components on co-spend-like graphs of 10^5, 10^6 and 10^7 addresses, Spark
    ``local[2]`` against networkx: time and peak memory (``components_bench.py``);
-5. a summary: our figures per shape and the slowest ratio against each peer.
+6. a summary: our figures per shape and the slowest ratio against each peer.
 
 The parser and ingest benchmarks run as child processes: the first pins itself to one CPU,
 the second starts its own JVM, and neither disturbs the other (the components benchmark starts
 a JVM per size).
 
 Usage: ``python bench/run.py [--out bench-out] [--scale 1.0] [--runs 5] [--skip-ingest]
-[--components 1e5,1e6,1e7]``; ``--components`` defaults to ``$BENCH_COMPONENTS`` or
+[--skip-rpc] [--components 1e5,1e6,1e7]``; ``--components`` defaults to ``$BENCH_COMPONENTS`` or
 ``1e5,1e6,1e7``, and ``none`` skips it (``make bench BENCH_COMPONENTS=1e5,1e6``).
 """
 
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the block counts")
     ap.add_argument("--runs", type=int, default=5, help="parser runs per contender (best of)")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--skip-rpc", action="store_true", help="skip the btcd RPC ingest benchmark")
     ap.add_argument(
         "--components",
         default=os.environ.get("BENCH_COMPONENTS") or "1e5,1e6,1e7",
@@ -192,6 +195,18 @@ def main(argv: list[str] | None = None) -> int:
                 ingest = json.load(fh)
         rep.add()
 
+    rpc_runs = None
+    if not args.skip_rpc:
+        rpc_json = os.path.join(args.out, "rpc.json")
+        if os.path.exists(rpc_json):
+            os.remove(rpc_json)
+        code = rep.run([os.path.join(HERE, "rpc_bench.py"), "--json", rpc_json], env)
+        failed = failed or code != 0
+        if code == 0 and os.path.exists(rpc_json):
+            with open(rpc_json) as fh:
+                rpc_runs = json.load(fh)
+        rep.add()
+
     components = None
     sizes = [x.strip() for x in args.components.split(",") if x.strip() not in ("", "none")]
     if sizes:
@@ -210,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add("\n".join(simulator_figures(args.out)))
     rep.add()
     rep.add("\n".join(summary(parser_rows, ingest)))
+    for r in rpc_runs or []:
+        rep.add(
+            f"  RPC ingest from btcd, local[{r['cores']}]: {r['blocks'] / r['ingest_s']:,.1f} "
+            f"blocks/s, {r['transactions'] / r['ingest_s']:,.0f} tx/s end to end; fetch+parse "
+            f"{r['fetch_parse_txs'] / r['fetch_parse_s']:,.0f} tx/s"
+        )
     for row in components or []:
         s, x = row["spark"], row.get("networkx") or {}
         if "error" in s:

@@ -66,12 +66,62 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from hodlflow.ingest.job import run_ingest
+RPC_PASSWORD_ENV = "HODLFLOW_RPC_PASSWORD"
 
-    settings = _settings(args, {"ingest.blocks_dir": args.blocks_dir, "network": args.network})
+
+def _ingest_settings(args: argparse.Namespace, environ=os.environ) -> tuple[Settings, bool]:
+    """Settings of an ingest run and whether it follows a node (True) or reads a blocks dir."""
+    if args.rpc and args.blocks_dir:
+        raise ConfigError("give either --rpc or --blocks-dir, not both")
+    if args.rpc_cookie and args.rpc_user:
+        raise ConfigError("give either --rpc-cookie or --rpc-user, not both")
+    extra = {
+        "ingest.blocks_dir": args.blocks_dir,
+        "network": args.network,
+        "ingest.rpc.url": args.rpc,
+        "ingest.rpc.cookie_file": args.rpc_cookie,
+        "ingest.rpc.user": args.rpc_user,
+        "ingest.rpc.confirmations": args.confirmations,
+    }
+    # The command line's choice of login replaces the settings' ("" clears a setting).
+    if args.rpc_cookie:
+        extra.update({"ingest.rpc.user": "", "ingest.rpc.password": ""})
+    if args.rpc_user:
+        extra["ingest.rpc.cookie_file"] = ""
+    password = environ.get(RPC_PASSWORD_ENV)
+    if password:
+        extra["ingest.rpc.password"] = password
+    settings = _settings(args, extra)
+    rpc = settings.ingest.rpc
+    if args.rpc:
+        use_rpc = True
+    elif args.blocks_dir:
+        use_rpc = False
+    elif rpc.url and settings.ingest.blocks_dir:
+        raise ConfigError(
+            "both ingest.rpc.url and ingest.blocks_dir are set: choose with --rpc or --blocks-dir"
+        )
+    else:
+        use_rpc = bool(rpc.url)
+    if use_rpc and rpc.user and rpc.password is None:
+        raise ConfigError(
+            f"RPC user {rpc.user!r} has no password: put it in the environment variable "
+            f"{RPC_PASSWORD_ENV} (or the setting ingest.rpc.password)"
+        )
+    return settings, use_rpc
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings, use_rpc = _ingest_settings(args)
     spark = _session(settings)
-    result = run_ingest(spark, settings, args.start_height, args.end_height)
+    if use_rpc:
+        from hodlflow.ingest.follow import run_rpc_ingest
+
+        result = run_rpc_ingest(spark, settings, args.start_height, args.end_height)
+    else:
+        from hodlflow.ingest.job import run_ingest
+
+        result = run_ingest(spark, settings, args.start_height, args.end_height)
     print(result.summary())
     return EXIT_OK
 
@@ -214,9 +264,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "ingest",
         parents=[common],
-        help="blocks directory → chain.blocks/transactions/outputs/inputs",
+        help="blocks directory or a running node → chain.blocks/transactions/outputs/inputs",
+        description="Ingest the best chain into the chain tables, from a Bitcoin Core blocks/ "
+        "directory (--blocks-dir) or from a running node over JSON-RPC (--rpc; Bitcoin Core or "
+        "btcd), up to the node's tip minus ingest.rpc.confirmations. Resumes after the last "
+        "stored height; reorged heights are rolled back and rewritten. With --rpc-user the "
+        f"password comes from the environment variable {RPC_PASSWORD_ENV} (or the setting "
+        "ingest.rpc.password), never from the command line.",
     )
     s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
+    s.add_argument("--rpc", metavar="URL",
+                   help="follow the node at this JSON-RPC URL, e.g. http://127.0.0.1:8332 "
+                   "(ingest.rpc.url)")  # fmt: skip
+    s.add_argument("--rpc-cookie", metavar="FILE",
+                   help="the node's cookie file, e.g. ~/.bitcoin/.cookie (ingest.rpc.cookie_file)")  # fmt: skip
+    s.add_argument("--rpc-user", metavar="USER",
+                   help=f"RPC user; its password from {RPC_PASSWORD_ENV} (ingest.rpc.user)")  # fmt: skip
+    s.add_argument("--confirmations", type=int,
+                   help="blocks below the node's tip to stop at (ingest.rpc.confirmations)")  # fmt: skip
     s.add_argument("--network", help="override the network setting")
     s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
     s.add_argument("--end-height", type=int, help="last height (default: the tip)")

@@ -32,11 +32,27 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class RpcSettings:
+    """``ingest.rpc``: the node to follow. ``password`` never shows in ``repr``."""
+
+    url: str | None
+    cookie_file: str | None
+    user: str | None
+    password: str | None = field(repr=False)
+    confirmations: int
+    blocks_per_task: int
+    batch_blocks: int
+    timeout_s: float
+    retries: int
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     blocks_dir: str | None
     start_hash: str | None
     start_height: int
     blocks_per_task: int
+    rpc: RpcSettings
 
 
 @dataclass(frozen=True)
@@ -151,7 +167,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     sp = _section(raw, "spark")
     _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "conf"}, "spark")
     ing = _section(raw, "ingest")
-    _known(ing, {"blocks_dir", "start_hash", "start_height", "blocks_per_task"}, "ingest")
+    _known(ing, {"blocks_dir", "start_hash", "start_height", "blocks_per_task", "rpc"}, "ingest")
     from hodlflow.chain.network import NETWORKS
 
     network = str(raw.get("network"))
@@ -179,6 +195,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             start_hash=ing.get("start_hash"),
             start_height=int(ing.get("start_height") or 0),
             blocks_per_task=int(ing["blocks_per_task"]),
+            rpc=_rpc(_section(ing, "rpc")),
         ),
         entities=_entities(_section(raw, "entities")),
         metrics=_metrics(_section(raw, "metrics")),
@@ -205,6 +222,28 @@ def _number(section: dict[str, Any], key: str, where: str, kind: type, low: floa
         bounds = f"≥ {low}" + (f" and ≤ {high}" if high is not None else "")
         raise ConfigError(f"setting {where}.{key} must be a number {bounds}, got {value!r}")
     return kind(value)
+
+
+def _rpc(rpc: dict[str, Any]) -> RpcSettings:
+    _known(
+        rpc,
+        {"url", "cookie_file", "user", "password", "confirmations", "blocks_per_task",
+         "batch_blocks", "timeout_s", "retries"},
+        "ingest.rpc",
+    )  # fmt: skip
+    if rpc.get("cookie_file") and rpc.get("user"):
+        raise ConfigError("set either ingest.rpc.cookie_file or ingest.rpc.user, not both")
+    return RpcSettings(
+        url=rpc.get("url") or None,
+        cookie_file=rpc.get("cookie_file") or None,
+        user=rpc.get("user") or None,
+        password=str(rpc["password"]) if rpc.get("password") else None,
+        confirmations=_number(rpc, "confirmations", "ingest.rpc", int, 0),
+        blocks_per_task=_number(rpc, "blocks_per_task", "ingest.rpc", int, 1),
+        batch_blocks=_number(rpc, "batch_blocks", "ingest.rpc", int, 1),
+        timeout_s=_number(rpc, "timeout_s", "ingest.rpc", float, 0.001),
+        retries=_number(rpc, "retries", "ingest.rpc", int, 0),
+    )
 
 
 def _metrics(met: dict[str, Any]) -> MetricsSettings:

@@ -43,6 +43,11 @@ class IngestResult:
     seconds: float
 
     def summary(self) -> str:
+        if self.blocks == 0 and self.start_height is not None:
+            return (
+                f"removed heights {self.start_height} and up: the source's chain now ends at "
+                f"{self.end_height}"
+            )
         if self.blocks == 0:
             return "chain tables already up to date"
         rate = self.transactions / self.seconds if self.seconds else 0.0
@@ -119,6 +124,37 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
     stored_last, fork = _stored_state(spark, settings, chain)
     if fork is not None:
         log(f"stored blocks from height {fork} are no longer on the best chain: rolling back")
+    span = plan_range(start_height, end_height, first, tip, stored_last, fork)
+    if span is None:
+        return IngestResult(None, None, 0, 0, stale, time.time() - t0)
+    start, end = span
+    wanted = [c for c in chain if start <= c.height <= end]
+    parsed = parse_chain_blocks(
+        spark, files, wanted, network, key, settings.ingest.blocks_per_task
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
+    finally:
+        parsed.unpersist()
+    return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0)
+
+
+def plan_range(
+    start_height: int | None,
+    end_height: int | None,
+    first: int,
+    tip: int,
+    stored_last: int | None,
+    fork: int | None,
+) -> tuple[int, int] | None:
+    """The heights to (re)write, shared by both sources, or None when there is nothing to do.
+
+    Default start: after the last stored height (the chain's first height when nothing is
+    stored), lowered to ``fork`` (the lowest stored height off the best chain). A start inside
+    what is stored rewrites everything from there up to at least the last stored height still on
+    the chain, so the unspent set stays the one of the last height; a start past a gap after the
+    last stored height is refused.
+    """
     start = (
         start_height
         if start_height is not None
@@ -138,16 +174,8 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
             f"start height {start} leaves a gap after the last ingested height {stored_last}"
         )
     if start > end:
-        return IngestResult(None, None, 0, 0, stale, time.time() - t0)
-    wanted = [c for c in chain if start <= c.height <= end]
-    parsed = parse_chain_blocks(
-        spark, files, wanted, network, key, settings.ingest.blocks_per_task
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        n_tx = _write_range(spark, settings, parsed, start, end, stored_last, log)
-    finally:
-        parsed.unpersist()
-    return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0)
+        return None
+    return start, end
 
 
 def _stored_state(spark, settings, chain) -> tuple[int | None, int | None]:
@@ -166,7 +194,11 @@ def _stored_state(spark, settings, chain) -> tuple[int | None, int | None]:
     return row.last, row.fork
 
 
-def _write_range(spark, settings, parsed, start, end, stored_last, log) -> int:
+def write_range(spark, settings, parsed, start, end, stored_last, log) -> int:
+    """Write the parsed rows of heights ``start..end`` (PARSED_SCHEMA) to every chain table in
+    one atomic step; when ``start`` is at or below ``stored_last`` the stored heights from
+    ``start`` up are replaced and the unspent set rolled back first. Returns the transactions
+    written."""
     blocks, txs, outputs, inputs = tr.split_parsed(parsed)
     step = f"ingest {start}..{end}"
     with tables.atomic_step(spark, settings, step, ALL_TABLES):

@@ -7,17 +7,23 @@ HODLFLOW_ENV or ``local``); ``--set key.path=value`` overrides single settings.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
 
-from hodlflow.config import CONF_DIR, ConfigError, Settings, load_settings
+from hodlflow.config import CONF_DIR, ConfigError, Settings, load_settings, read_overlay
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# `hodlflow tip --after`: the chain has not passed that time by the confirmation depth yet.
+EXIT_NOT_YET = 3
 
 
 def _settings(args: argparse.Namespace, extra: dict | None = None) -> Settings:
     overrides = {}
+    for path in getattr(args, "conf_file", None) or []:
+        if path:  # an empty value (an unset Airflow Variable) means none
+            overrides.update(read_overlay(path))
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key.path=value, got {item!r}")
@@ -66,13 +72,57 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _timestamp(text: str) -> int:
+    """``2025-03-02`` (midnight UTC) or an ISO date-time (UTC unless it names a zone) → Unix s."""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2025-03-02) or an ISO date-time (2025-03-02T00:00:00Z), got {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp())
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from hodlflow.ingest.job import run_ingest
+    from hodlflow.ingest.job import run_ingest, run_ingest_chunks
 
     settings = _settings(args, {"ingest.blocks_dir": args.blocks_dir, "network": args.network})
     spark = _session(settings)
-    result = run_ingest(spark, settings, args.start_height, args.end_height)
+    if args.chunk_blocks is not None:
+        if args.start_height is not None:
+            raise ConfigError(
+                "--chunk-blocks resumes after the last stored height: no --start-height"
+            )
+        done = run_ingest_chunks(
+            spark, settings, args.chunk_blocks, args.end_height, until=args.until
+        )
+        print(f"{len(done)} chunk(s) ingested" if done else "chain tables already up to date")
+        return EXIT_OK
+    result = run_ingest(spark, settings, args.start_height, args.end_height, until=args.until)
     print(result.summary())
+    return EXIT_OK
+
+
+def cmd_tip(args: argparse.Namespace) -> int:
+    from hodlflow.ingest.tip import read_tip
+
+    settings = _settings(args, {"ingest.blocks_dir": args.blocks_dir, "network": args.network})
+    if args.confirmations is not None:
+        settings = settings.with_overrides({"ingest.confirmations": args.confirmations})
+    tip = read_tip(settings, args.after)
+    print(json.dumps(tip.as_dict()))
+    if tip.ready is False:
+        return EXIT_NOT_YET
+    return EXIT_OK
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from hodlflow.maintain import run_maintenance
+
+    settings = _settings(args)
+    print(run_maintenance(_session(settings), settings).summary())
     return EXIT_OK
 
 
@@ -114,12 +164,15 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from hodlflow.metrics.job import run_metrics
 
     settings = _settings(args)
     spark = _session(settings)
+    if args.prices:
+        from hodlflow.metrics.prices import load_prices
+
+        first, last = load_prices(spark, settings, args.prices)
+        print(f"market.prices: {(last - first).days + 1} day(s) {first}..{last} from {args.prices}")
     from_day = dt.date.fromisoformat(args.from_day) if args.from_day else None
     print(run_metrics(spark, settings, from_day).summary())
     return EXIT_OK
@@ -164,121 +217,103 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    query = args.execute if args.execute is not None else args.query
+    if args.execute is not None and args.query is not None:
+        raise ConfigError("give the query either as an argument or with -e, not both")
     settings = _settings(args)
+    if query is None or args.spark_sql:
+        from hodlflow.sql import run_foreground, spark_env, spark_sql_command
+
+        return run_foreground(spark_sql_command(settings, query), spark_env(os.environ))
     spark = _session(settings)
-    spark.sql(args.query).show(args.limit, truncate=False)
+    spark.sql(query).show(args.limit, truncate=False)
     return EXIT_OK
+
+
+def cmd_serve_sql(args: argparse.Namespace) -> int:
+    from hodlflow.sql import run_foreground, spark_env, thrift_server_command
+
+    settings = _settings(args, {"serve.host": args.host, "serve.port": args.port})
+    host, port = settings.serve.host, settings.serve.port
+    cmd = thrift_server_command(settings, host, port)
+    print(
+        f"Spark Thrift JDBC/ODBC server on {host}:{port} over {settings.warehouse} "
+        f"(ready in ~20-30 s; Ctrl-C stops it)\n  beeline -u jdbc:hive2://{host}:{port}/default",
+        flush=True,
+    )
+    return run_foreground(cmd, spark_env(os.environ))
+
+
+SIM_SETS = "--set check_pow=false --set ingest.start_hash=HASH --set ingest.start_height=N"
+
+EPILOG = """\
+steps, in pipeline order:
+  simulate   write a simulated chain with ground truth        hodlflow simulate --scenario tiny --out sim
+  ingest     blocks directory -> chain.*                       hodlflow ingest --blocks-dir ~/.bitcoin/blocks
+  entities   chain.* -> entities.* (clusters, types, classes)  hodlflow entities
+  prices     price CSV -> market.prices                        hodlflow prices sim/prices.csv
+  metrics    chain.* + entities.* + prices -> metrics.*        hodlflow metrics
+  check      reconcile the chain tables                        hodlflow check
+  evaluate   score entities against a simulation's truth      hodlflow evaluate --sim sim
+  maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
+  sql        spark-sql shell, or one query (-e)                hodlflow sql -e "SELECT * FROM metrics.miner_pressure"
+  serve-sql  Thrift JDBC/ODBC server for BI tools              hodlflow serve-sql --port 10000
+
+settings: conf/hodlflow.yaml, overlaid by conf/environments/ENV.yaml (--env, default local or
+$HODLFLOW_ENV), then by --conf-file FILE (YAML of the same shape), then --set key.path=value.
+exit codes: 0 success, 1 failure (message on stderr), 2 usage or configuration error,
+3 `tip --after`: the chain has not passed that time by the confirmation depth yet.
+`hodlflow COMMAND --help` shows each command's options and examples.
+"""
+
+
+def _sub(sub, name: str, help: str, epilog: str, parents=(), description: str | None = None):
+    return sub.add_parser(
+        name,
+        parents=list(parents),
+        help=help,
+        description=description or help,
+        epilog="examples:\n" + epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hodlflow",
-        description="Bitcoin on-chain analytics on Spark and Delta Lake. Steps: ingest a "
-        "blocks directory into chain.* tables, check them, cluster addresses into entities, "
-        "evaluate them against a simulation, query them.",
+        description="Bitcoin on-chain analytics on Spark and Delta Lake: a node's blocks "
+        "directory -> chain tables -> entities -> daily gold metrics, queried with Spark SQL.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # --env/--set are accepted before or after the subcommand (spark-submit jobs pass them after).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", default=argparse.SUPPRESS,
                         help="settings environment from conf/environments/ (default: local, "
                         "or HODLFLOW_ENV)")  # fmt: skip
+    common.add_argument("--conf-file", action="append", metavar="FILE", default=argparse.SUPPRESS,
+                        help="YAML overlay of settings, same shape as conf/hodlflow.yaml "
+                        "(an empty value is ignored)")  # fmt: skip
     common.add_argument("--set", action="append", metavar="KEY=VALUE", default=argparse.SUPPRESS,
                         help="override one setting, e.g. --set warehouse.path=/data/wh")  # fmt: skip
     p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"), help=argparse.SUPPRESS)
+    p.add_argument("--conf-file", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser(
-        "inspect", help="decode a raw block, hex block or blk*.dat file to JSON lines"
-    )
+    s = _sub(sub, "inspect", "decode a raw block, hex block or blk*.dat file to JSON lines",
+             "  hodlflow inspect ~/.bitcoin/blocks/blk00000.dat | head -3\n"
+             "  hodlflow inspect block.hex --txs --network testnet\n")  # fmt: skip
     s.add_argument("path")
     s.add_argument("--txs", action="store_true", help="also one line per transaction")
     s.add_argument("--network", default="main", help="main, testnet, testnet4, signet, regtest")
     s.add_argument("--no-check", action="store_true", help="skip the merkle-root check")
     s.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser(
-        "ingest",
-        parents=[common],
-        help="blocks directory → chain.blocks/transactions/outputs/inputs",
-    )
-    s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
-    s.add_argument("--network", help="override the network setting")
-    s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
-    s.add_argument("--end-height", type=int, help="last height (default: the tip)")
-    s.set_defaults(func=cmd_ingest)
-
-    s = sub.add_parser(
-        "entities", parents=[common],
-        help="chain tables → entities.* (address clusters, types, labels, holder classes)",
-        description="Cluster addresses into entities (common-input ownership, coinjoins "
-        "excluded), type them (miners from coinbases and pool tags, exchanges from label seeds "
-        "and sweeps, coinjoins) and class holders per day. Resumes after the last run; a reorg "
-        "or new blocks of a day already processed re-process from there.",
-    )  # fmt: skip
-    s.add_argument("--from-height", type=int,
-                   help="re-process from the run holding this height (default: resume)")  # fmt: skip
-    s.add_argument("--end-height", type=int, help="last height (default: the chain tables' tip)")
-    s.set_defaults(func=cmd_entities)
-
-    s = sub.add_parser(
-        "evaluate", parents=[common],
-        help="score the entities against a simulation's ground truth",
-        description="Pairwise precision/recall and adjusted Rand index of the clustering, "
-        "miner/exchange/coinjoin recall and precision, holder-class accuracy, against "
-        "<sim>/truth/addresses.csv of `hodlflow simulate`.",
-    )  # fmt: skip
-    s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
-    s.set_defaults(func=cmd_evaluate)
-
-    s = sub.add_parser(
-        "prices", parents=[common],
-        help="load a daily price CSV (day,close_usd) into market.prices",
-        description="Check a CSV of daily close prices (header day,close_usd; every day between "
-        "the first and the last, once, with a positive price) and replace those days in "
-        "market.prices. `hodlflow simulate` writes one (prices.csv).",
-    )  # fmt: skip
-    s.add_argument("file", help="CSV with header day,close_usd")
-    s.set_defaults(func=cmd_prices)
-
-    s = sub.add_parser(
-        "metrics", parents=[common],
-        help="chain tables + market.prices → metrics.* (miner pressure, ...)",
-        description="Compute the daily gold tables from the last stored day to the chain "
-        "tables' last day: metrics.miner_pressure (revenue, hash rate, hash ribbons, hashprice, "
-        "production cost, price/cost, Puell multiple).",
-    )  # fmt: skip
-    s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
-    s.set_defaults(func=cmd_metrics)
-
-    s = sub.add_parser(
-        "check", parents=[common], help="reconcile the chain tables (supply, spends, fees)"
-    )
-    s.set_defaults(func=cmd_check)
-
-    s = sub.add_parser(
-        "sql", parents=[common], help="run one Spark SQL query on the project's catalog"
-    )
-    s.add_argument("query")
-    s.add_argument("--limit", type=int, default=50)
-    s.set_defaults(func=cmd_sql)
-
-    s = sub.add_parser(
-        "fetch-jars", parents=[common], help="cache the Delta Lake jars from Maven Central (once)"
-    )
-    s.set_defaults(func=cmd_fetch_jars)
-
-    s = sub.add_parser(
-        "demo", parents=[common], help="build a small chain, ingest it, check it, show the tables"
-    )
-    s.add_argument("--out", default="demo-out", help="where the simulated chain goes")
-    s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"))
-    s.set_defaults(func=cmd_demo)
-
-    s = sub.add_parser(
-        "simulate", parents=[common],
-        help="write a simulated chain (blocks dir, prices, ground truth) from a scenario",
-    )  # fmt: skip
+    s = _sub(sub, "simulate", "write a simulated chain (blocks dir, prices, ground truth) from a scenario",
+             "  hodlflow simulate --scenario conf/scenarios/tiny.yaml --out sim\n"
+             "  hodlflow simulate --out sim --scale 26 --seed 1   # ~1M transactions\n",
+             parents=[common])  # fmt: skip
     s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"),
                    help="scenario YAML (default: conf/scenarios/capitulation.yaml)")  # fmt: skip
     s.add_argument("--out", required=True, help="output folder")
@@ -286,6 +321,136 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=float, help="multiply the scenario's activity")
     s.add_argument("--no-xor", action="store_true", help="write no xor.dat obfuscation key")
     s.set_defaults(func=cmd_simulate)
+
+    s = _sub(sub, "ingest", "blocks directory -> chain.blocks/transactions/outputs/inputs/unspent",
+             "  hodlflow ingest --blocks-dir ~/.bitcoin/blocks             # resume to the tip\n"
+             "  hodlflow ingest --until 2025-03-02                         # blocks before that UTC midnight\n"
+             "  hodlflow ingest --chunk-blocks 10000                       # backfill, resumable per chunk\n"
+             "  hodlflow ingest --start-height 880000 --end-height 880143  # re-ingest a range\n"
+             f"  hodlflow ingest --blocks-dir sim/blocks {SIM_SETS}\n",
+             parents=[common],
+             description="Read the best chain of a Bitcoin Core blocks directory (xor.dat, blocks "
+             "out of order, stale blocks dropped) into the chain tables. Without a range it "
+             "resumes after the last stored height; heights already stored are never rolled back "
+             "by a lower end, so re-running a finished range changes nothing.")  # fmt: skip
+    s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
+    s.add_argument("--network", help="override the network setting")
+    s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
+    s.add_argument("--end-height", type=int, help="last height (default: the tip)")
+    s.add_argument("--until", type=_timestamp, metavar="TIME",
+                   help="stop before the first block whose time is at or after TIME (a date = "
+                   "its UTC midnight, or an ISO date-time): the end of a scheduler's interval")  # fmt: skip
+    s.add_argument("--chunk-blocks", type=int, metavar="N",
+                   help="ingest in atomic steps of N heights (a bulk backfill that dies resumes "
+                   "after the last finished step)")  # fmt: skip
+    s.set_defaults(func=cmd_ingest)
+
+    s = _sub(sub, "tip", "print the blocks directory's best-chain tip (headers only, no Spark)",
+             "  hodlflow tip --blocks-dir ~/.bitcoin/blocks\n"
+             "  hodlflow tip --after 2025-03-02 --confirmations 6 && echo 'day 2025-03-01 is final'\n",
+             parents=[common],
+             description="Print the best chain's last height, hash and time as JSON. With --after "
+             "TIME it also says whether the first block at or after TIME has the confirmation "
+             "depth (ingest.confirmations): exit 0 when it has, 3 when not yet.")  # fmt: skip
+    s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
+    s.add_argument("--network", help="override the network setting")
+    s.add_argument("--after", type=_timestamp, metavar="TIME",
+                   help="a date (its UTC midnight) or an ISO date-time")  # fmt: skip
+    s.add_argument("--confirmations", type=int, help="override ingest.confirmations")
+    s.set_defaults(func=cmd_tip)
+
+    s = _sub(sub, "entities", "chain tables -> entities.* (address clusters, types, labels, holder classes)",
+             "  hodlflow entities                     # resume after the last run\n"
+             "  hodlflow entities --end-height 880143\n"
+             "  hodlflow entities --from-height 880000  # re-process from the run holding it\n",
+             parents=[common],
+             description="Cluster addresses into entities (common-input ownership, coinjoins "
+             "excluded), type them (miners from coinbases and pool tags, exchanges from label seeds "
+             "and sweeps, coinjoins) and class holders per day. Resumes after the last run; a reorg "
+             "or new blocks of a day already processed re-process from there.")  # fmt: skip
+    s.add_argument("--from-height", type=int,
+                   help="re-process from the run holding this height (default: resume)")  # fmt: skip
+    s.add_argument("--end-height", type=int, help="last height (default: the chain tables' tip)")
+    s.set_defaults(func=cmd_entities)
+
+    s = _sub(sub, "prices", "load a daily price CSV (day,close_usd) into market.prices",
+             "  hodlflow prices sim/prices.csv\n", parents=[common],
+             description="Check a CSV of daily close prices (header day,close_usd; every day between "
+             "the first and the last, once, with a positive price) and replace those days in "
+             "market.prices. `hodlflow simulate` writes one (prices.csv).")  # fmt: skip
+    s.add_argument("file", help="CSV with header day,close_usd")
+    s.set_defaults(func=cmd_prices)
+
+    s = _sub(sub, "metrics", "chain tables + entities + market.prices -> metrics.* (gold tables)",
+             "  hodlflow metrics\n"
+             "  hodlflow metrics --prices sim/prices.csv      # load prices first, then compute\n"
+             "  hodlflow metrics --from-day 2025-03-01        # recompute after new prices\n",
+             parents=[common],
+             description="Compute the daily gold tables from the last stored day to the chain "
+             "tables' last day: metrics.miner_pressure (revenue, hash rate, hash ribbons, hashprice, "
+             "production cost, price/cost, Puell multiple), metrics.entity_flows, "
+             "metrics.exchange_flows, metrics.holder_migration.")  # fmt: skip
+    s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
+    s.add_argument("--prices", metavar="CSV", help="load this price CSV into market.prices first")
+    s.set_defaults(func=cmd_metrics)
+
+    s = _sub(sub, "check", "reconcile the chain tables (supply, spends, fees); exit 1 on a mismatch",
+             "  hodlflow check || echo 'chain tables inconsistent'\n", parents=[common])  # fmt: skip
+    s.set_defaults(func=cmd_check)
+
+    s = _sub(sub, "evaluate", "score the entities against a simulation's ground truth",
+             "  hodlflow evaluate --sim sim\n", parents=[common],
+             description="Pairwise precision/recall and adjusted Rand index of the clustering, "
+             "miner/exchange/coinjoin recall and precision, holder-class accuracy, against "
+             "<sim>/truth/addresses.csv of `hodlflow simulate`.")  # fmt: skip
+    s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = _sub(sub, "maintain", "compact (OPTIMIZE) and clean (VACUUM) every Delta table",
+             "  hodlflow maintain\n"
+             "  hodlflow maintain --set maintenance.vacuum_retention_hours=336\n",
+             parents=[common],
+             description="OPTIMIZE every existing table, then VACUUM files older than "
+             "maintenance.vacuum_retention_hours (at least 168). Table contents do not change.")  # fmt: skip
+    s.set_defaults(func=cmd_maintain)
+
+    s = _sub(sub, "sql", "open the spark-sql shell on the project's catalog, or run one query",
+             "  hodlflow sql                                          # interactive spark-sql\n"
+             "  hodlflow sql -e 'SHOW TABLES IN metrics'              # one query, through PySpark\n"
+             "  hodlflow sql -e 'SELECT * FROM chain.blocks LIMIT 5' --spark-sql\n"
+             "  hodlflow sql 'SELECT day, price_to_cost FROM metrics.miner_pressure' --limit 500\n",
+             parents=[common],
+             description="Without a query: the spark-sql shell (pyspark's bin/spark-sql) on the same "
+             "warehouse and metastore, Delta loaded from the jar cache. With a query: run it "
+             "through PySpark and print up to --limit rows (--spark-sql: through spark-sql).")  # fmt: skip
+    s.add_argument("query", nargs="?", help="the query (same as -e)")
+    s.add_argument("-e", "--execute", metavar="QUERY", help="run this query and exit")
+    s.add_argument("--limit", type=int, default=50, help="rows to print (PySpark; default 50)")
+    s.add_argument("--spark-sql", action="store_true", help="run -e QUERY through spark-sql")
+    s.set_defaults(func=cmd_sql)
+
+    s = _sub(sub, "serve-sql", "serve the catalog to BI tools over JDBC/ODBC (Spark Thrift server)",
+             "  hodlflow serve-sql                               # 127.0.0.1:10000 (conf: serve.*)\n"
+             "  hodlflow serve-sql --host 0.0.0.0 --port 10001\n"
+             "  beeline -u jdbc:hive2://127.0.0.1:10000/default -e 'SELECT * FROM metrics.miner_pressure'\n",
+             parents=[common],
+             description="Start Spark's Thrift JDBC/ODBC server (HiveThriftServer2) in the "
+             "foreground over the project's warehouse and metastore; Ctrl-C or SIGTERM stops it. "
+             "With the default embedded Derby metastore no other Spark process can open the "
+             "catalog while it runs.")  # fmt: skip
+    s.add_argument("--host", help="bind address (serve.host, default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (serve.port, default 10000)")
+    s.set_defaults(func=cmd_serve_sql)
+
+    s = _sub(sub, "fetch-jars", "cache the Delta Lake jars from Maven Central (once)",
+             "  hodlflow fetch-jars\n", parents=[common])  # fmt: skip
+    s.set_defaults(func=cmd_fetch_jars)
+
+    s = _sub(sub, "demo", "build a small chain, run every step, show the tables",
+             "  hodlflow demo --out demo-out\n", parents=[common])  # fmt: skip
+    s.add_argument("--out", default="demo-out", help="where the simulated chain goes")
+    s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"))
+    s.set_defaults(func=cmd_demo)
     return p
 
 

@@ -37,6 +37,7 @@ class IngestSettings:
     start_hash: str | None
     start_height: int
     blocks_per_task: int
+    confirmations: int
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,21 @@ class MetricsSettings:
     cost: CostSettings
 
 
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    vacuum_retention_hours: int
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str
+    port: int
+
+
+# Delta refuses VACUUM under 7 days without disabling its safety check; failed steps and
+# entities runs are rolled back by restoring earlier table versions, which needs their files.
+MIN_VACUUM_RETENTION_HOURS = 168
+
 CHANGE_HEURISTICS = ("fresh_change", "script_type_change")
 
 
@@ -87,6 +103,8 @@ class Settings:
     ingest: IngestSettings
     entities: EntitiesSettings
     metrics: MetricsSettings
+    maintenance: MaintenanceSettings
+    serve: ServeSettings
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
@@ -143,7 +161,8 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a merged settings mapping and build :class:`Settings`."""
     _known(
         raw,
-        {"network", "check_pow", "warehouse", "spark", "ingest", "entities", "metrics"},
+        {"network", "check_pow", "warehouse", "spark", "ingest", "entities", "metrics",
+         "maintenance", "serve"},
         "settings",
     )
     wh = _section(raw, "warehouse")
@@ -151,7 +170,11 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     sp = _section(raw, "spark")
     _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "conf"}, "spark")
     ing = _section(raw, "ingest")
-    _known(ing, {"blocks_dir", "start_hash", "start_height", "blocks_per_task"}, "ingest")
+    _known(
+        ing,
+        {"blocks_dir", "start_hash", "start_height", "blocks_per_task", "confirmations"},
+        "ingest",
+    )
     from hodlflow.chain.network import NETWORKS
 
     network = str(raw.get("network"))
@@ -179,9 +202,12 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             start_hash=ing.get("start_hash"),
             start_height=int(ing.get("start_height") or 0),
             blocks_per_task=int(ing["blocks_per_task"]),
+            confirmations=_number(ing, "confirmations", "ingest", int, 1),
         ),
         entities=_entities(_section(raw, "entities")),
         metrics=_metrics(_section(raw, "metrics")),
+        maintenance=_maintenance(_section(raw, "maintenance")),
+        serve=_serve(_section(raw, "serve")),
         raw=raw,
     )
 
@@ -205,6 +231,22 @@ def _number(section: dict[str, Any], key: str, where: str, kind: type, low: floa
         bounds = f"≥ {low}" + (f" and ≤ {high}" if high is not None else "")
         raise ConfigError(f"setting {where}.{key} must be a number {bounds}, got {value!r}")
     return kind(value)
+
+
+def _maintenance(sec: dict[str, Any]) -> MaintenanceSettings:
+    _known(sec, {"vacuum_retention_hours"}, "maintenance")
+    hours = _number(
+        sec, "vacuum_retention_hours", "maintenance", int, MIN_VACUUM_RETENTION_HOURS
+    )
+    return MaintenanceSettings(vacuum_retention_hours=hours)
+
+
+def _serve(sec: dict[str, Any]) -> ServeSettings:
+    _known(sec, {"host", "port"}, "serve")
+    host = sec.get("host")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"setting serve.host must be a host name or address, got {host!r}")
+    return ServeSettings(host=host, port=_number(sec, "port", "serve", int, 1, 65535))
 
 
 def _metrics(met: dict[str, Any]) -> MetricsSettings:
@@ -302,6 +344,33 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     if not Path(jars).is_absolute():
         # The jar cache belongs to the checkout, wherever the command runs from.
         raw["spark"]["jars_cache"] = str((PROJECT_ROOT / jars).resolve())
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (the keys ``--set`` takes); lists stay values."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def read_overlay(path: str) -> dict[str, Any]:
+    """Read a settings overlay file (YAML, same shape as conf/hodlflow.yaml) as dotted keys."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"settings file {path} must hold a mapping, got {type(raw).__name__}")
+    return flatten(raw)
 
 
 def load_settings(

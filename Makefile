@@ -4,12 +4,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-JARS := .cache/jars/.fetched
+JARS := .cache/jars/spark-submit.properties
+# Airflow lives in its own virtual environment (its dependency tree is large and moves on its own
+# schedule); hodlflow is installed into it too, so its spark-submit runs the jobs with hodlflow.
+AIRFLOW_PINS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
+AF_VENV := .venv-airflow
+AF_STAMP := $(AF_VENV)/.installed-$(shell (cat pyproject.toml; echo "$(AIRFLOW_PINS)") | sha1sum | cut -c1-12)
 DEMO_DIR ?= demo-out
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup airflow-setup demo test lint bench clean
 
 setup: $(STAMP) $(JARS)
+
+airflow-setup: $(AF_STAMP)
+
+$(AF_STAMP): pyproject.toml
+	test -x $(AF_VENV)/bin/python || $(PYTHON) -m venv $(AF_VENV)
+	$(AF_VENV)/bin/pip install --quiet $(AIRFLOW_PINS) -e .
+	rm -f $(AF_VENV)/.installed-* && touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +31,11 @@ $(STAMP): pyproject.toml
 # The Delta Lake jars come from Maven Central once; every later Spark start reads the cache.
 $(JARS): $(STAMP)
 	$(BIN)/hodlflow fetch-jars
-	touch $@
 
 lint: setup
-	$(BIN)/ruff check lib tests jobs bench
+	$(BIN)/ruff check lib tests jobs bench airflow_dags
 
-test: setup lint
+test: setup airflow-setup lint
 	$(BIN)/python -m pytest -q tests
 
 demo: setup
@@ -37,4 +48,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .cache warehouse $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(AF_VENV) .cache warehouse $(DEMO_DIR) .pytest_cache

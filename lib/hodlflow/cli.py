@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace, extra: dict | None = None) -> Settings:
     for path in getattr(args, "conf_file", None) or []:
         if path:  # an empty value (an unset Airflow Variable) means none
             overrides.update(read_overlay(path))
+    if getattr(args, "warehouse", None):  # empty (an unset Airflow Variable): from the settings
+        overrides["warehouse.path"] = args.warehouse
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key.path=value, got {item!r}")
@@ -64,16 +66,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
-    from hodlflow.spark import fetch_jars
+    from hodlflow.spark import fetch_jars, write_submit_properties
 
     settings = _settings(args)
     jars = fetch_jars(settings.spark.jars_cache)
     print(f"{len(jars)} Delta Lake jar(s) cached in {settings.spark.jars_cache}")
+    print(f"spark-submit properties file: {write_submit_properties(settings.spark.jars_cache)}")
     return EXIT_OK
 
 
-def _timestamp(text: str) -> int:
-    """``2025-03-02`` (midnight UTC) or an ISO date-time (UTC unless it names a zone) → Unix s."""
+def _timestamp(text: str) -> int | None:
+    """``2025-03-02`` (midnight UTC) or an ISO date-time (UTC unless it names a zone) → Unix s;
+    an empty value (an unset Airflow parameter) → None."""
+    if not text:
+        return None
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -88,7 +94,9 @@ def _timestamp(text: str) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from hodlflow.ingest.job import run_ingest, run_ingest_chunks
 
-    settings = _settings(args, {"ingest.blocks_dir": args.blocks_dir, "network": args.network})
+    settings = _settings(
+        args, {"ingest.blocks_dir": args.blocks_dir or None, "network": args.network}
+    )
     spark = _session(settings)
     if args.chunk_blocks is not None:
         if args.start_height is not None:
@@ -108,7 +116,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_tip(args: argparse.Namespace) -> int:
     from hodlflow.ingest.tip import read_tip
 
-    settings = _settings(args, {"ingest.blocks_dir": args.blocks_dir, "network": args.network})
+    settings = _settings(
+        args, {"ingest.blocks_dir": args.blocks_dir or None, "network": args.network}
+    )
     if args.confirmations is not None:
         settings = settings.with_overrides({"ingest.confirmations": args.confirmations})
     tip = read_tip(settings, args.after)
@@ -294,10 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--conf-file", action="append", metavar="FILE", default=argparse.SUPPRESS,
                         help="YAML overlay of settings, same shape as conf/hodlflow.yaml "
                         "(an empty value is ignored)")  # fmt: skip
+    common.add_argument("--warehouse", metavar="PATH", default=argparse.SUPPRESS,
+                        help="warehouse.path: root of the tables and catalog (an empty value "
+                        "is ignored)")  # fmt: skip
     common.add_argument("--set", action="append", metavar="KEY=VALUE", default=argparse.SUPPRESS,
                         help="override one setting, e.g. --set warehouse.path=/data/wh")  # fmt: skip
     p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"), help=argparse.SUPPRESS)
     p.add_argument("--conf-file", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--warehouse", default=None, help=argparse.SUPPRESS)
     p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -74,6 +74,27 @@ def fetch_jars(jars_cache: str) -> list[str]:
     return cached_jars(jars_cache)
 
 
+SUBMIT_PROPERTIES = "spark-submit.properties"
+
+
+def write_submit_properties(jars_cache: str) -> str:
+    """Write ``<jars_cache>/spark-submit.properties``: ``spark.jars`` = the cached Delta jars,
+    for ``spark-submit --properties-file`` (the Airflow DAGs pass it).
+
+    Under spark-submit the driver JVM is already running when a job builds its session, so
+    ``spark.jars`` set there comes too late for the driver's own classpath (Delta's catalog
+    class is then not found): the jars must be on spark-submit's command line or in this file.
+    """
+    jars = cached_jars(jars_cache)
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise JarsMissingError(f"no Delta Lake jars in {jars_cache}: run `hodlflow fetch-jars`")
+    path = os.path.join(jars_cache, SUBMIT_PROPERTIES)
+    with open(path, "w") as fh:
+        fh.write("# Written by `hodlflow fetch-jars`: the Delta Lake jars for spark-submit.\n")
+        fh.write(f"spark.jars {','.join(os.path.abspath(j) for j in jars)}\n")
+    return path
+
+
 def metastore_dir(settings: Settings) -> str:
     if settings.spark.metastore_dir:
         return settings.spark.metastore_dir

@@ -127,6 +127,9 @@ def catalog_conf(settings: Settings) -> dict[str, str]:
     ms = metastore_dir(settings).rstrip("/")
     conf = {
         "spark.jars": ",".join(jars),
+        # Also on the driver JVM's own classpath: the Thrift server opens each JDBC session in
+        # a thread that does not see spark.jars' class loader (DeltaCatalog not found).
+        "spark.driver.extraClassPath": os.pathsep.join(jars),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "hive",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,7 +84,9 @@ def test_serve_sql_answers_jdbc_queries_with_the_tables_rows_and_stops_on_sigter
             time.sleep(2)
         done = beeline(port, "SELECT height, hash, day, tx_count FROM chain.blocks ORDER BY height")
         assert done.returncode == 0, done.stderr[-4000:]
-        rows = list(csv.reader(io.StringIO(done.stdout.strip())))
+        # beeline echoes its prompt ("0: jdbc:hive2://...> ") in front of the first line.
+        text = re.sub(r"^\d+: jdbc:\S+> ", "", done.stdout.strip())
+        rows = list(csv.reader(io.StringIO(text)))
         assert rows == [["height", "hash", "day", "tx_count"],
                         ["880000", "00aa", "2025-03-01", "1"],
                         ["880001", "00bb", "2025-03-01", "3"],

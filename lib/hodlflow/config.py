@@ -78,6 +78,7 @@ class MetricsSettings:
 @dataclass(frozen=True)
 class MaintenanceSettings:
     vacuum_retention_hours: int
+    optimize_min_files: int
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,17 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a merged settings mapping and build :class:`Settings`."""
     _known(
         raw,
-        {"network", "check_pow", "warehouse", "spark", "ingest", "entities", "metrics",
-         "maintenance", "serve"},
+        {
+            "network",
+            "check_pow",
+            "warehouse",
+            "spark",
+            "ingest",
+            "entities",
+            "metrics",
+            "maintenance",
+            "serve",
+        },
         "settings",
     )
     wh = _section(raw, "warehouse")
@@ -234,11 +244,12 @@ def _number(section: dict[str, Any], key: str, where: str, kind: type, low: floa
 
 
 def _maintenance(sec: dict[str, Any]) -> MaintenanceSettings:
-    _known(sec, {"vacuum_retention_hours"}, "maintenance")
-    hours = _number(
-        sec, "vacuum_retention_hours", "maintenance", int, MIN_VACUUM_RETENTION_HOURS
+    _known(sec, {"vacuum_retention_hours", "optimize_min_files"}, "maintenance")
+    hours = _number(sec, "vacuum_retention_hours", "maintenance", int, MIN_VACUUM_RETENTION_HOURS)
+    return MaintenanceSettings(
+        vacuum_retention_hours=hours,
+        optimize_min_files=_number(sec, "optimize_min_files", "maintenance", int, 1),
     )
-    return MaintenanceSettings(vacuum_retention_hours=hours)
 
 
 def _serve(sec: dict[str, Any]) -> ServeSettings:

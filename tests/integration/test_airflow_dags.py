@@ -22,6 +22,7 @@ pytestmark = pytest.mark.spark
 DAGBAG_SCRIPT = textwrap.dedent(
     """
     import json, sys
+    sys.path.insert(0, sys.argv[1])  # as Airflow's dags-folder bundle does when it parses
     from airflow.dag_processing.dagbag import DagBag
     bag = DagBag(sys.argv[1])
     print(json.dumps({
@@ -50,9 +51,22 @@ def dagbag(tmp_path_factory):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_every_dag_file_imports_without_errors(dagbag):
+def test_every_dag_file_imports_without_errors(dagbag, tmp_path):
     assert dagbag["import_errors"] == {}
     assert sorted(dagbag["dags"]) == ["hodlflow_backfill", "hodlflow_daily"]
+    # And as the scheduler sees them: parsed into the metadata database, no import error there.
+    env = airflow_env(tmp_path / "airflow-home", {})
+    migrate(env)
+    done = run([str(AF_BIN / "airflow"), "dags", "reserialize"], env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = run([str(AF_BIN / "airflow"), "dags", "list-import-errors", "-o", "json"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    done = run([str(AF_BIN / "airflow"), "dags", "list", "-o", "json"], env)
+    assert sorted(d["dag_id"] for d in json.loads(done.stdout.strip().splitlines()[-1])) == [
+        "hodlflow_backfill",
+        "hodlflow_daily",
+    ]
 
 
 def test_daily_dag_waits_for_the_chain_then_runs_each_step_in_order(dagbag):

@@ -232,9 +232,14 @@ def cmd_sql(args: argparse.Namespace) -> int:
         raise ConfigError("give the query either as an argument or with -e, not both")
     settings = _settings(args)
     if query is None or args.spark_sql:
-        from hodlflow.sql import run_foreground, spark_env, spark_sql_command
+        import subprocess
 
-        return run_foreground(spark_sql_command(settings, query), spark_env(os.environ))
+        from hodlflow.sql import spark_env, spark_sql_command
+
+        cmd, env = spark_sql_command(settings, query), spark_env(os.environ)
+        if query is None:  # the interactive shell takes over this process (terminal, Ctrl-C)
+            os.execve(cmd[0], cmd, env)
+        return EXIT_OK if subprocess.run(cmd, env=env).returncode == 0 else EXIT_FAIL
     spark = _session(settings)
     spark.sql(query).show(args.limit, truncate=False)
     return EXIT_OK
@@ -251,7 +256,7 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
         f"(ready in ~20-30 s; Ctrl-C stops it)\n  beeline -u jdbc:hive2://{host}:{port}/default",
         flush=True,
     )
-    return run_foreground(cmd, spark_env(os.environ))
+    return EXIT_OK if run_foreground(cmd, spark_env(os.environ)) == 0 else EXIT_FAIL
 
 
 SIM_SETS = "--set check_pow=false --set ingest.start_hash=HASH --set ingest.start_height=N"

@@ -270,7 +270,7 @@ def run_ingest_chunks(
         if end_height is not None:
             chunk_end = min(chunk_end, end_height)
         result = run_ingest(spark, settings, None, chunk_end, log, until)
-        if result.start is None:
+        if result.blocks == 0:
             return done
         log(result.summary())
         done.append(result)

@@ -204,7 +204,9 @@ def test_daily_dag_over_two_days_equals_a_plain_cli_run(spark, sim, dag_runs, tm
     assert hodlflow(["metrics", *common]) == 0
 
     blocks = read_path(spark, af_warehouse, "chain.blocks")
-    assert blocks.count() > 288  # two days of ~144 blocks: the DAG really ingested both
+    # Two days of ~144 blocks (the tiny scenario's density; header times jitter around the
+    # midnight cut): the DAG really ingested both days and nothing after.
+    assert 280 <= blocks.count() <= 296
     last_day = blocks.agg({"day": "max"}).first()[0]
     assert str(last_day) <= "2025-03-02"  # nothing past the second interval's end
     for key in GOLD + OTHER:

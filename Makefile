@@ -4,7 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-JARS := .cache/jars/.fetched
+JARS := .cache/jars/spark-submit.properties
+# Airflow lives in its own virtual environment (its dependency tree is large and moves on its own
+# schedule); hodlflow is installed into it too, so its spark-submit runs the jobs with hodlflow.
+AIRFLOW_PINS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
+AF_VENV := .venv-airflow
+AF_STAMP := $(AF_VENV)/.installed-$(shell (cat pyproject.toml; echo "$(AIRFLOW_PINS)") | sha1sum | cut -c1-12)
 # A real Bitcoin node for the RPC tests and benchmark: btcd, built from source by the Go
 # toolchain through the Go module proxy into the checkout (nothing installed system-wide).
 BTCD_VERSION := v0.24.2
@@ -12,7 +17,7 @@ BTCD := .cache/bin/btcd
 BTCD_STAMP := .cache/bin/.btcd-$(BTCD_VERSION)
 DEMO_DIR ?= demo-out
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup airflow-setup demo test lint bench clean
 
 setup: $(STAMP) $(JARS) $(BTCD_STAMP)
 
@@ -22,6 +27,13 @@ $(BTCD_STAMP):
 	GOBIN="$(CURDIR)/.cache/bin" go install github.com/btcsuite/btcd@$(BTCD_VERSION)
 	rm -f .cache/bin/.btcd-* && touch $@
 
+airflow-setup: $(AF_STAMP)
+
+$(AF_STAMP): pyproject.toml
+	test -x $(AF_VENV)/bin/python || $(PYTHON) -m venv $(AF_VENV)
+	$(AF_VENV)/bin/pip install --quiet $(AIRFLOW_PINS) -e .
+	rm -f $(AF_VENV)/.installed-* && touch $@
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -30,12 +42,11 @@ $(STAMP): pyproject.toml
 # The Delta Lake jars come from Maven Central once; every later Spark start reads the cache.
 $(JARS): $(STAMP)
 	$(BIN)/hodlflow fetch-jars
-	touch $@
 
 lint: setup
-	$(BIN)/ruff check lib tests jobs bench
+	$(BIN)/ruff check lib tests jobs bench airflow_dags
 
-test: setup lint
+test: setup airflow-setup lint
 	$(BIN)/python -m pytest -q tests
 
 demo: setup
@@ -48,4 +59,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .cache warehouse $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(AF_VENV) .cache warehouse $(DEMO_DIR) .pytest_cache

@@ -7,17 +7,25 @@ HODLFLOW_ENV or ``local``); ``--set key.path=value`` overrides single settings.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
 
-from hodlflow.config import CONF_DIR, ConfigError, Settings, load_settings
+from hodlflow.config import CONF_DIR, ConfigError, Settings, load_settings, read_overlay
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# `hodlflow tip --after`: the chain has not passed that time by the confirmation depth yet.
+EXIT_NOT_YET = 3
 
 
 def _settings(args: argparse.Namespace, extra: dict | None = None) -> Settings:
     overrides = {}
+    for path in getattr(args, "conf_file", None) or []:
+        if path:  # an empty value (an unset Airflow Variable) means none
+            overrides.update(read_overlay(path))
+    if getattr(args, "warehouse", None):  # empty (an unset Airflow Variable): from the settings
+        overrides["warehouse.path"] = args.warehouse
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key.path=value, got {item!r}")
@@ -58,11 +66,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
-    from hodlflow.spark import fetch_jars
+    from hodlflow.spark import fetch_jars, write_submit_properties
 
     settings = _settings(args)
     jars = fetch_jars(settings.spark.jars_cache)
     print(f"{len(jars)} Delta Lake jar(s) cached in {settings.spark.jars_cache}")
+    print(f"spark-submit properties file: {write_submit_properties(settings.spark.jars_cache)}")
     return EXIT_OK
 
 
@@ -76,7 +85,7 @@ def _ingest_settings(args: argparse.Namespace, environ=os.environ) -> tuple[Sett
     if args.rpc_cookie and args.rpc_user:
         raise ConfigError("give either --rpc-cookie or --rpc-user, not both")
     extra = {
-        "ingest.blocks_dir": args.blocks_dir,
+        "ingest.blocks_dir": args.blocks_dir or None,
         "network": args.network,
         "ingest.rpc.url": args.rpc,
         "ingest.rpc.cookie_file": args.rpc_cookie,
@@ -111,18 +120,70 @@ def _ingest_settings(args: argparse.Namespace, environ=os.environ) -> tuple[Sett
     return settings, use_rpc
 
 
+def _timestamp(text: str) -> int | None:
+    """``2025-03-02`` (midnight UTC) or an ISO date-time (UTC unless it names a zone) → Unix s;
+    an empty value (an unset Airflow parameter) → None."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2025-03-02) or an ISO date-time (2025-03-02T00:00:00Z), got {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp())
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     settings, use_rpc = _ingest_settings(args)
     spark = _session(settings)
     if use_rpc:
         from hodlflow.ingest.follow import run_rpc_ingest
 
+        if args.chunk_blocks is not None or args.until is not None:
+            raise ConfigError("--chunk-blocks and --until read a blocks directory, not --rpc")
         result = run_rpc_ingest(spark, settings, args.start_height, args.end_height)
-    else:
-        from hodlflow.ingest.job import run_ingest
+        print(result.summary())
+        return EXIT_OK
+    from hodlflow.ingest.job import run_ingest, run_ingest_chunks
 
-        result = run_ingest(spark, settings, args.start_height, args.end_height)
+    if args.chunk_blocks is not None:
+        if args.start_height is not None:
+            raise ConfigError(
+                "--chunk-blocks resumes after the last stored height: no --start-height"
+            )
+        done = run_ingest_chunks(
+            spark, settings, args.chunk_blocks, args.end_height, until=args.until
+        )
+        print(f"{len(done)} chunk(s) ingested" if done else "chain tables already up to date")
+        return EXIT_OK
+    result = run_ingest(spark, settings, args.start_height, args.end_height, until=args.until)
     print(result.summary())
+    return EXIT_OK
+
+
+def cmd_tip(args: argparse.Namespace) -> int:
+    from hodlflow.ingest.tip import read_tip
+
+    settings = _settings(
+        args, {"ingest.blocks_dir": args.blocks_dir or None, "network": args.network}
+    )
+    if args.confirmations is not None:
+        settings = settings.with_overrides({"ingest.confirmations": args.confirmations})
+    tip = read_tip(settings, args.after)
+    print(json.dumps(tip.as_dict()))
+    if tip.ready is False:
+        return EXIT_NOT_YET
+    return EXIT_OK
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from hodlflow.maintain import run_maintenance
+
+    settings = _settings(args)
+    print(run_maintenance(_session(settings), settings).summary())
     return EXIT_OK
 
 
@@ -178,12 +239,15 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from hodlflow.metrics.job import run_metrics
 
     settings = _settings(args)
     spark = _session(settings)
+    if args.prices:
+        from hodlflow.metrics.prices import load_prices
+
+        first, last = load_prices(spark, settings, args.prices)
+        print(f"market.prices: {(last - first).days + 1} day(s) {first}..{last} from {args.prices}")
     from_day = dt.date.fromisoformat(args.from_day) if args.from_day else None
     print(run_metrics(spark, settings, from_day).summary())
     return EXIT_OK
@@ -228,50 +292,137 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    query = args.execute if args.execute is not None else args.query
+    if args.execute is not None and args.query is not None:
+        raise ConfigError("give the query either as an argument or with -e, not both")
     settings = _settings(args)
+    if query is None or args.spark_sql:
+        import subprocess
+
+        from hodlflow.sql import spark_env, spark_sql_command
+
+        cmd, env = spark_sql_command(settings, query), spark_env(os.environ)
+        if query is None:  # the interactive shell takes over this process (terminal, Ctrl-C)
+            os.execve(cmd[0], cmd, env)
+        return EXIT_OK if subprocess.run(cmd, env=env).returncode == 0 else EXIT_FAIL
     spark = _session(settings)
-    spark.sql(args.query).show(args.limit, truncate=False)
+    spark.sql(query).show(args.limit, truncate=False)
     return EXIT_OK
+
+
+def cmd_serve_sql(args: argparse.Namespace) -> int:
+    from hodlflow.sql import run_foreground, spark_env, thrift_server_command
+
+    settings = _settings(args, {"serve.host": args.host, "serve.port": args.port})
+    host, port = settings.serve.host, settings.serve.port
+    cmd = thrift_server_command(settings, host, port)
+    print(
+        f"Spark Thrift JDBC/ODBC server on {host}:{port} over {settings.warehouse} "
+        f"(ready in ~20-30 s; Ctrl-C stops it)\n  beeline -u jdbc:hive2://{host}:{port}/default",
+        flush=True,
+    )
+    return EXIT_OK if run_foreground(cmd, spark_env(os.environ)) == 0 else EXIT_FAIL
+
+
+SIM_SETS = "--set check_pow=false --set ingest.start_hash=HASH --set ingest.start_height=N"
+
+EPILOG = """\
+steps, in pipeline order:
+  simulate   write a simulated chain with ground truth        hodlflow simulate --scenario tiny --out sim
+  ingest     blocks directory -> chain.*                       hodlflow ingest --blocks-dir ~/.bitcoin/blocks
+  entities   chain.* -> entities.* (clusters, types, classes)  hodlflow entities
+  prices     price CSV -> market.prices                        hodlflow prices sim/prices.csv
+  metrics    chain.* + entities.* + prices -> metrics.*        hodlflow metrics
+  check      reconcile the chain tables                        hodlflow check
+  evaluate   score entities against a simulation's truth      hodlflow evaluate --sim sim
+  maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
+  sql        spark-sql shell, or one query (-e)                hodlflow sql -e "SELECT * FROM metrics.miner_pressure"
+  serve-sql  Thrift JDBC/ODBC server for BI tools              hodlflow serve-sql --port 10000
+
+settings: conf/hodlflow.yaml, overlaid by conf/environments/ENV.yaml (--env, default local or
+$HODLFLOW_ENV), then by --conf-file FILE (YAML of the same shape), then --set key.path=value.
+exit codes: 0 success, 1 failure (message on stderr), 2 usage or configuration error,
+3 `tip --after`: the chain has not passed that time by the confirmation depth yet.
+`hodlflow COMMAND --help` shows each command's options and examples.
+"""
+
+
+def _sub(sub, name: str, help: str, epilog: str, parents=(), description: str | None = None):
+    return sub.add_parser(
+        name,
+        parents=list(parents),
+        help=help,
+        description=description or help,
+        epilog="examples:\n" + epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hodlflow",
-        description="Bitcoin on-chain analytics on Spark and Delta Lake. Steps: ingest a "
-        "blocks directory into chain.* tables, check them, cluster addresses into entities, "
-        "evaluate them against a simulation, query them.",
+        description="Bitcoin on-chain analytics on Spark and Delta Lake: a node's blocks "
+        "directory -> chain tables -> entities -> daily gold metrics, queried with Spark SQL.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # --env/--set are accepted before or after the subcommand (spark-submit jobs pass them after).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", default=argparse.SUPPRESS,
                         help="settings environment from conf/environments/ (default: local, "
                         "or HODLFLOW_ENV)")  # fmt: skip
+    common.add_argument("--conf-file", action="append", metavar="FILE", default=argparse.SUPPRESS,
+                        help="YAML overlay of settings, same shape as conf/hodlflow.yaml "
+                        "(an empty value is ignored)")  # fmt: skip
+    common.add_argument("--warehouse", metavar="PATH", default=argparse.SUPPRESS,
+                        help="warehouse.path: root of the tables and catalog (an empty value "
+                        "is ignored)")  # fmt: skip
     common.add_argument("--set", action="append", metavar="KEY=VALUE", default=argparse.SUPPRESS,
                         help="override one setting, e.g. --set warehouse.path=/data/wh")  # fmt: skip
     p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"), help=argparse.SUPPRESS)
+    p.add_argument("--conf-file", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--warehouse", default=None, help=argparse.SUPPRESS)
     p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser(
-        "inspect", help="decode a raw block, hex block or blk*.dat file to JSON lines"
-    )
+    s = _sub(sub, "inspect", "decode a raw block, hex block or blk*.dat file to JSON lines",
+             "  hodlflow inspect ~/.bitcoin/blocks/blk00000.dat | head -3\n"
+             "  hodlflow inspect block.hex --txs --network testnet\n")  # fmt: skip
     s.add_argument("path")
     s.add_argument("--txs", action="store_true", help="also one line per transaction")
     s.add_argument("--network", default="main", help="main, testnet, testnet4, signet, regtest")
     s.add_argument("--no-check", action="store_true", help="skip the merkle-root check")
     s.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser(
-        "ingest",
-        parents=[common],
-        help="blocks directory or a running node → chain.blocks/transactions/outputs/inputs",
-        description="Ingest the best chain into the chain tables, from a Bitcoin Core blocks/ "
-        "directory (--blocks-dir) or from a running node over JSON-RPC (--rpc; Bitcoin Core or "
-        "btcd), up to the node's tip minus ingest.rpc.confirmations. Resumes after the last "
-        "stored height; reorged heights are rolled back and rewritten. With --rpc-user the "
-        f"password comes from the environment variable {RPC_PASSWORD_ENV} (or the setting "
-        "ingest.rpc.password), never from the command line.",
-    )
+    s = _sub(sub, "simulate", "write a simulated chain (blocks dir, prices, ground truth) from a scenario",
+             "  hodlflow simulate --scenario conf/scenarios/tiny.yaml --out sim\n"
+             "  hodlflow simulate --out sim --scale 26 --seed 1   # ~1M transactions\n",
+             parents=[common])  # fmt: skip
+    s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"),
+                   help="scenario YAML (default: conf/scenarios/capitulation.yaml)")  # fmt: skip
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--seed", type=int, help="override the scenario's seed")
+    s.add_argument("--scale", type=float, help="multiply the scenario's activity")
+    s.add_argument("--no-xor", action="store_true", help="write no xor.dat obfuscation key")
+    s.set_defaults(func=cmd_simulate)
+
+    s = _sub(sub, "ingest", "blocks directory or a running node -> chain.blocks/transactions/outputs/inputs/unspent",
+             "  hodlflow ingest --blocks-dir ~/.bitcoin/blocks             # resume to the tip\n"
+             "  hodlflow ingest --rpc http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie  # follow a node\n"
+             f"  {RPC_PASSWORD_ENV}=... hodlflow ingest --rpc http://127.0.0.1:8332 --rpc-user me\n"
+             "  hodlflow ingest --until 2025-03-02                         # blocks before that UTC midnight\n"
+             "  hodlflow ingest --chunk-blocks 10000                       # backfill, resumable per chunk\n"
+             "  hodlflow ingest --start-height 880000 --end-height 880143  # re-ingest a range\n"
+             f"  hodlflow ingest --blocks-dir sim/blocks {SIM_SETS}\n",
+             parents=[common],
+             description="Read the best chain of a Bitcoin Core blocks directory (xor.dat, blocks "
+             "out of order, stale blocks dropped) into the chain tables. Without a range it "
+             "resumes after the last stored height; heights already stored are never rolled back "
+             "by a lower end, so re-running a finished range changes nothing. With --rpc it "
+             "follows a running node (Bitcoin Core or btcd) over JSON-RPC up to its tip minus "
+             "ingest.rpc.confirmations; reorged heights are rolled back and rewritten. With "
+             f"--rpc-user the password comes from the environment variable {RPC_PASSWORD_ENV} "
+             "(or the setting ingest.rpc.password), never from the command line.")  # fmt: skip
     s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
     s.add_argument("--rpc", metavar="URL",
                    help="follow the node at this JSON-RPC URL, e.g. http://127.0.0.1:8332 "
@@ -285,86 +436,120 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--network", help="override the network setting")
     s.add_argument("--start-height", type=int, help="first height (default: resume after the last)")
     s.add_argument("--end-height", type=int, help="last height (default: the tip)")
+    s.add_argument("--until", type=_timestamp, metavar="TIME",
+                   help="stop before the first block whose time is at or after TIME (a date = "
+                   "its UTC midnight, or an ISO date-time): the end of a scheduler's interval")  # fmt: skip
+    s.add_argument("--chunk-blocks", type=int, metavar="N",
+                   help="ingest in atomic steps of N heights (a bulk backfill that dies resumes "
+                   "after the last finished step)")  # fmt: skip
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser(
-        "entities", parents=[common],
-        help="chain tables → entities.* (address clusters, types, labels, holder classes)",
-        description="Cluster addresses into entities (common-input ownership, coinjoins "
-        "excluded), type them (miners from coinbases and pool tags, exchanges from label seeds "
-        "and sweeps, coinjoins) and class holders per day. Resumes after the last run; a reorg "
-        "or new blocks of a day already processed re-process from there.",
-    )  # fmt: skip
+    s = _sub(sub, "tip", "print the blocks directory's best-chain tip (headers only, no Spark)",
+             "  hodlflow tip --blocks-dir ~/.bitcoin/blocks\n"
+             "  hodlflow tip --after 2025-03-02 --confirmations 6 && echo 'day 2025-03-01 is final'\n",
+             parents=[common],
+             description="Print the best chain's last height, hash and time as JSON. With --after "
+             "TIME it also says whether the first block at or after TIME has the confirmation "
+             "depth (ingest.confirmations): exit 0 when it has, 3 when not yet.")  # fmt: skip
+    s.add_argument("--blocks-dir", help="Bitcoin Core blocks/ directory (ingest.blocks_dir)")
+    s.add_argument("--network", help="override the network setting")
+    s.add_argument("--after", type=_timestamp, metavar="TIME",
+                   help="a date (its UTC midnight) or an ISO date-time")  # fmt: skip
+    s.add_argument("--confirmations", type=int, help="override ingest.confirmations")
+    s.set_defaults(func=cmd_tip)
+
+    s = _sub(sub, "entities", "chain tables -> entities.* (address clusters, types, labels, holder classes)",
+             "  hodlflow entities                     # resume after the last run\n"
+             "  hodlflow entities --end-height 880143\n"
+             "  hodlflow entities --from-height 880000  # re-process from the run holding it\n",
+             parents=[common],
+             description="Cluster addresses into entities (common-input ownership, coinjoins "
+             "excluded), type them (miners from coinbases and pool tags, exchanges from label seeds "
+             "and sweeps, coinjoins) and class holders per day. Resumes after the last run; a reorg "
+             "or new blocks of a day already processed re-process from there.")  # fmt: skip
     s.add_argument("--from-height", type=int,
                    help="re-process from the run holding this height (default: resume)")  # fmt: skip
     s.add_argument("--end-height", type=int, help="last height (default: the chain tables' tip)")
     s.set_defaults(func=cmd_entities)
 
-    s = sub.add_parser(
-        "evaluate", parents=[common],
-        help="score the entities against a simulation's ground truth",
-        description="Pairwise precision/recall and adjusted Rand index of the clustering, "
-        "miner/exchange/coinjoin recall and precision, holder-class accuracy, against "
-        "<sim>/truth/addresses.csv of `hodlflow simulate`.",
-    )  # fmt: skip
-    s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
-    s.set_defaults(func=cmd_evaluate)
-
-    s = sub.add_parser(
-        "prices", parents=[common],
-        help="load a daily price CSV (day,close_usd) into market.prices",
-        description="Check a CSV of daily close prices (header day,close_usd; every day between "
-        "the first and the last, once, with a positive price) and replace those days in "
-        "market.prices. `hodlflow simulate` writes one (prices.csv).",
-    )  # fmt: skip
+    s = _sub(sub, "prices", "load a daily price CSV (day,close_usd) into market.prices",
+             "  hodlflow prices sim/prices.csv\n", parents=[common],
+             description="Check a CSV of daily close prices (header day,close_usd; every day between "
+             "the first and the last, once, with a positive price) and replace those days in "
+             "market.prices. `hodlflow simulate` writes one (prices.csv).")  # fmt: skip
     s.add_argument("file", help="CSV with header day,close_usd")
     s.set_defaults(func=cmd_prices)
 
-    s = sub.add_parser(
-        "metrics", parents=[common],
-        help="chain tables + market.prices → metrics.* (miner pressure, ...)",
-        description="Compute the daily gold tables from the last stored day to the chain "
-        "tables' last day: metrics.miner_pressure (revenue, hash rate, hash ribbons, hashprice, "
-        "production cost, price/cost, Puell multiple).",
-    )  # fmt: skip
+    s = _sub(sub, "metrics", "chain tables + entities + market.prices -> metrics.* (gold tables)",
+             "  hodlflow metrics\n"
+             "  hodlflow metrics --prices sim/prices.csv      # load prices first, then compute\n"
+             "  hodlflow metrics --from-day 2025-03-01        # recompute after new prices\n",
+             parents=[common],
+             description="Compute the daily gold tables from the last stored day to the chain "
+             "tables' last day: metrics.miner_pressure (revenue, hash rate, hash ribbons, hashprice, "
+             "production cost, price/cost, Puell multiple), metrics.entity_flows, "
+             "metrics.exchange_flows, metrics.holder_migration.")  # fmt: skip
     s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
+    s.add_argument("--prices", metavar="CSV", help="load this price CSV into market.prices first")
     s.set_defaults(func=cmd_metrics)
 
-    s = sub.add_parser(
-        "check", parents=[common], help="reconcile the chain tables (supply, spends, fees)"
-    )
+    s = _sub(sub, "check", "reconcile the chain tables (supply, spends, fees); exit 1 on a mismatch",
+             "  hodlflow check || echo 'chain tables inconsistent'\n", parents=[common])  # fmt: skip
     s.set_defaults(func=cmd_check)
 
-    s = sub.add_parser(
-        "sql", parents=[common], help="run one Spark SQL query on the project's catalog"
-    )
-    s.add_argument("query")
-    s.add_argument("--limit", type=int, default=50)
+    s = _sub(sub, "evaluate", "score the entities against a simulation's ground truth",
+             "  hodlflow evaluate --sim sim\n", parents=[common],
+             description="Pairwise precision/recall and adjusted Rand index of the clustering, "
+             "miner/exchange/coinjoin recall and precision, holder-class accuracy, against "
+             "<sim>/truth/addresses.csv of `hodlflow simulate`.")  # fmt: skip
+    s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = _sub(sub, "maintain", "compact (OPTIMIZE) and clean (VACUUM) every Delta table",
+             "  hodlflow maintain\n"
+             "  hodlflow maintain --set maintenance.vacuum_retention_hours=336\n",
+             parents=[common],
+             description="OPTIMIZE every existing table, then VACUUM files older than "
+             "maintenance.vacuum_retention_hours (at least 168). Table contents do not change.")  # fmt: skip
+    s.set_defaults(func=cmd_maintain)
+
+    s = _sub(sub, "sql", "open the spark-sql shell on the project's catalog, or run one query",
+             "  hodlflow sql                                          # interactive spark-sql\n"
+             "  hodlflow sql -e 'SHOW TABLES IN metrics'              # one query, through PySpark\n"
+             "  hodlflow sql -e 'SELECT * FROM chain.blocks LIMIT 5' --spark-sql\n"
+             "  hodlflow sql 'SELECT day, price_to_cost FROM metrics.miner_pressure' --limit 500\n",
+             parents=[common],
+             description="Without a query: the spark-sql shell (pyspark's bin/spark-sql) on the same "
+             "warehouse and metastore, Delta loaded from the jar cache. With a query: run it "
+             "through PySpark and print up to --limit rows (--spark-sql: through spark-sql).")  # fmt: skip
+    s.add_argument("query", nargs="?", help="the query (same as -e)")
+    s.add_argument("-e", "--execute", metavar="QUERY", help="run this query and exit")
+    s.add_argument("--limit", type=int, default=50, help="rows to print (PySpark; default 50)")
+    s.add_argument("--spark-sql", action="store_true", help="run -e QUERY through spark-sql")
     s.set_defaults(func=cmd_sql)
 
-    s = sub.add_parser(
-        "fetch-jars", parents=[common], help="cache the Delta Lake jars from Maven Central (once)"
-    )
+    s = _sub(sub, "serve-sql", "serve the catalog to BI tools over JDBC/ODBC (Spark Thrift server)",
+             "  hodlflow serve-sql                               # 127.0.0.1:10000 (conf: serve.*)\n"
+             "  hodlflow serve-sql --host 0.0.0.0 --port 10001\n"
+             "  beeline -u jdbc:hive2://127.0.0.1:10000/default -e 'SELECT * FROM metrics.miner_pressure'\n",
+             parents=[common],
+             description="Start Spark's Thrift JDBC/ODBC server (HiveThriftServer2) in the "
+             "foreground over the project's warehouse and metastore; Ctrl-C or SIGTERM stops it. "
+             "With the default embedded Derby metastore no other Spark process can open the "
+             "catalog while it runs.")  # fmt: skip
+    s.add_argument("--host", help="bind address (serve.host, default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (serve.port, default 10000)")
+    s.set_defaults(func=cmd_serve_sql)
+
+    s = _sub(sub, "fetch-jars", "cache the Delta Lake jars from Maven Central (once)",
+             "  hodlflow fetch-jars\n", parents=[common])  # fmt: skip
     s.set_defaults(func=cmd_fetch_jars)
 
-    s = sub.add_parser(
-        "demo", parents=[common], help="build a small chain, ingest it, check it, show the tables"
-    )
+    s = _sub(sub, "demo", "build a small chain, run every step, show the tables",
+             "  hodlflow demo --out demo-out\n", parents=[common])  # fmt: skip
     s.add_argument("--out", default="demo-out", help="where the simulated chain goes")
     s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"))
     s.set_defaults(func=cmd_demo)
-
-    s = sub.add_parser(
-        "simulate", parents=[common],
-        help="write a simulated chain (blocks dir, prices, ground truth) from a scenario",
-    )  # fmt: skip
-    s.add_argument("--scenario", default=str(CONF_DIR / "scenarios" / "capitulation.yaml"),
-                   help="scenario YAML (default: conf/scenarios/capitulation.yaml)")  # fmt: skip
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--seed", type=int, help="override the scenario's seed")
-    s.add_argument("--scale", type=float, help="multiply the scenario's activity")
-    s.add_argument("--no-xor", action="store_true", help="write no xor.dat obfuscation key")
-    s.set_defaults(func=cmd_simulate)
     return p
 
 

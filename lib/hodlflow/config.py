@@ -52,6 +52,7 @@ class IngestSettings:
     start_hash: str | None
     start_height: int
     blocks_per_task: int
+    confirmations: int
     rpc: RpcSettings
 
 
@@ -90,6 +91,22 @@ class MetricsSettings:
     cost: CostSettings
 
 
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    vacuum_retention_hours: int
+    optimize_min_files: int
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str
+    port: int
+
+
+# Delta refuses VACUUM under 7 days without disabling its safety check; failed steps and
+# entities runs are rolled back by restoring earlier table versions, which needs their files.
+MIN_VACUUM_RETENTION_HOURS = 168
+
 CHANGE_HEURISTICS = ("fresh_change", "script_type_change")
 
 
@@ -103,6 +120,8 @@ class Settings:
     ingest: IngestSettings
     entities: EntitiesSettings
     metrics: MetricsSettings
+    maintenance: MaintenanceSettings
+    serve: ServeSettings
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
@@ -159,7 +178,17 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a merged settings mapping and build :class:`Settings`."""
     _known(
         raw,
-        {"network", "check_pow", "warehouse", "spark", "ingest", "entities", "metrics"},
+        {
+            "network",
+            "check_pow",
+            "warehouse",
+            "spark",
+            "ingest",
+            "entities",
+            "metrics",
+            "maintenance",
+            "serve",
+        },
         "settings",
     )
     wh = _section(raw, "warehouse")
@@ -167,7 +196,11 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     sp = _section(raw, "spark")
     _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "conf"}, "spark")
     ing = _section(raw, "ingest")
-    _known(ing, {"blocks_dir", "start_hash", "start_height", "blocks_per_task", "rpc"}, "ingest")
+    _known(
+        ing,
+        {"blocks_dir", "start_hash", "start_height", "blocks_per_task", "confirmations", "rpc"},
+        "ingest",
+    )
     from hodlflow.chain.network import NETWORKS
 
     network = str(raw.get("network"))
@@ -195,10 +228,13 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             start_hash=ing.get("start_hash"),
             start_height=int(ing.get("start_height") or 0),
             blocks_per_task=int(ing["blocks_per_task"]),
+            confirmations=_number(ing, "confirmations", "ingest", int, 1),
             rpc=_rpc(_section(ing, "rpc")),
         ),
         entities=_entities(_section(raw, "entities")),
         metrics=_metrics(_section(raw, "metrics")),
+        maintenance=_maintenance(_section(raw, "maintenance")),
+        serve=_serve(_section(raw, "serve")),
         raw=raw,
     )
 
@@ -244,6 +280,23 @@ def _rpc(rpc: dict[str, Any]) -> RpcSettings:
         timeout_s=_number(rpc, "timeout_s", "ingest.rpc", float, 0.001),
         retries=_number(rpc, "retries", "ingest.rpc", int, 0),
     )
+
+
+def _maintenance(sec: dict[str, Any]) -> MaintenanceSettings:
+    _known(sec, {"vacuum_retention_hours", "optimize_min_files"}, "maintenance")
+    hours = _number(sec, "vacuum_retention_hours", "maintenance", int, MIN_VACUUM_RETENTION_HOURS)
+    return MaintenanceSettings(
+        vacuum_retention_hours=hours,
+        optimize_min_files=_number(sec, "optimize_min_files", "maintenance", int, 1),
+    )
+
+
+def _serve(sec: dict[str, Any]) -> ServeSettings:
+    _known(sec, {"host", "port"}, "serve")
+    host = sec.get("host")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"setting serve.host must be a host name or address, got {host!r}")
+    return ServeSettings(host=host, port=_number(sec, "port", "serve", int, 1, 65535))
 
 
 def _metrics(met: dict[str, Any]) -> MetricsSettings:
@@ -341,6 +394,33 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     if not Path(jars).is_absolute():
         # The jar cache belongs to the checkout, wherever the command runs from.
         raw["spark"]["jars_cache"] = str((PROJECT_ROOT / jars).resolve())
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (the keys ``--set`` takes); lists stay values."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def read_overlay(path: str) -> dict[str, Any]:
+    """Read a settings overlay file (YAML, same shape as conf/hodlflow.yaml) as dotted keys."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"settings file {path} must hold a mapping, got {type(raw).__name__}")
+    return flatten(raw)
 
 
 def load_settings(

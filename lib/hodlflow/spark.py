@@ -74,6 +74,27 @@ def fetch_jars(jars_cache: str) -> list[str]:
     return cached_jars(jars_cache)
 
 
+SUBMIT_PROPERTIES = "spark-submit.properties"
+
+
+def write_submit_properties(jars_cache: str) -> str:
+    """Write ``<jars_cache>/spark-submit.properties``: ``spark.jars`` = the cached Delta jars,
+    for ``spark-submit --properties-file`` (the Airflow DAGs pass it).
+
+    Under spark-submit the driver JVM is already running when a job builds its session, so
+    ``spark.jars`` set there comes too late for the driver's own classpath (Delta's catalog
+    class is then not found): the jars must be on spark-submit's command line or in this file.
+    """
+    jars = cached_jars(jars_cache)
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise JarsMissingError(f"no Delta Lake jars in {jars_cache}: run `hodlflow fetch-jars`")
+    path = os.path.join(jars_cache, SUBMIT_PROPERTIES)
+    with open(path, "w") as fh:
+        fh.write("# Written by `hodlflow fetch-jars`: the Delta Lake jars for spark-submit.\n")
+        fh.write(f"spark.jars {','.join(os.path.abspath(j) for j in jars)}\n")
+    return path
+
+
 def metastore_dir(settings: Settings) -> str:
     if settings.spark.metastore_dir:
         return settings.spark.metastore_dir
@@ -84,6 +105,43 @@ def metastore_dir(settings: Settings) -> str:
             "for the embedded Derby metastore, or configure a shared metastore in spark.conf"
         )
     return os.path.join(wh.removeprefix("file://"), "metastore_db")
+
+
+def metastore_url(settings: Settings) -> str:
+    """The JDBC URL of the embedded Derby metastore (an absolute path: independent of the
+    working directory of whichever process opens it)."""
+    return f"jdbc:derby:;databaseName={metastore_dir(settings).rstrip('/')};create=true"
+
+
+def catalog_conf(settings: Settings) -> dict[str, str]:
+    """The Spark settings that make a process see the project's catalog: Delta from the jar
+    cache, the Hive catalog over ``warehouse.path`` and the same metastore. Used as
+    ``--conf`` options of ``spark-sql`` and the Thrift server (``hodlflow sql``/``serve-sql``).
+    """
+    jars = cached_jars(settings.spark.jars_cache)
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise JarsMissingError(
+            f"no Delta Lake jars in {settings.spark.jars_cache}: run `make setup` "
+            "(or `hodlflow fetch-jars`) once with access to Maven Central"
+        )
+    ms = metastore_dir(settings).rstrip("/")
+    conf = {
+        "spark.jars": ",".join(jars),
+        # Also on the driver JVM's own classpath: the Thrift server opens each JDBC session in
+        # a thread that does not see spark.jars' class loader (DeltaCatalog not found).
+        "spark.driver.extraClassPath": os.pathsep.join(jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": settings.warehouse,
+        "spark.hadoop.javax.jdo.option.ConnectionURL": metastore_url(settings),
+    }
+    conf.update(settings.spark.conf)
+    conf["spark.driver.extraJavaOptions"] = (
+        f"-Dderby.system.home={os.path.dirname(ms)} "
+        + settings.spark.conf.get("spark.driver.extraJavaOptions", "")
+    ).strip()
+    return conf
 
 
 def build_session(settings: Settings) -> SparkSession:
@@ -116,12 +174,9 @@ def build_session(settings: Settings) -> SparkSession:
         # A persistent catalog so `spark-sql` and the Thrift server see the same databases.
         .config("spark.sql.catalogImplementation", "hive")
         .config("spark.sql.warehouse.dir", settings.warehouse)
-        # Derby resolves the database name against derby.system.home (which also receives
-        # derby.log instead of the working directory).
-        .config(
-            "spark.hadoop.javax.jdo.option.ConnectionURL",
-            f"jdbc:derby:;databaseName={os.path.basename(ms)};create=true",
-        )
+        # An absolute database path: under spark-submit the driver JVM is already running,
+        # so derby.system.home (below, where derby.log goes) may come too late to place it.
+        .config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore_url(settings))
         .config(
             "spark.driver.extraJavaOptions",
             f"-Dderby.system.home={os.path.dirname(ms)} "

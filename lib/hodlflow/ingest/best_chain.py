@@ -90,3 +90,15 @@ def best_chain(
         # Bitcoin Core's median time past: the middle of the sorted window (upper middle when even).
         chain.append(ChainBlock(start_height + i, sorted(window)[len(window) // 2], loc))
     return chain, len(by_hash) - len(path) + (len(headers) - len(by_hash))
+
+
+def first_block_at_or_after(chain: list[ChainBlock], time_s: int) -> ChainBlock | None:
+    """The first block of ``chain`` (in height order) whose header time is ≥ ``time_s``, or
+    None when every block is older.
+
+    Header times are not monotonic (a block may carry an earlier time than its parent), so a
+    time boundary is cut at the first block past it: every block below that height belongs to
+    the time before it, whatever its own header says. Example: times [10, 30, 20, 40] and
+    ``time_s=25`` → the block with time 30 (heights below it: the first one only).
+    """
+    return next((c for c in chain if c.loc.time >= time_s), None)

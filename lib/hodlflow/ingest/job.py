@@ -22,7 +22,7 @@ from hodlflow.chain.blkfile import list_blk_files, read_xor_key
 from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
 from hodlflow.ingest import transforms as tr
-from hodlflow.ingest.best_chain import best_chain
+from hodlflow.ingest.best_chain import best_chain, first_block_at_or_after
 from hodlflow.ingest.blocks_dir import parse_chain_blocks, scan_headers
 
 CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
@@ -82,8 +82,14 @@ def run_ingest(
     start_height: int | None = None,
     end_height: int | None = None,
     log: Callable[[str], None] = print,
+    until: int | None = None,
 ) -> IngestResult:
     """Ingest the best chain of ``settings.ingest.blocks_dir`` into the chain tables.
+
+    ``until`` (Unix seconds): stop before the first best-chain block whose header time is at
+    or after it (the end of a scheduler's data interval); combined with ``end_height`` the
+    lower end wins. Heights already stored are never rolled back by a lower end: re-running an
+    earlier interval changes nothing.
 
     Example::
 
@@ -91,7 +97,7 @@ def run_ingest(
     """
     t0 = time.time()
     try:
-        return _run(spark, settings, start_height, end_height, log, t0)
+        return _run(spark, settings, start_height, end_height, log, t0, until)
     except Exception as exc:  # Spark task failures arrive wrapped; unwrap ours
         if isinstance(exc, IngestError):
             raise
@@ -101,7 +107,7 @@ def run_ingest(
         raise
 
 
-def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
+def _run(spark, settings, start_height, end_height, log, t0, until=None) -> IngestResult:
     blocks_dir = settings.ingest.blocks_dir
     if not blocks_dir:
         raise IngestError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
@@ -124,6 +130,12 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
     stored_last, fork = _stored_state(spark, settings, chain)
     if fork is not None:
         log(f"stored blocks from height {fork} are no longer on the best chain: rolling back")
+    if until is not None:
+        # The end of a scheduler's interval: stop before the first block at or after it.
+        boundary = first_block_at_or_after(chain, until)
+        if boundary is not None:
+            below = boundary.height - 1
+            end_height = below if end_height is None else min(end_height, below)
     span = plan_range(start_height, end_height, first, tip, stored_last, fork)
     if span is None:
         return IngestResult(None, None, 0, 0, stale, time.time() - t0)
@@ -264,3 +276,35 @@ def _merge_unspent(spark, settings, changes) -> None:
         .whenNotMatchedInsert(condition="s.op = 'I'", values={c: f"s.{c}" for c in cols})
         .execute()
     )
+
+
+def run_ingest_chunks(
+    spark: SparkSession,
+    settings: Settings,
+    chunk_blocks: int,
+    end_height: int | None = None,
+    log: Callable[[str], None] = print,
+    until: int | None = None,
+) -> list[IngestResult]:
+    """Ingest up to ``end_height``/``until`` (default: the tip) in steps of at most
+    ``chunk_blocks`` heights, each its own atomic step: a bulk backfill that dies resumes after
+    the last finished chunk. Returns one result per chunk that ingested something.
+    """
+    if chunk_blocks < 1:
+        raise IngestError(f"chunk size must be a positive number of blocks, got {chunk_blocks}")
+    done: list[IngestResult] = []
+    while True:
+        stored = (
+            tables.read_table(spark, settings, "chain.blocks").agg(F.max("height")).first()[0]
+            if tables.exists(spark, settings, "chain.blocks")
+            else None
+        )
+        first = settings.ingest.start_height if stored is None else stored + 1
+        chunk_end = first + chunk_blocks - 1
+        if end_height is not None:
+            chunk_end = min(chunk_end, end_height)
+        result = run_ingest(spark, settings, None, chunk_end, log, until)
+        if result.blocks == 0:
+            return done
+        log(result.summary())
+        done.append(result)

@@ -487,8 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
              parents=[common],
              description="Compute the daily gold tables from the last stored day to the chain "
              "tables' last day: metrics.miner_pressure (revenue, hash rate, hash ribbons, hashprice, "
-             "production cost, price/cost, Puell multiple), metrics.entity_flows, "
-             "metrics.exchange_flows, metrics.holder_migration.")  # fmt: skip
+             "production cost, price/cost, Puell multiple, MPI, miner reserve), "
+             "metrics.entity_flows, metrics.exchange_flows, metrics.holder_migration "
+             "(weak→strong, LTH maturing, concentration), metrics.supply_cohorts (HODL waves, "
+             "LTH/STH, realized cap, MVRV, CDD, SOPR), metrics.entity_balance_cohorts. Also "
+             "recomputes the days a reorg or a newer entities run changed.")  # fmt: skip
     s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
     s.add_argument("--prices", metavar="CSV", help="load this price CSV into market.prices first")
     s.set_defaults(func=cmd_metrics)

@@ -113,17 +113,23 @@ def metastore_url(settings: Settings) -> str:
     return f"jdbc:derby:;databaseName={metastore_dir(settings).rstrip('/')};create=true"
 
 
-def catalog_conf(settings: Settings) -> dict[str, str]:
-    """The Spark settings that make a process see the project's catalog: Delta from the jar
-    cache, the Hive catalog over ``warehouse.path`` and the same metastore. Used as
-    ``--conf`` options of ``spark-sql`` and the Thrift server (``hodlflow sql``/``serve-sql``).
-    """
+def _delta_jars(settings: Settings) -> list[str]:
+    """The cached jar files, or :class:`JarsMissingError` saying how to fetch them."""
     jars = cached_jars(settings.spark.jars_cache)
     if not any("delta-spark" in Path(j).name for j in jars):
         raise JarsMissingError(
             f"no Delta Lake jars in {settings.spark.jars_cache}: run `make setup` "
             "(or `hodlflow fetch-jars`) once with access to Maven Central"
         )
+    return jars
+
+
+def catalog_conf(settings: Settings) -> dict[str, str]:
+    """The Spark settings that make a process see the project's catalog: Delta from the jar
+    cache, the Hive catalog over ``warehouse.path`` and the same metastore. Used as
+    ``--conf`` options of ``spark-sql`` and the Thrift server (``hodlflow sql``/``serve-sql``).
+    """
+    jars = _delta_jars(settings)
     ms = metastore_dir(settings).rstrip("/")
     conf = {
         "spark.jars": ",".join(jars),
@@ -152,12 +158,7 @@ def build_session(settings: Settings) -> SparkSession:
         spark = build_session(load_settings("local"))
         spark.sql("SELECT count(*) FROM chain.blocks").show()
     """
-    jars = cached_jars(settings.spark.jars_cache)
-    if not any("delta-spark" in Path(j).name for j in jars):
-        raise JarsMissingError(
-            f"no Delta Lake jars in {settings.spark.jars_cache}: run `make setup` "
-            "(or `hodlflow fetch-jars`) once with access to Maven Central"
-        )
+    jars = _delta_jars(settings)
     ms = metastore_dir(settings).rstrip("/")
     builder = SparkSession.builder.appName(settings.spark.app_name)
     if settings.spark.master:

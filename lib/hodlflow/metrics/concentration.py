@@ -15,6 +15,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from hodlflow.metrics.supply import band_of
+
 SATS = 1e8
 # Entity balance cohorts of METRICS.md, in BTC: (name, min, max exclusive).
 BALANCE_COHORTS = (
@@ -143,13 +145,7 @@ def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> Da
          for i, (name, lo, hi) in enumerate(BALANCE_COHORTS)],
         "cohort_order int, cohort string, min_btc double, max_btc double",
     )  # fmt: skip
-    btc = F.col("balance_sats") / SATS
-    band = None
-    for name, _lo, hi in BALANCE_COHORTS:
-        if hi is None:
-            band = band.otherwise(F.lit(name))
-        else:
-            band = (F.when if band is None else band.when)(btc < hi, F.lit(name))
+    band = band_of(F.col("balance_sats") / SATS, BALANCE_COHORTS)
     per = held.withColumn("cohort", band).groupBy("day", "cohort").agg(
         F.count(F.lit(1)).alias("entities"), F.sum("balance_sats").alias("_sats")
     )

@@ -111,13 +111,6 @@ def _with_nulls(df, key: str):
     return df.select("*", *(F.lit(None).alias(c.name) for c in missing if c.nullable))
 
 
-def _calendar(spark, first: dt.date, last: dt.date):
-    n = (last - first).days + 1
-    return spark.range(0, max(n, 0)).select(
-        F.date_add(F.lit(first), F.col("id").cast("int")).alias("day")
-    )
-
-
 def _supply(spark, settings, blocks, prices, start, last, lo, log):
     """(supply_cohorts rows, lth changes, new state, new changes) for days start..last; the
     state before ``start`` from metrics.supply_state minus the stored changes since."""
@@ -203,11 +196,11 @@ def _write_flows(spark, settings, flows, prices, rows, start, covered, since, he
 def _migration(spark, settings, flows, start, last, covered, lth_rows, held):
     """metrics.holder_migration rows for start..last: flows and concentration up to
     ``covered`` (null after), long-/short-term supply columns every day."""
-    days = _calendar(spark, start, last)
+    days = sp.calendar(spark, start, last)
     rows = days.join(lth_rows, "day", "left")
     if flows is None or covered < start:
         return rows
-    upto = _calendar(spark, start, covered)
+    upto = sp.calendar(spark, start, covered)
     moves = fl.holder_migration(upto, flows.filter(F.col("day") >= F.lit(start)))
     conc = cc.concentration(held, settings.entities.holder.accumulation_min_receives)
     with_counts = upto.join(conc, "day", "left").na.fill(0, ["entities_holding",
@@ -297,7 +290,7 @@ def run_metrics(
         if flows is not None and held is not None:
             _write_flows(spark, settings, flows, prices, rows, start, covered, since, held, hops)
             tables.replace_where(
-                cc.balance_cohorts(spark, held, _calendar(spark, start, covered)),
+                cc.balance_cohorts(spark, held, sp.calendar(spark, start, covered)),
                 settings, "metrics.entity_balance_cohorts", since,
             )  # fmt: skip
         tables.append(run_row, settings, "metrics.runs")

@@ -52,18 +52,28 @@ def cohorts(lth_days: int) -> list[tuple[str, str, int, int | None]]:
     ]
 
 
-def _band(age: Column) -> Column:
+def calendar(spark: SparkSession, first: dt.date, last: dt.date) -> DataFrame:
+    """One row (``day``) per calendar day ``first``..``last`` (none when last < first)."""
+    n = (last - first).days + 1
+    return spark.range(0, max(n, 0)).select(
+        F.date_add(F.lit(first), F.col("id").cast("int")).alias("day")
+    )
+
+
+def band_of(value: Column, bands) -> Column:
+    """The name of the band (name, min, max exclusive; the last one open) ``value`` falls in,
+    bands in ascending order."""
     expr = None
-    for name, _lo, hi in BANDS:
+    for name, _lo, hi in bands:
         if hi is None:
             return expr.otherwise(F.lit(name))
-        expr = (F.when if expr is None else expr.when)(age < hi, F.lit(name))
+        expr = (F.when if expr is None else expr.when)(value < hi, F.lit(name))
     raise AssertionError("the last band is open")
 
 
 def _cohorts_of(age: Column, lth_days: int) -> Column:
     return F.array(
-        F.lit("all"), F.when(age >= lth_days, F.lit("lth")).otherwise(F.lit("sth")), _band(age)
+        F.lit("all"), F.when(age >= lth_days, F.lit("lth")).otherwise(F.lit("sth")), band_of(age, BANDS)
     )
 
 
@@ -97,10 +107,7 @@ def unspent_by_day(
     """(day, created_day, unspent_sats) for every day from ``first`` − 1 to ``last`` and every
     creation day up to it: ``base`` (created_day, unspent_sats: the state at the end of
     ``first`` − 1) stepped through ``changes`` (days ``first``..``last``). Zero rows dropped."""
-    n = (last - first).days + 1
-    days = spark.range(0, n + 1).select(
-        F.date_add(F.lit(first - dt.timedelta(days=1)), F.col("id").cast("int")).alias("day")
-    )
+    days = calendar(spark, first - dt.timedelta(days=1), last)
     created = base.select("created_day").unionByName(changes.select("created_day")).distinct()
     grid = (
         days.crossJoin(created)
@@ -121,17 +128,13 @@ def unspent_by_day(
     )
 
 
-def _created_price(prices: DataFrame) -> DataFrame:
-    """(created_day, created_price): the close of each day; coins created before the first
-    priced day had no market and count at 0 (their days are added by the caller's left join:
-    see :func:`_price_at_creation`)."""
-    return prices.select(F.col("day").alias("created_day"), F.col("close_usd").alias("_cp"))
-
-
 def _price_at_creation(df: DataFrame, prices: DataFrame) -> DataFrame:
+    """``df`` with ``created_price``: the close of its created_day; 0 before the first priced
+    day (no market then); NULL when that day has no price."""
     first_price = prices.agg(F.min("day").alias("_first_price"))
+    created = prices.select(F.col("day").alias("created_day"), F.col("close_usd").alias("_cp"))
     return (
-        df.join(_created_price(prices), "created_day", "left")
+        df.join(created, "created_day", "left")
         .crossJoin(first_price)
         .withColumn(
             "created_price",
@@ -222,10 +225,7 @@ def supply_cohorts(
         [(i, *c) for i, c in enumerate(cohorts(lth_days))],
         "cohort_order int, cohort string, cohort_kind string, min_age_days int, max_age_days int",
     )
-    n = (last - first).days + 1
-    days = spark.range(0, n).select(
-        F.date_add(F.lit(first), F.col("id").cast("int")).alias("day")
-    )
+    days = calendar(spark, first, last)
     price = prices.select("day", F.col("close_usd").alias("price_usd"))
     rows = (
         days.crossJoin(spec)
@@ -263,10 +263,7 @@ def lth_changes(spark: SparkSession, supply: DataFrame, first: dt.date, last: dt
     from :func:`supply_aggregates` over days ``first`` − 1..``last``. sth_to_lth = coins that
     were lth_days − 1 days old and unspent at the previous day's end: they turned long-term
     this day."""
-    n = (last - first).days + 2
-    days = spark.range(0, n).select(
-        F.date_add(F.lit(first - dt.timedelta(days=1)), F.col("id").cast("int")).alias("day")
-    )
+    days = calendar(spark, first - dt.timedelta(days=1), last)
     lth = supply.filter(F.col("cohort") == "lth").select("day", "supply_sats")
     maturing = supply.filter(F.col("cohort") == "all").select("day", "maturing_sats")
     order = Window.orderBy("day")

@@ -17,7 +17,20 @@ BTCD := .cache/bin/btcd
 BTCD_STAMP := .cache/bin/.btcd-$(BTCD_VERSION)
 DEMO_DIR ?= demo-out
 
-.PHONY: setup airflow-setup demo test lint bench clean
+.PHONY: setup airflow-setup system-packages demo test lint bench clean
+
+# Debian packages the tests start for real: Chromium (renders the report headless) and
+# PostgreSQL (the shared metastore). Installed only when missing; root or sudo needed then.
+SYS_PACKAGES := chromium postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-packages:
+	@missing=$$(for p in $(SYS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 setup: $(STAMP) $(JARS) $(BTCD_STAMP)
 
@@ -46,7 +59,7 @@ $(JARS): $(STAMP)
 lint: setup
 	$(BIN)/ruff check lib tests jobs bench airflow_dags
 
-test: setup airflow-setup lint
+test: setup airflow-setup system-packages lint
 	$(BIN)/python -m pytest -q tests
 
 demo: setup

@@ -17,7 +17,7 @@ BTCD := .cache/bin/btcd
 BTCD_STAMP := .cache/bin/.btcd-$(BTCD_VERSION)
 DEMO_DIR ?= demo-out
 
-.PHONY: setup airflow-setup system-packages demo test lint bench clean
+.PHONY: setup airflow-setup system-packages demo test lint bench bench-scale clean
 
 # Debian packages the tests start for real: Chromium (renders the report headless) and
 # PostgreSQL (the shared metastore). Installed only when missing; root or sudo needed then.
@@ -70,6 +70,12 @@ bench: setup
 	$(BIN)/pip install --quiet blockchain-parser==0.1.6 bitcoin-explorer==1.2.21 \
 		|| echo "peer parsers not installed: the bench reports them as missing"
 	$(BIN)/python bench/run.py
+
+# Growth curves of the whole pipeline on simulated chains (hours at 1e7 on 2 cores);
+# `make bench-scale SCALE_SIZES=1e5,1e6` for the quick curve.
+SCALE_SIZES ?= 1e5,1e6,1e7
+bench-scale: setup
+	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES)
 
 clean:
 	rm -rf $(VENV) $(AF_VENV) .cache warehouse $(DEMO_DIR) .pytest_cache

@@ -92,12 +92,13 @@ CHARTS: tuple[ChartSpec, ...] = (
         id="holder_supply",
         title="Long- and short-term holder supply",
         y_label="BTC",
-        caption="Unspent coins at least 155 days old (long-term holders, metrics.supply_cohorts."
-        "supply_btc where cohort = 'lth') and younger (cohort = 'sth'), at each day's end.",
+        caption="Unspent coins at least entities.holder.lth_days (155 by default) days old "
+        "(long-term holders, metrics.supply_cohorts.supply_btc where cohort = 'lth') and younger "
+        "(cohort = 'sth'), at each day's end.",
         series=(
-            SeriesSpec("lth_supply_btc", "long-term (≥ 155 d)", "metrics.supply_cohorts",
+            SeriesSpec("lth_supply_btc", "long-term holders", "metrics.supply_cohorts",
                        "supply_btc[cohort='lth']", "#1f77b4"),
-            SeriesSpec("sth_supply_btc", "short-term (< 155 d)", "metrics.supply_cohorts",
+            SeriesSpec("sth_supply_btc", "short-term holders", "metrics.supply_cohorts",
                        "supply_btc[cohort='sth']", "#ff7f0e"),
         ),  # fmt: skip
     ),

@@ -193,7 +193,8 @@ def _facts_html(data: ReportData) -> str:
         (
             f"The price first closed below the production cost on "
             f"<b data-fact='first_below_cost_day'>{below}</b>; "
-            f"{f.get('days_below_cost')} day(s) below cost in the range."
+            f"<b data-fact='days_below_cost'>{f.get('days_below_cost')}</b> day(s) below cost "
+            "in the range."
             if below
             else "The price never closed below the production cost in this range "
             "<b data-fact='first_below_cost_day'></b>."

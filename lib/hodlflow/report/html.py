@@ -80,7 +80,7 @@ _SCRIPT = r"""
   }
 
   function draw(fig, chart) {
-    var n = data.days.length, right = chart.y2_label !== null, MR = right ? 74 : 20;
+    var n = data.days.length, right = chart.y2_label !== null, MR = right ? 74 : 40;
     var pw = W - ML - MR, ph = H - MT - MB;
     var x = function (i) { return ML + (n > 1 ? i * pw / (n - 1) : pw / 2); };
     // Values as drawn: the running sum for stacked charts.
@@ -95,7 +95,10 @@ _SCRIPT = r"""
     ["left", "right"].forEach(function (side) {
       var all = [];
       chart.series.forEach(function (s) { if (s.axis === side) all = all.concat(drawn[s.key]); });
-      if (all.length) axes[side] = scale(all, chart.stacked || chart.percent);
+      if (!all.length) return;
+      axes[side] = scale(all, chart.stacked || chart.percent);
+      // No value on this axis: no tick numbers (they would be made up).
+      axes[side].empty = all.every(function (v) { return v === null; });
     });
     var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "img",
                           "aria-label": chart.title, "data-points": n });
@@ -107,7 +110,7 @@ _SCRIPT = r"""
     // Grid, y ticks and axis labels.
     Object.keys(axes).forEach(function (side) {
       var a = axes[side], y = yOf(side);
-      a.ticks.forEach(function (t) {
+      (a.empty ? [] : a.ticks).forEach(function (t) {
         if (side === "left") el("line", { x1: ML, x2: W - MR, y1: y(t), y2: y(t), "class": "grid" }, svg);
         var label = el("text", { x: side === "left" ? ML - 6 : W - MR + 6, y: y(t) + 4,
                                  "text-anchor": side === "left" ? "end" : "start" }, svg);
@@ -196,7 +199,7 @@ def _facts_html(data: ReportData) -> str:
             f"<b data-fact='days_below_cost'>{f.get('days_below_cost')}</b> day(s) below cost "
             "in the range."
             if below
-            else "The price never closed below the production cost in this range "
+            else "The price never closed below the production cost in this range"
             "<b data-fact='first_below_cost_day'></b>."
         ),
     ]

@@ -56,6 +56,11 @@ def _draw(chart: ChartSpec, data: ReportData, path: str) -> None:
     ax.grid(True, color="#eeeeee")
     ax.legend(handles=handles, loc="upper left", fontsize=8, ncol=4 if chart.stacked else 1,
               framealpha=0.85)  # fmt: skip
+    from matplotlib.dates import DateFormatter
+
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    if len(days) <= 14:
+        ax.set_xticks(days)  # whole days only: the automatic locator would pick hours
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, format="png")

@@ -31,7 +31,7 @@ ul.legend .empty { color: #999; }
 svg text { font-size: 11px; fill: #333; }
 svg .grid { stroke: #eee; }
 svg .axis { stroke: #888; }
-svg path.series { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
+svg path.series { fill: none; stroke-linejoin: round; stroke-linecap: round; }
 """
 
 # The drawing code. Scales: x by the point's index (days are consecutive), y linear per axis
@@ -153,8 +153,10 @@ _SCRIPT = r"""
         if (alone) el("circle", { cx: x(i), cy: y(vals[i]), r: 2.5, fill: s.color, "class": "dot" }, svg);
         pen = true;
       }
+      // Right-axis series are context (flows, an index): thinner and lighter.
       el("path", { d: d.join(" "), stroke: chart.stacked ? "#333" : s.color,
-                   "stroke-width": chart.stacked ? 0.8 : 2, "class": "series",
+                   "stroke-width": chart.stacked ? 0.8 : s.axis === "right" ? 1.2 : 2,
+                   "stroke-opacity": s.axis === "right" ? 0.75 : 1, "class": "series",
                    "data-series": s.key, "data-table": s.table, "data-column": s.column,
                    "data-axis": s.axis, "data-values": JSON.stringify(data.values[s.key]) }, svg);
     });

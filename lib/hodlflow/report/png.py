@@ -41,13 +41,18 @@ def _draw(chart: ChartSpec, data: ReportData, path: str) -> None:
             label = s.label + (" (right axis)" if target is ax2 else "")
             if all(v is None for v in data.values[s.key]):
                 label += " — no data in this range"
-            (line,) = target.plot(days, _nan(data.values[s.key]), color=s.color, lw=1.8,
+            # Right-axis series are context (flows, an index): thinner, under the main lines.
+            thin = target is ax2
+            (line,) = target.plot(days, _nan(data.values[s.key]), color=s.color,
+                                  lw=1.0 if thin else 1.8, alpha=0.7 if thin else 1.0,
                                   marker="o" if len(days) < 40 else None, ms=3, label=label)  # fmt: skip
             handles.append(line)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
     ax.set_title(chart.title, loc="left", fontsize=13)
     ax.set_ylabel(chart.y_label)
     if ax2 is not None:
+        ax.set_zorder(ax2.get_zorder() + 1)  # the left axis' lines over the right's
+        ax.patch.set_visible(False)
         ax2.set_ylabel(chart.y2_label)
         right = [s.key for s in chart.series if s.axis == "right"]
         if all(v is None for k in right for v in data.values[k]):

@@ -180,11 +180,11 @@ class _Dom(HTMLParser):
             self.facts[self._fact] += data
 
 
-def _render(page, tmp_path) -> _Dom:
+def _render(page, work_dir) -> _Dom:
     """Run the page's script in headless Chromium and parse the DOM it ends with."""
     dom = subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000",
+         f"--user-data-dir={work_dir / 'chromium-profile'}", "--virtual-time-budget=5000",
          "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=180, check=True,
     ).stdout  # fmt: skip
@@ -217,9 +217,12 @@ def _oracle(spark, settings, table: str, column: str, where: str) -> list[float 
     return [by_day.get(d) for d in DAYS]
 
 
-def test_every_chart_draws_its_tables_series_in_chromium(spark, gold, tmp_path):
-    page = gold["out"] / "report.html"
-    dom = _render(page, tmp_path)
+@pytest.fixture(scope="module")
+def dom(gold) -> _Dom:
+    return _render(gold["out"] / "report.html", gold["base"])
+
+
+def test_every_chart_draws_its_tables_series_in_chromium(spark, gold, dom):
     assert set(dom.charts) == set(EXPECTED)
     for chart_id, series in EXPECTED.items():
         chart = dom.charts[chart_id]
@@ -264,8 +267,7 @@ def test_every_chart_draws_its_tables_series_in_chromium(spark, gold, tmp_path):
         assert len(_points(path["d"])) == 4
 
 
-def test_the_key_facts_name_the_first_day_below_cost(spark, gold, tmp_path):
-    dom = _render(gold["out"] / "report.html", tmp_path)
+def test_the_key_facts_name_the_first_day_below_cost(spark, gold, dom):
     name = tables.qualified_name(gold["main"], "metrics.miner_pressure")
     costs = [r[0] for r in spark.sql(f"SELECT production_cost_usd_per_btc FROM {name}").collect()]
     assert all(240 < c < 260 for c in costs)  # the premise of the hand value below

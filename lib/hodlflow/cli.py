@@ -253,6 +253,22 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day YYYY-MM-DD, got {text!r}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hodlflow.report.job import run_report
+
+    settings = _settings(args)
+    result = run_report(_session(settings), settings, args.out, args.from_day, args.to_day)
+    print(result.summary())
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from hodlflow.ingest.check import run_check
 
@@ -333,6 +349,7 @@ steps, in pipeline order:
   entities   chain.* -> entities.* (clusters, types, classes)  hodlflow entities
   prices     price CSV -> market.prices                        hodlflow prices sim/prices.csv
   metrics    chain.* + entities.* + prices -> metrics.*        hodlflow metrics
+  report     metrics.* -> report.html + PNG charts             hodlflow report --out report
   check      reconcile the chain tables                        hodlflow check
   evaluate   score entities against a simulation's truth      hodlflow evaluate --sim sim
   maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
@@ -495,6 +512,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from-day", help="recompute from this day (YYYY-MM-DD), e.g. after new prices")
     s.add_argument("--prices", metavar="CSV", help="load this price CSV into market.prices first")
     s.set_defaults(func=cmd_metrics)
+
+    s = _sub(sub, "report", "draw the gold tables: one self-contained report.html plus a PNG per chart",
+             "  hodlflow report                                    # every day, into ./report\n"
+             "  hodlflow report --out /tmp/r --from 2025-01-01     # from a day to the last\n"
+             "  hodlflow report --from 2024-03-01 --to 2024-06-30  # one range\n"
+             "  chromium report/report.html                        # opens offline\n",
+             parents=[common],
+             description="Read metrics.miner_pressure, metrics.holder_migration, "
+             "metrics.supply_cohorts, metrics.exchange_flows and market.prices and write "
+             "OUT/report.html: key facts (first day the price closed below the production cost, "
+             "miner outflow around it, ...) and six charts: price vs production cost, miner outflow "
+             "and MPI, weak -> strong migration, long/short-term holder supply, HODL waves, "
+             "exchange balance. The page embeds its data and draws the charts itself: no network "
+             "is needed to open it. The same charts are written as OUT/<chart>.png. A range "
+             "longer than report.max_daily_points days is charted by week (weekly means). A gap "
+             "in a line is a day without data (no price, or past the entities step's last day). "
+             "Run `hodlflow metrics` first.")  # fmt: skip
+    s.add_argument("--out", default="report", metavar="DIR",
+                   help="folder for report.html and the PNGs (default: ./report)")  # fmt: skip
+    s.add_argument("--from", dest="from_day", type=_day, metavar="DAY",
+                   help="first day, YYYY-MM-DD (default: the first day of the gold tables)")  # fmt: skip
+    s.add_argument("--to", dest="to_day", type=_day, metavar="DAY",
+                   help="last day, YYYY-MM-DD (default: the last day of the gold tables)")  # fmt: skip
+    s.set_defaults(func=cmd_report)
 
     s = _sub(sub, "check", "reconcile the chain tables (supply, spends, fees); exit 1 on a mismatch",
              "  hodlflow check || echo 'chain tables inconsistent'\n", parents=[common])  # fmt: skip

@@ -103,6 +103,11 @@ class ServeSettings:
     port: int
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    max_daily_points: int
+
+
 # Delta refuses VACUUM under 7 days without disabling its safety check; failed steps and
 # entities runs are rolled back by restoring earlier table versions, which needs their files.
 MIN_VACUUM_RETENTION_HOURS = 168
@@ -122,6 +127,7 @@ class Settings:
     metrics: MetricsSettings
     maintenance: MaintenanceSettings
     serve: ServeSettings
+    report: ReportSettings
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
@@ -188,6 +194,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             "metrics",
             "maintenance",
             "serve",
+            "report",
         },
         "settings",
     )
@@ -235,6 +242,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
         metrics=_metrics(_section(raw, "metrics")),
         maintenance=_maintenance(_section(raw, "maintenance")),
         serve=_serve(_section(raw, "serve")),
+        report=_report(_section(raw, "report")),
         raw=raw,
     )
 
@@ -297,6 +305,11 @@ def _serve(sec: dict[str, Any]) -> ServeSettings:
     if not isinstance(host, str) or not host:
         raise ConfigError(f"setting serve.host must be a host name or address, got {host!r}")
     return ServeSettings(host=host, port=_number(sec, "port", "serve", int, 1, 65535))
+
+
+def _report(sec: dict[str, Any]) -> ReportSettings:
+    _known(sec, {"max_daily_points"}, "report")
+    return ReportSettings(max_daily_points=_number(sec, "max_daily_points", "report", int, 2))
 
 
 def _metrics(met: dict[str, Any]) -> MetricsSettings:

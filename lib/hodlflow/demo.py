@@ -234,6 +234,10 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
     _entities(spark, settings, out, manifest, entities_db)
     _miner_pressure(spark, settings, out)
     _truth_story(out)
+    from hodlflow.report.job import run_report
+
+    result = run_report(spark, settings, os.path.join(out, "report"))
+    print(f"\n{result.summary()}")
     print(
         f"\nExplore the tables with Spark SQL (warehouse {settings.warehouse}):\n"
         f"  .venv/bin/hodlflow sql \"SELECT * FROM {chain_db}.blocks ORDER BY height DESC\"\n"
@@ -241,4 +245,5 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
         "from hodlflow.spark import build_session\n"
         "                 build_session(load_settings('local')).table('chain.outputs').show()"
     )
+    print(f"\nthe report (opens offline): {result.html_path}")
     return 0 if report.ok else 1

@@ -14,8 +14,8 @@ from hodlflow.config import ConfigError, load_settings
 from hodlflow.ingest.best_chain import ChainBlock, HeaderLoc, first_block_at_or_after
 from hodlflow.sim.simulator import run_simulation
 
-STEPS = ("simulate", "ingest", "tip", "entities", "prices", "metrics", "check", "evaluate",
-         "maintain", "sql", "serve-sql")  # fmt: skip
+STEPS = ("simulate", "ingest", "tip", "entities", "prices", "metrics", "report", "check",
+         "evaluate", "maintain", "sql", "serve-sql")  # fmt: skip
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from hodlflow.paths import local_path
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
 
@@ -417,7 +419,7 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def read_overlay(path: str) -> dict[str, Any]:
     """Read a settings overlay file (YAML, same shape as conf/hodlflow.yaml) as dotted keys."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.safe_load(Path(local_path(path, "--conf-file")).read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

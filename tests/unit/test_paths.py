@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hodlflow.config import load_settings
+from hodlflow.config import load_settings, read_overlay
 from hodlflow.entities.labels import load_label_seeds
 from hodlflow.metrics.prices import read_prices
 from hodlflow.paths import PathError, local_path, scheme
@@ -59,6 +59,10 @@ def test_driver_read_files_accept_a_file_uri(tmp_path):
     prices = tmp_path / "prices.csv"
     prices.write_text("day,close_usd\n2025-03-01,96000\n2025-03-02,95000.5\n")
 
+    overlay = tmp_path / "site.yaml"
+    overlay.write_text("warehouse: {path: 's3a://bucket/wh'}\n")
+
+    assert read_overlay(overlay.as_uri()) == {"warehouse.path": "s3a://bucket/wh"}
     assert load_label_seeds(seeds.as_uri()) == [("bc1qexample", "SomeExchange")]
     assert [(str(d), p) for d, p in read_prices(prices.as_uri())] == [
         ("2025-03-01", 96000.0),

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from hodlflow.paths import local_path
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
 
@@ -111,6 +113,7 @@ class ReportSettings:
 # Delta refuses VACUUM under 7 days without disabling its safety check; failed steps and
 # entities runs are rolled back by restoring earlier table versions, which needs their files.
 MIN_VACUUM_RETENTION_HOURS = 168
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 CHANGE_HEURISTICS = ("fresh_change", "script_type_change")
 
@@ -240,7 +243,10 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
         ),
         entities=_entities(_section(raw, "entities")),
         metrics=_metrics(_section(raw, "metrics")),
-        maintenance=_maintenance(_section(raw, "maintenance")),
+        maintenance=_maintenance(
+            _section(raw, "maintenance"),
+            str((sp.get("conf") or {}).get(RETENTION_CHECK, "true")).lower() != "false",
+        ),
         serve=_serve(_section(raw, "serve")),
         report=_report(_section(raw, "report")),
         raw=raw,
@@ -290,9 +296,11 @@ def _rpc(rpc: dict[str, Any]) -> RpcSettings:
     )
 
 
-def _maintenance(sec: dict[str, Any]) -> MaintenanceSettings:
+def _maintenance(sec: dict[str, Any], delta_check: bool = True) -> MaintenanceSettings:
     _known(sec, {"vacuum_retention_hours", "optimize_min_files"}, "maintenance")
-    hours = _number(sec, "vacuum_retention_hours", "maintenance", int, MIN_VACUUM_RETENTION_HOURS)
+    # Below the floor only where Delta's own safety check is switched off on purpose (tests).
+    floor = MIN_VACUUM_RETENTION_HOURS if delta_check else 0
+    hours = _number(sec, "vacuum_retention_hours", "maintenance", int, floor)
     return MaintenanceSettings(
         vacuum_retention_hours=hours,
         optimize_min_files=_number(sec, "optimize_min_files", "maintenance", int, 1),
@@ -424,7 +432,7 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def read_overlay(path: str) -> dict[str, Any]:
     """Read a settings overlay file (YAML, same shape as conf/hodlflow.yaml) as dotted keys."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.safe_load(Path(local_path(path, "--conf-file")).read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

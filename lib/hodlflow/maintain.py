@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from hodlflow import tables
 from hodlflow.config import Settings
@@ -40,15 +41,73 @@ def _sql_path(location: str) -> str:
     return "delta.`" + location.replace("`", "``") + "`"
 
 
+def _sql_literal(value: object) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def live_files(spark: SparkSession, location: str) -> int:
+    """The number of data files of the table's current version (``DESCRIBE DETAIL``)."""
+    return spark.sql(f"DESCRIBE DETAIL {_sql_path(location)}").select("numFiles").first()[0] or 0
+
+
+def fragmented_partitions(spark: SparkSession, location: str, partition_by: tuple[str, ...]) -> list:
+    """The partition values (tuples) whose partition holds more than one data file.
+
+    Counts the distinct files behind the rows of each partition (``_metadata.file_path``): only
+    Parquet footers are read, no column data. A day written once has one file and is never
+    rewritten again; a day written in several steps (ingest chunks, re-runs) is listed.
+    """
+    df = spark.read.format("delta").load(location)
+    rows = (
+        df.groupBy(*partition_by)
+        .agg(F.countDistinct("_metadata.file_path").alias("_files"))
+        .filter(F.col("_files") > 1)
+        .select(*partition_by)
+        .collect()  # one row per fragmented partition: a few recent days
+    )
+    return [tuple(r) for r in rows]
+
+
+def optimize_statements(
+    spark: SparkSession, location: str, schema: tables.TableSchema, min_files: int
+) -> list[str]:
+    """The OPTIMIZE statements a table needs now (none when it is compact).
+
+    - Partitioned table (by day): compact and Z-order only the partitions that hold more than
+      one file, so a day's files are rewritten once, not on every run (Z-ordering rewrites every
+      file it selects, even a lone one).
+    - Unpartitioned table: compact and Z-order it whole once it has at least ``min_files``
+      files, so its file count stays under ``min_files`` plus a day's writes.
+
+    Z-order columns come from the table contract (``zorder_by`` in ``schemas/``).
+    """
+    path = _sql_path(location)
+    zorder = f" ZORDER BY ({', '.join(schema.zorder_by)})" if schema.zorder_by else ""
+    if schema.partition_by:
+        parts = fragmented_partitions(spark, location, schema.partition_by)
+        if not parts:
+            return []
+        cond = " OR ".join(
+            "(" + " AND ".join(
+                f"{c} = {_sql_literal(v)}" for c, v in zip(schema.partition_by, p, strict=True)
+            ) + ")"
+            for p in sorted(parts)
+        )  # fmt: skip
+        return [f"OPTIMIZE {path} WHERE {cond}{zorder}"]
+    if live_files(spark, location) >= min_files:
+        return [f"OPTIMIZE {path}{zorder}"]
+    return []
+
+
 def run_maintenance(
     spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
 ) -> MaintenanceResult:
     """Compact and clean every existing table. A step that died is rolled back first, so
     maintenance never compacts half a step.
 
-    - OPTIMIZE (bin-packing small files) only a table with at least
-      ``maintenance.optimize_min_files`` files: a fresh or already compact table is left alone,
-      so a daily run costs little.
+    - OPTIMIZE with ZORDER BY the contract's ``zorder_by`` columns (see
+      :func:`optimize_statements`): day partitions with more than one file; unpartitioned
+      tables with at least ``maintenance.optimize_min_files`` files.
     - VACUUM LITE retaining ``maintenance.vacuum_retention_hours``: deletes the files that the
       transaction log records as removed before then (no listing of the table's directories).
 
@@ -66,11 +125,11 @@ def run_maintenance(
     for key in table_keys():
         if not tables.exists(spark, settings, key):
             continue
-        path = _sql_path(tables.table_location(settings, key))
-        files = spark.sql(f"DESCRIBE DETAIL {path}").select("numFiles").first()[0] or 0
-        if files >= min_files:
-            spark.sql(f"OPTIMIZE {path}")
-            log(f"{key}: {files} files compacted")
-        spark.sql(f"VACUUM {path} LITE RETAIN {hours} HOURS")
+        location = tables.table_location(settings, key)
+        schema = tables.load_schema(key)
+        for statement in optimize_statements(spark, location, schema, min_files):
+            metrics = spark.sql(statement).select("metrics.numFilesRemoved", "metrics.numFilesAdded").first()
+            log(f"{key}: {metrics[0]} files compacted into {metrics[1]}")
+        spark.sql(f"VACUUM {_sql_path(location)} LITE RETAIN {hours} HOURS")
         done.append(tables.qualified_name(settings, key))
     return MaintenanceResult(done, time.time() - t0)

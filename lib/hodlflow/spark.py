@@ -18,6 +18,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from hodlflow.config import Settings
+from hodlflow.paths import local_path, scheme
 
 # The Maven coordinates matching the pinned pyspark/delta-spark pip packages. (Maven Central
 # serves 4.4.0 of this artifact but not 4.4.1, which PyPI has: both are pinned to 4.4.0.)
@@ -99,12 +100,12 @@ def metastore_dir(settings: Settings) -> str:
     if settings.spark.metastore_dir:
         return settings.spark.metastore_dir
     wh = settings.warehouse
-    if "://" in wh and not wh.startswith("file://"):
+    if scheme(wh) not in (None, "file"):
         raise ValueError(
             f"warehouse.path={wh!r} is not local: set spark.metastore_dir to a local folder "
             "for the embedded Derby metastore, or configure a shared metastore in spark.conf"
         )
-    return os.path.join(wh.removeprefix("file://"), "metastore_db")
+    return os.path.join(local_path(wh, "warehouse.path"), "metastore_db")
 
 
 def metastore_url(settings: Settings) -> str:

@@ -58,6 +58,8 @@ class TableSchema:
     description: str
     partition_by: tuple[str, ...]
     columns: tuple[Column, ...]
+    # Columns queries filter by: `hodlflow maintain` Z-orders the table's files on them.
+    zorder_by: tuple[str, ...] = ()
 
     @property
     def database(self) -> str:
@@ -92,11 +94,21 @@ def load_schema(key: str) -> TableSchema:
         cols.append(
             Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("comment", ""))
         )
+    partition_by = tuple(raw.get("partition_by") or ())
+    zorder_by = tuple(raw.get("zorder_by") or ())
+    names = {c.name for c in cols}
+    for name in zorder_by:
+        if name not in names or name in partition_by:
+            raise SchemaError(
+                f"{path}: zorder_by column {name!r} must be a column that is not a partition "
+                f"column; columns: {sorted(names)}, partition_by: {list(partition_by)}"
+            )
     return TableSchema(
         key=raw["table"],
         description=" ".join(str(raw.get("description", "")).split()),
-        partition_by=tuple(raw.get("partition_by") or ()),
+        partition_by=partition_by,
         columns=tuple(cols),
+        zorder_by=zorder_by,
     )
 
 

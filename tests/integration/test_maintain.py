@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from pathlib import Path
+
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from hodlflow import tables
@@ -30,3 +35,117 @@ def test_maintain_compacts_a_table_with_many_files_and_keeps_its_rows(spark, mak
         "CAST(day AS DATE) AS day", "close_usd"
     )
     assertDataFrameEqual(tables.read_table(spark, settings, "market.prices"), expected)
+
+
+# --- file counts across many daily runs ----------------------------------------------------
+
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+@pytest.fixture
+def no_retention_floor(spark):
+    """VACUUM RETAIN 0 HOURS, so the files on disk are the live ones right after maintenance
+    (Delta refuses retention under 7 days unless its check is off)."""
+    spark.conf.set(RETENTION_CHECK, "false")
+    yield {"maintenance.vacuum_retention_hours": 0, f"spark.conf.{RETENTION_CHECK}": "false"}
+    spark.conf.unset(RETENTION_CHECK)
+
+
+def data_files_on_disk(location: str) -> int:
+    root = Path(location)
+    return sum(1 for p in root.rglob("*.parquet") if "_delta_log" not in p.parts)
+
+
+def live_files(spark, location: str) -> int:
+    return spark.sql(f"DESCRIBE DETAIL delta.`{location}`").first().numFiles
+
+
+def history(spark, location: str, operation: str) -> list:
+    return (
+        spark.sql(f"DESCRIBE HISTORY delta.`{location}`")
+        .filter(f"operation = '{operation}'")
+        .orderBy("version")
+        .collect()
+    )
+
+
+def price_day(spark, n: int):
+    day = dt.date(2025, 3, 1) + dt.timedelta(days=n)
+    return spark.createDataFrame([(day, 90000.0 + n)], "day DATE, close_usd DOUBLE")
+
+
+def test_daily_runs_with_maintenance_keep_an_unpartitioned_tables_files_bounded(
+    spark, make_settings, no_retention_floor
+):
+    runs = 15
+    kept = make_settings(maintenance__optimize_min_files=4, **no_retention_floor)
+    plain = make_settings()  # the same daily appends, no maintenance step
+    loc = tables.table_location(kept, "market.prices")
+    plain_loc = tables.table_location(plain, "market.prices")
+    for s in (kept, plain):
+        tables.ensure_table(spark, s, "market.prices")
+    after_maintenance, on_disk, without = [], [], []
+    for n in range(runs):  # one daily run: its append, then the pipeline's maintenance step
+        tables.append(price_day(spark, n), kept, "market.prices")
+        tables.append(price_day(spark, n), plain, "market.prices")
+        run_maintenance(spark, kept, log=lambda _m: None)
+        after_maintenance.append(live_files(spark, loc))
+        on_disk.append(data_files_on_disk(loc))
+        without.append(live_files(spark, plain_loc))
+
+    # By hand: a run adds one file; at 4 files the table is compacted into 1. So 1, 2, 3, then
+    # the fourth run's 4 files become 1, and so on: never more than 3 after maintenance.
+    assert after_maintenance == [1, 2, 3] * 5
+    assert on_disk == after_maintenance  # VACUUM deleted every compacted-away file
+    assert without == list(range(1, runs + 1))  # without it: one more file every day
+    # Compaction Z-orders on the contract's filter column (schemas/market.prices.yaml: day).
+    optimizes = history(spark, loc, "OPTIMIZE")
+    assert len(optimizes) == 4  # runs 4, 7, 10 and 13
+    assert all(json.loads(o.operationParameters["zOrderBy"]) == ["day"] for o in optimizes)
+    expected = spark.createDataFrame(
+        [(dt.date(2025, 3, 1) + dt.timedelta(days=n), 90000.0 + n) for n in range(runs)],
+        "day DATE, close_usd DOUBLE",
+    )
+    assertDataFrameEqual(tables.read_table(spark, kept, "market.prices"), expected)
+
+
+def daily_rows(spark, day: dt.date, ids: range):
+    schema = tables.load_schema("entities.entity_daily").struct()
+    rows = [(day, i, "unknown", 0, 0, 0, 1000 * i, None, None, None, 0, 0) for i in ids]
+    return spark.createDataFrame(rows, schema)
+
+
+def test_a_day_partition_written_in_several_steps_is_compacted_once(
+    spark, make_settings, no_retention_floor
+):
+    settings = make_settings(**no_retention_floor)
+    key = "entities.entity_daily"
+    loc = tables.table_location(settings, key)
+    tables.ensure_table(spark, settings, key)
+    days = [dt.date(2025, 3, 1) + dt.timedelta(days=n) for n in range(5)]
+
+    def files_of(day: dt.date) -> set[str]:
+        df = tables.read_table(spark, settings, key).filter(F.col("day") == F.lit(day))
+        return {r[0] for r in df.select("_metadata.file_path").distinct().collect()}
+
+    first_day_files = None
+    for day in days:  # each day arrives in three steps (say, ingest chunks): three files
+        for step in range(3):
+            tables.append(daily_rows(spark, day, range(step * 10, step * 10 + 10)), settings, key)
+        run_maintenance(spark, settings, log=lambda _m: None)
+        assert len(files_of(day)) == 1
+        if first_day_files is None:
+            first_day_files = files_of(days[0])
+
+    # One file per day; without maintenance there would be three per day.
+    assert live_files(spark, loc) == len(days)
+    assert data_files_on_disk(loc) == len(days)
+    # Each day was rewritten once, when it was fragmented: the first day's file is the same
+    # one after four more runs; every OPTIMIZE selected one day and Z-ordered on entity_id.
+    assert files_of(days[0]) == first_day_files
+    optimizes = history(spark, loc, "OPTIMIZE")
+    assert [o.operationMetrics["numRemovedFiles"] for o in optimizes] == ["3"] * len(days)
+    assert all(json.loads(o.operationParameters["zOrderBy"]) == ["entity_id"] for o in optimizes)
+    for o, day in zip(optimizes, days, strict=True):
+        assert str(day) in o.operationParameters["predicate"]
+    assert tables.read_table(spark, settings, key).count() == 30 * len(days)

@@ -72,6 +72,14 @@ def test_vacuum_retention_under_seven_days_is_refused():
         load_settings("local", {"maintenance.vacuum_retention_hours": 24})
 
 
+def test_vacuum_retention_under_seven_days_only_with_deltas_check_switched_off():
+    check = "spark.conf.spark.databricks.delta.retentionDurationCheck.enabled"
+    with pytest.raises(ConfigError, match="vacuum_retention_hours must be a number ≥ 168"):
+        load_settings("local", {"maintenance.vacuum_retention_hours": 0, check: "true"})
+    settings = load_settings("local", {"maintenance.vacuum_retention_hours": 0, check: "false"})
+    assert settings.maintenance.vacuum_retention_hours == 0
+
+
 def _chain(times: list[int]) -> list[ChainBlock]:
     return [
         ChainBlock(100 + i, t, HeaderLoc(f"h{i}", f"h{i - 1}", 0, t, 0, 0, 0))

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
 from hodlflow.entities.components import require_columns
+from hodlflow.paths import local_path
 
 _INT32_MAX = 2**31 - 1  # pool ids go into an int column
 
@@ -98,7 +99,7 @@ def load_pools(path: str | Path) -> list[Pool]:
     an empty tag would match every coinbase and is refused) and ``link`` (str, may be empty).
     Other keys are ignored. Raises :class:`LabelsError` naming the file and ``[index].field``.
     """
-    path = Path(path)
+    path = Path(local_path(str(path), "entities.pools"))
     text = _read_text(path)
     try:
         raw = json.loads(text)
@@ -177,7 +178,7 @@ def load_label_seeds(path: str | Path) -> list[tuple[str, str]]:
     blanks. An empty address or label, or an address given two different labels, is an error
     naming the file and line; the same address given the same label again is kept once.
     """
-    path = Path(path)
+    path = Path(local_path(str(path), "entities.label_seeds"))
     lines = _Lines(_read_text(path))
     rows = csv.reader(lines)
     header = next(rows, None)

@@ -24,6 +24,7 @@ from hodlflow.config import Settings
 from hodlflow.ingest import transforms as tr
 from hodlflow.ingest.best_chain import best_chain, first_block_at_or_after
 from hodlflow.ingest.blocks_dir import parse_chain_blocks, scan_headers
+from hodlflow.paths import local_path
 
 CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
 ALL_TABLES = CHAIN_TABLES + ["chain.unspent"]
@@ -111,6 +112,8 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     blocks_dir = settings.ingest.blocks_dir
     if not blocks_dir:
         raise IngestError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
+    # Python tasks open the blk files: a local path or file:// URI on a shared filesystem.
+    blocks_dir = local_path(blocks_dir, "ingest.blocks_dir")
     network = get_network(settings.network)
     recovered = tables.recover(spark, settings)
     if recovered:

@@ -14,6 +14,7 @@ from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
 from hodlflow.ingest.best_chain import HeaderLoc, best_chain, first_block_at_or_after
 from hodlflow.ingest.blocks_dir import _scan_files
+from hodlflow.paths import local_path
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def read_tip(settings: Settings, after: int | None = None) -> Tip:
     blocks_dir = settings.ingest.blocks_dir
     if not blocks_dir:
         raise ValueError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
+    blocks_dir = local_path(blocks_dir, "ingest.blocks_dir")
     network = get_network(settings.network)
     files = list_blk_files(blocks_dir)
     key = read_xor_key(blocks_dir)

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from hodlflow import tables
 from hodlflow.config import Settings
+from hodlflow.paths import local_path
 
 
 class PricesError(ValueError):
@@ -29,7 +30,7 @@ def read_prices(path: str | Path) -> list[tuple[dt.date, float]]:
     header with ``day`` and ``close_usd``; every day an ISO date and every close a finite
     positive number; no day twice; no day missing between the first and the last.
     """
-    path = Path(path)
+    path = Path(local_path(str(path), "price file"))
     try:
         fh = open(path, encoding="utf-8", newline="")
     except OSError as exc:

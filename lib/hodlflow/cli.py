@@ -307,10 +307,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
         import signal
         import subprocess
 
-        from hodlflow.metastore import check_metastore, secret_properties_file
+        from hodlflow.metastore import secret_properties_file
+        from hodlflow.spark import check_metastore_usable
         from hodlflow.sql import spark_env, spark_sql_command
 
-        check_metastore(settings.spark.metastore)
+        check_metastore_usable(settings)
         env = spark_env(os.environ)
         with secret_properties_file(settings.spark.metastore) as secrets:
             cmd = spark_sql_command(settings, query, secrets)
@@ -327,12 +328,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_sql(args: argparse.Namespace) -> int:
-    from hodlflow.metastore import check_metastore, secret_properties_file
+    from hodlflow.metastore import secret_properties_file
+    from hodlflow.spark import check_metastore_usable
     from hodlflow.sql import run_foreground, spark_env, thrift_server_command
 
     settings = _settings(args, {"serve.host": args.host, "serve.port": args.port})
     host, port = settings.serve.host, settings.serve.port
-    check_metastore(settings.spark.metastore)
+    check_metastore_usable(settings)
     with secret_properties_file(settings.spark.metastore) as secrets:
         cmd = thrift_server_command(settings, host, port, secrets)
         print(

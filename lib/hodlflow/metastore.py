@@ -15,9 +15,11 @@ setting and the URL, never the password.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,6 +143,32 @@ def check_metastore(ms: MetastoreSettings, timeout_s: float = 10.0) -> None:
             ) from None
         raise MetastoreError(f"the metastore database at {where} refused: {message}") from None
     conn.close()
+
+
+def check_derby_free(db_dir: str) -> None:
+    """Refuse, with a message saying why and what to do, when another process has the embedded
+    Derby metastore ``db_dir`` open (Hive would otherwise fail deep inside with "Another
+    instance of Derby may have already booted the database"). A JVM that opens a Derby
+    database holds a lock on its ``dbex.lck`` file until it ends; this only looks at the lock
+    (F_GETLK), it never takes it."""
+    try:
+        fd = os.open(os.path.join(db_dir, "dbex.lck"), os.O_RDONLY)
+    except OSError:
+        return  # never opened (or removed): nobody has it
+    try:
+        # struct flock: l_type, l_whence, l_start, l_len (0 = to the end), l_pid.
+        query = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        held = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    finally:
+        os.close(fd)
+    if held[0] != fcntl.F_UNLCK:
+        raise MetastoreError(
+            f"the embedded Derby metastore {db_dir} is open in another Spark process "
+            f"(pid {held[4]}: a running `hodlflow serve-sql`, `sql` or pipeline step). Derby "
+            "admits one process at a time: stop that one, or share the catalog through a "
+            "PostgreSQL metastore (spark.metastore.kind=postgres, README: A shared metastore "
+            "on PostgreSQL)"
+        )
 
 
 def _reason(exc: Exception) -> str:

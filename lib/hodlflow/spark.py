@@ -22,6 +22,7 @@ from hodlflow.config import Settings
 from hodlflow.metastore import (
     POSTGRES_JAR_PREFIX,
     POSTGRES_PACKAGE,
+    check_derby_free,
     check_metastore,
     metastore_jars,
     postgres_conf,
@@ -154,6 +155,17 @@ def metastore_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def check_metastore_usable(settings: Settings) -> None:
+    """Before a Spark process starts: PostgreSQL takes the login (one-line errors otherwise);
+    an embedded Derby metastore is not open in another process."""
+    if settings.spark.metastore.kind == "postgres":
+        check_metastore(settings.spark.metastore)
+    elif "://" not in settings.warehouse or settings.warehouse.startswith("file://"):
+        check_derby_free(metastore_dir(settings).rstrip("/"))
+    elif settings.spark.metastore_dir:
+        check_derby_free(settings.spark.metastore_dir.rstrip("/"))
+
+
 def _session_conf(settings: Settings, jars: list[str]) -> dict[str, str]:
     """Every Spark setting of a hodlflow process but the metastore password."""
     conf = {
@@ -213,7 +225,10 @@ def build_session(settings: Settings) -> SparkSession:
     # Delta: every write of a table is one atomic commit; keep stats for height/day skipping.
     conf.setdefault("spark.databricks.delta.schema.autoMerge.enabled", "false")
     secrets = secret_conf(settings.spark.metastore)
-    check_metastore(settings.spark.metastore)
+    if SparkContext._gateway is None:
+        # Only before this process starts its JVM: later, that JVM itself holds the Derby
+        # database (a session stopped and built again reuses it).
+        check_metastore_usable(settings)
     if secrets and SparkContext._gateway is None:
         # PySpark puts every setting it knows when it starts the driver JVM on that JVM's
         # command line (visible in `ps`). Start the JVM without the password; the session

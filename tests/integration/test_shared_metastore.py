@@ -237,3 +237,15 @@ def test_a_missing_driver_jar_says_how_to_fetch_it(postgres, tmp_path):
     assert code == 1
     assert "spark.metastore.kind=postgres needs the PostgreSQL JDBC driver" in err
     assert str(cache) in err and "make setup" in err
+
+
+def test_with_derby_a_second_process_is_refused_at_once_naming_the_metastore(spark, session_dir):
+    """The contrast: the test session's embedded Derby metastore, once open, shuts out every
+    other process; `hodlflow sql` says so before starting Spark instead of a Hive stack trace."""
+    spark.sql("SHOW DATABASES").collect()  # the session has its Derby database open now
+    warehouse = os.path.join(session_dir, "warehouse")
+    code, err = cli_error(["sql", "--env", "test", "--warehouse", warehouse, "-e", "SELECT 1"],
+                          None)  # fmt: skip
+    assert code == 1
+    assert f"the embedded Derby metastore {warehouse}/metastore_db is open in another" in err
+    assert "spark.metastore.kind=postgres" in err

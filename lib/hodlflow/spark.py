@@ -107,6 +107,10 @@ def write_submit_properties(jars_cache: str) -> str:
     with open(path, "w") as fh:
         fh.write("# Written by `hodlflow fetch-jars`: the Delta Lake jars for spark-submit.\n")
         fh.write(f"spark.jars {','.join(os.path.abspath(j) for j in jars)}\n")
+        if pg:
+            # The metastore's JDBC driver must be on the driver JVM's own classpath: from
+            # spark.jars alone java.sql.DriverManager finds "No suitable driver" (seen).
+            fh.write(f"spark.driver.extraClassPath {os.path.abspath(pg)}\n")
     return path
 
 

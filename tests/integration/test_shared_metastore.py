@@ -1,6 +1,7 @@
 """The shared metastore on a real PostgreSQL server (Debian's package, a throw-away cluster on
 a free loopback port): the Thrift server (`hodlflow serve-sql`) keeps answering JDBC queries
-while `hodlflow ingest` processes create and append the chain tables, sees those tables (made
+while ingest processes (`hodlflow ingest`, then spark-submit of jobs/ingest.py as the Airflow
+DAGs run it) create and append the chain tables, sees those tables (made
 after it started) with the tiny chain's row counts, and a `spark-sql` process (`hodlflow sql
 --spark-sql`) opens the same catalog at the same time. The password never shows on a command
 line. Bad logins, an unreachable server and a missing driver jar are one-line errors naming the
@@ -92,11 +93,21 @@ def tail(path) -> str:
         return fh.read()[-4000:]
 
 
-def start(args: list[str], env: dict[str, str], log) -> subprocess.Popen:
+def start(args: list[str], env: dict[str, str], log, submit: bool = False) -> subprocess.Popen:
     """A hodlflow process in the background, its output in the file ``log`` (a pipe nobody
-    reads while it runs would fill up and stop it)."""
+    reads while it runs would fill up and stop it). ``submit``: ``args`` start with a step
+    name, run as the Airflow DAGs run it: spark-submit of ``jobs/<step>.py`` with the
+    properties file of `hodlflow fetch-jars`."""
+    cmd = hodlflow(*args)
+    if submit:
+        from hodlflow.config import PROJECT_ROOT, load_settings
+
+        props = os.path.join(load_settings("test").spark.jars_cache, "spark-submit.properties")
+        cmd = [os.path.join(spark_home(), "bin", "spark-submit"), "--master", "local[1]",
+               "--properties-file", props, str(PROJECT_ROOT / "jobs" / f"{args[0]}.py"),
+               *args[1:]]  # fmt: skip
     with open(log, "w") as out:
-        return subprocess.Popen(hodlflow(*args), env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, env=spark_env(env), stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_listening(server: subprocess.Popen, port: int, log) -> None:
@@ -165,8 +176,9 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
             ["count(1)", "max(height)"], ["2", "1"]]  # fmt: skip
         assert beeline(port, "SELECT count(*) FROM chain.transactions") == [["count(1)"], ["2"]]
 
-        # The pipeline appends heights 2-3 while the server and a spark-sql process read.
-        job = start(ingest, env, logs["ingest2"])
+        # The pipeline appends heights 2-3 (through spark-submit, as the DAGs run it) while the
+        # server and a spark-sql process read.
+        job = start(ingest, env, logs["ingest2"], submit=True)
         shell = subprocess.run(
             hodlflow("sql", *common, "--spark-sql", "-e",
                      "SELECT count(*), sum(tx_count) FROM chain.blocks WHERE height <= 1"),

@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JARS := .cache/jars/spark-submit.properties
+# The PostgreSQL JDBC driver of the shared metastore (fetched with the Delta jars).
+PG_JAR := .cache/jars/org.postgresql_postgresql-42.7.14.jar
 # Airflow lives in its own virtual environment (its dependency tree is large and moves on its own
 # schedule); hodlflow is installed into it too, so its spark-submit runs the jobs with hodlflow.
 AIRFLOW_PINS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
@@ -32,7 +34,7 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-setup: $(STAMP) $(JARS) $(BTCD_STAMP)
+setup: $(STAMP) $(JARS) $(PG_JAR) $(BTCD_STAMP)
 
 $(BTCD_STAMP):
 	@command -v go >/dev/null || { echo "make setup: Go is needed to build btcd for the RPC tests (https://go.dev/dl/)"; exit 1; }
@@ -53,7 +55,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The Delta Lake jars come from Maven Central once; every later Spark start reads the cache.
-$(JARS): $(STAMP)
+$(JARS) $(PG_JAR): $(STAMP)
 	$(BIN)/hodlflow fetch-jars
 
 lint: setup

@@ -32,7 +32,12 @@ def _settings(args: argparse.Namespace, extra: dict | None = None) -> Settings:
         k, v = item.split("=", 1)
         overrides[k] = _scalar(v)
     overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
+    if os.environ.get(METASTORE_PASSWORD_ENV):
+        overrides["spark.metastore.password"] = os.environ[METASTORE_PASSWORD_ENV]
     return load_settings(args.env, overrides)
+
+
+METASTORE_PASSWORD_ENV = "HODLFLOW_METASTORE_PASSWORD"
 
 
 def _scalar(text: str):
@@ -66,11 +71,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    from hodlflow.metastore import postgres_jar
     from hodlflow.spark import fetch_jars, write_submit_properties
 
     settings = _settings(args)
     jars = fetch_jars(settings.spark.jars_cache)
     print(f"{len(jars)} Delta Lake jar(s) cached in {settings.spark.jars_cache}")
+    print(f"PostgreSQL JDBC driver (metastore): {postgres_jar(settings.spark.jars_cache)}")
     print(f"spark-submit properties file: {write_submit_properties(settings.spark.jars_cache)}")
     return EXIT_OK
 
@@ -313,31 +320,46 @@ def cmd_sql(args: argparse.Namespace) -> int:
         raise ConfigError("give the query either as an argument or with -e, not both")
     settings = _settings(args)
     if query is None or args.spark_sql:
+        import signal
         import subprocess
 
+        from hodlflow.metastore import secret_properties_file
+        from hodlflow.spark import check_metastore_usable
         from hodlflow.sql import spark_env, spark_sql_command
 
-        cmd, env = spark_sql_command(settings, query), spark_env(os.environ)
-        if query is None:  # the interactive shell takes over this process (terminal, Ctrl-C)
-            os.execve(cmd[0], cmd, env)
-        return EXIT_OK if subprocess.run(cmd, env=env).returncode == 0 else EXIT_FAIL
+        check_metastore_usable(settings)
+        env = spark_env(os.environ)
+        with secret_properties_file(settings.spark.metastore) as secrets:
+            cmd = spark_sql_command(settings, query, secrets)
+            if query is None and secrets is None:
+                # The interactive shell takes over this process (terminal, Ctrl-C).
+                os.execve(cmd[0], cmd, env)
+            if query is None:  # stay, to delete the password file: Ctrl-C is the shell's
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            code = subprocess.run(cmd, env=env).returncode
+        return EXIT_OK if code == 0 else EXIT_FAIL
     spark = _session(settings)
     spark.sql(query).show(args.limit, truncate=False)
     return EXIT_OK
 
 
 def cmd_serve_sql(args: argparse.Namespace) -> int:
+    from hodlflow.metastore import secret_properties_file
+    from hodlflow.spark import check_metastore_usable
     from hodlflow.sql import run_foreground, spark_env, thrift_server_command
 
     settings = _settings(args, {"serve.host": args.host, "serve.port": args.port})
     host, port = settings.serve.host, settings.serve.port
-    cmd = thrift_server_command(settings, host, port)
-    print(
-        f"Spark Thrift JDBC/ODBC server on {host}:{port} over {settings.warehouse} "
-        f"(ready in ~20-30 s; Ctrl-C stops it)\n  beeline -u jdbc:hive2://{host}:{port}/default",
-        flush=True,
-    )
-    return EXIT_OK if run_foreground(cmd, spark_env(os.environ)) == 0 else EXIT_FAIL
+    check_metastore_usable(settings)
+    with secret_properties_file(settings.spark.metastore) as secrets:
+        cmd = thrift_server_command(settings, host, port, secrets)
+        print(
+            f"Spark Thrift JDBC/ODBC server on {host}:{port} over {settings.warehouse} "
+            f"(ready in ~20-30 s; Ctrl-C stops it)\n  beeline -u jdbc:hive2://{host}:{port}/default",
+            flush=True,
+        )
+        code = run_foreground(cmd, spark_env(os.environ))
+    return EXIT_OK if code == 0 else EXIT_FAIL
 
 
 SIM_SETS = "--set check_pow=false --set ingest.start_hash=HASH --set ingest.start_height=N"

@@ -25,11 +25,27 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class MetastoreSettings:
+    """``spark.metastore``: the Hive metastore database every Spark start shares. ``derby`` =
+    embedded, one process at a time; ``postgres`` = a PostgreSQL database at ``url``.
+    ``password`` never shows in ``repr``."""
+
+    kind: str
+    url: str | None
+    user: str | None
+    password: str | None = field(repr=False)
+
+
+METASTORE_KINDS = ("derby", "postgres")
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     master: str | None
     app_name: str
     jars_cache: str
     metastore_dir: str | None
+    metastore: MetastoreSettings
     conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -204,7 +220,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     wh = _section(raw, "warehouse")
     _known(wh, {"path", "db_prefix"}, "warehouse")
     sp = _section(raw, "spark")
-    _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "conf"}, "spark")
+    _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "metastore", "conf"}, "spark")
     ing = _section(raw, "ingest")
     _known(
         ing,
@@ -231,6 +247,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
             app_name=str(sp.get("app_name", "hodlflow")),
             jars_cache=str(sp["jars_cache"]),
             metastore_dir=sp.get("metastore_dir"),
+            metastore=_metastore(sp.get("metastore") or {}),
             conf={str(k): str(v) for k, v in (sp.get("conf") or {}).items()},
         ),
         ingest=IngestSettings(
@@ -293,6 +310,41 @@ def _rpc(rpc: dict[str, Any]) -> RpcSettings:
         batch_blocks=_number(rpc, "batch_blocks", "ingest.rpc", int, 1),
         timeout_s=_number(rpc, "timeout_s", "ingest.rpc", float, 0.001),
         retries=_number(rpc, "retries", "ingest.rpc", int, 0),
+    )
+
+
+def _metastore(sec: dict[str, Any]) -> MetastoreSettings:
+    if not isinstance(sec, dict):
+        raise ConfigError(f"setting spark.metastore must be a mapping, got {sec!r}")
+    _known(sec, {"kind", "url", "user", "password"}, "spark.metastore")
+    kind = str(sec.get("kind") or "derby")
+    if kind not in METASTORE_KINDS:
+        raise ConfigError(
+            f"setting spark.metastore.kind must be one of {METASTORE_KINDS}, got {kind!r}"
+        )
+    url, user = sec.get("url") or None, sec.get("user") or None
+    if kind == "postgres":
+        if not isinstance(url, str) or not url.startswith("jdbc:postgresql://"):
+            raise ConfigError(
+                "setting spark.metastore.url must be jdbc:postgresql://host[:port]/database "
+                f"when spark.metastore.kind=postgres, got {url!r}"
+            )
+        if "password=" in url.lower():
+            # The URL is shown in messages and on command lines: the password goes elsewhere.
+            raise ConfigError(
+                "setting spark.metastore.url must not hold the password: put it in the "
+                "environment variable HODLFLOW_METASTORE_PASSWORD (or spark.metastore.password)"
+            )
+        if not user:
+            raise ConfigError(
+                "setting spark.metastore.user is needed when spark.metastore.kind=postgres"
+            )
+    password = sec.get("password")
+    return MetastoreSettings(
+        kind=kind,
+        url=str(url) if url else None,
+        user=str(user) if user else None,
+        password=str(password) if password not in (None, "") else None,
     )
 
 

@@ -35,8 +35,9 @@ def spark_env(base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _conf_args(settings: Settings) -> list[str]:
-    args = []
+def _conf_args(settings: Settings, secrets_file: str | None) -> list[str]:
+    # The metastore password reaches spark-submit only through a private properties file.
+    args = ["--properties-file", secrets_file] if secrets_file else []
     if settings.spark.master:
         args += ["--master", settings.spark.master]
     for key, value in catalog_conf(settings).items():
@@ -44,20 +45,26 @@ def _conf_args(settings: Settings) -> list[str]:
     return args
 
 
-def spark_sql_command(settings: Settings, query: str | None = None) -> list[str]:
-    """``spark-sql`` on the project's catalog: an interactive shell, or ``-e query``."""
-    cmd = [os.path.join(spark_home(), "bin", "spark-sql"), *_conf_args(settings)]
+def spark_sql_command(
+    settings: Settings, query: str | None = None, secrets_file: str | None = None
+) -> list[str]:
+    """``spark-sql`` on the project's catalog: an interactive shell, or ``-e query``.
+    ``secrets_file``: :func:`hodlflow.metastore.secret_properties_file` (PostgreSQL)."""
+    cmd = [os.path.join(spark_home(), "bin", "spark-sql"), *_conf_args(settings, secrets_file)]
     return cmd + (["-e", query] if query is not None else [])
 
 
-def thrift_server_command(settings: Settings, host: str, port: int) -> list[str]:
+def thrift_server_command(
+    settings: Settings, host: str, port: int, secrets_file: str | None = None
+) -> list[str]:
     """``spark-submit`` of HiveThriftServer2 on the project's catalog, listening on host:port
-    (binary transport: ``jdbc:hive2://host:port/default``)."""
+    (binary transport: ``jdbc:hive2://host:port/default``). ``secrets_file`` as for
+    :func:`spark_sql_command`."""
     return [
         os.path.join(spark_home(), "bin", "spark-submit"),
         "--class", THRIFT_SERVER_CLASS,
         "--name", f"{settings.spark.app_name}-thrift-server",
-        *_conf_args(settings),
+        *_conf_args(settings, secrets_file),
         "--hiveconf", f"hive.server2.thrift.bind.host={host}",
         "--hiveconf", f"hive.server2.thrift.port={port}",
         "--hiveconf", "hive.server2.transport.mode=binary",

@@ -1,0 +1,114 @@
+"""spark.metastore settings and what they make of every Spark start (no Spark, no server):
+PostgreSQL's JDBC settings and driver jar in the catalog conf, the password kept out of it,
+out of repr, and in a private file that is gone afterwards."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from hodlflow.config import ConfigError, load_settings
+from hodlflow.metastore import PASSWORD_KEY, postgres_address, secret_properties_file
+from hodlflow.spark import catalog_conf
+
+URL = "jdbc:postgresql://db.internal:5433/hive_meta"
+SECRET = "s3cret-not-to-show"
+
+
+@pytest.fixture
+def jars_cache(tmp_path):
+    cache = tmp_path / "jars"
+    cache.mkdir()
+    for name in ("io.delta_delta-spark_4.2_2.13-4.4.0.jar", "io.delta_delta-storage-4.4.0.jar",
+                 "org.postgresql_postgresql-42.7.14.jar"):  # fmt: skip
+        (cache / name).write_bytes(b"")
+    return str(cache)
+
+
+def pg_settings(jars_cache, tmp_path, **extra):
+    over = {
+        "warehouse.path": str(tmp_path / "wh"),
+        "spark.jars_cache": jars_cache,
+        "spark.metastore.kind": "postgres",
+        "spark.metastore.url": URL,
+        "spark.metastore.user": "hive",
+        "spark.metastore.password": SECRET,
+    }
+    over.update(extra)
+    return load_settings("test", over)
+
+
+def test_postgres_catalog_conf_names_url_driver_user_and_the_driver_jar_but_not_the_password(
+    jars_cache, tmp_path
+):
+    conf = catalog_conf(pg_settings(jars_cache, tmp_path))
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == URL
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionDriverName"] == "org.postgresql.Driver"
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionUserName"] == "hive"
+    pg_jar = os.path.join(jars_cache, "org.postgresql_postgresql-42.7.14.jar")
+    assert pg_jar in conf["spark.jars"].split(",")
+    assert pg_jar in conf["spark.driver.extraClassPath"].split(os.pathsep)
+    assert PASSWORD_KEY not in conf
+    assert not any(SECRET in f"{k}={v}" for k, v in conf.items())
+    assert "derby" not in " ".join(conf.values())
+
+
+def test_derby_stays_the_default_without_the_postgres_driver(jars_cache, tmp_path):
+    conf = catalog_conf(load_settings("test", {"warehouse.path": str(tmp_path / "wh"),
+                                               "spark.jars_cache": jars_cache}))  # fmt: skip
+    url = conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    assert url == f"jdbc:derby:;databaseName={tmp_path / 'wh' / 'metastore_db'};create=true"
+    assert "postgresql" not in conf["spark.jars"]
+
+
+def test_the_password_is_not_in_the_settings_repr(jars_cache, tmp_path):
+    assert SECRET not in repr(pg_settings(jars_cache, tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"spark.metastore.kind": "mysql"}, "spark.metastore.kind must be one of"),
+        ({"spark.metastore.url": None}, "spark.metastore.url must be jdbc:postgresql://"),
+        (
+            {"spark.metastore.url": "jdbc:mysql://h/db"},
+            "spark.metastore.url must be jdbc:postgresql://",
+        ),
+        ({"spark.metastore.url": URL + "?password=x"}, "must not hold the password"),
+        ({"spark.metastore.user": None}, "spark.metastore.user is needed"),
+        ({"spark.metastore.port": 5432}, "spark.metastore"),
+    ],
+)
+def test_bad_metastore_settings_are_refused_naming_the_setting(
+    jars_cache, tmp_path, extra, message
+):
+    with pytest.raises(ConfigError, match=message.replace("?", r"\?")):
+        pg_settings(jars_cache, tmp_path, **extra)
+
+
+def test_jdbc_url_gives_host_port_and_database():
+    assert postgres_address(URL) == ("db.internal", 5433, "hive_meta")
+    assert postgres_address("jdbc:postgresql://localhost/m?ssl=true") == ("localhost", 5432, "m")
+    with pytest.raises(ConfigError, match="host\\[:port\\]/database"):
+        postgres_address("jdbc:postgresql://localhost:5432/")
+
+
+def test_the_password_file_is_private_holds_the_escaped_password_and_is_removed(
+    jars_cache, tmp_path
+):
+    settings = pg_settings(jars_cache, tmp_path, **{"spark.metastore.password": "a\\b=c'd"})
+    with secret_properties_file(settings.spark.metastore) as path:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+        lines = [x for x in open(path).read().splitlines() if not x.startswith("#")]
+        # java.util.Properties reads "\\" as one backslash.
+        assert lines == [f"{PASSWORD_KEY}=a\\\\b=c'd"]
+    assert not os.path.exists(os.path.dirname(path))
+
+
+def test_derby_needs_no_password_file(tmp_path):
+    settings = load_settings("test", {"warehouse.path": str(tmp_path)})
+    with secret_properties_file(settings.spark.metastore) as path:
+        assert path is None

@@ -62,7 +62,7 @@ lint: setup
 	$(BIN)/ruff check lib tests jobs bench airflow_dags
 
 test: setup airflow-setup system-packages lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 demo: setup
 	$(BIN)/hodlflow demo --out "$(DEMO_DIR)"

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -86,12 +87,18 @@ def run_foreground(cmd: list[str], env: Mapping[str, str], grace_seconds: float 
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        # Short waits: a wait without a timeout is resumed after the signal handler runs, so
+        # the grace period would never start.
+        deadline = None
         while True:
             try:
-                code = child.wait(timeout=grace_seconds if stopping else None)
+                code = child.wait(timeout=0.5)
                 break
             except subprocess.TimeoutExpired:
-                child.kill()
+                if stopping and deadline is None:
+                    deadline = time.monotonic() + grace_seconds
+                if deadline is not None and time.monotonic() > deadline:
+                    child.kill()
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

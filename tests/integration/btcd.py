@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from hodlflow.chain.rpc import RpcClient, RpcConfig
 from hodlflow.config import PROJECT_ROOT
 from hodlflow.sim.builder import p2sh, push_data
 from hodlflow.sim.keys import hash160
+from tests.integration.ports import free_port
 
 BTCD = PROJECT_ROOT / ".cache" / "bin" / "btcd"
 OP_TRUE = b"\x51"
@@ -28,11 +28,6 @@ ANYONE_SCRIPT_SIG = push_data(OP_TRUE)  # spends it: push the redeem script, not
 RPC_USER = "hodlflow-test"
 RPC_PASS = "s3cret-Pa55word-xyz"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -12,10 +12,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
+
+from tests.integration.ports import free_port
 
 
 def pg_bin() -> str:
@@ -27,11 +28,6 @@ def pg_bin() -> str:
         raise RuntimeError("no PostgreSQL server installed: run `make system-packages`")
     return os.path.dirname(found[-1])
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

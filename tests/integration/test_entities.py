@@ -31,36 +31,16 @@ from hodlflow.entities.job import EntitiesError, run_entities
 from hodlflow.entities.labels import LabelsError
 from hodlflow.ingest.job import run_ingest
 from hodlflow.sim.blocksdir import write_blocks_dir
-from hodlflow.sim.builder import ChainBuilder, p2wpkh
+from tests.integration.tiny_chain import FIVE_DAY_NAMES, five_day_chain
 
 COIN = 100_000_000
 FEE = 10_000
 DAY0 = dt.date(2023, 11, 14)
-NAMES = ["P", "A1", "A2", "B1", "B2", "D1", "D2", "X", "E"]
+NAMES = FIVE_DAY_NAMES
 H = {n: bytes([0xA0 + i]) * 20 for i, n in enumerate(NAMES)}
 ADDR = {n: pubkeyhash_to_addr_bech32(h, prefix="bcrt") for n, h in H.items()}
 # The inputs of every non-coinbase transaction, by name: the co-spend graph's source.
 SPENDS = {"T1": ["P"], "T2": ["B1", "B2"], "T3": ["A2"], "T4": ["D1", "D2"], "T5": ["A1"]}
-
-
-def _build() -> tuple[str, list[bytes]]:
-    s = {n: p2wpkh(h) for n, h in H.items()}
-    b = ChainBuilder(REGTEST, start_time=1_699_950_000, interval=86_400, payout_script=s["P"])
-    b0 = b.add_block(coinbase_tag=b"/TestPool/")
-    t1 = b.tx(
-        [b0.coinbase.outpoint(0)],
-        [(20 * COIN, s["A1"]), (10 * COIN, s["A2"]), (10 * COIN, s["B1"]), (5 * COIN, s["B2"]),
-         (5 * COIN - FEE, s["P"])],
-    )  # fmt: skip
-    b.add_block([t1], coinbase_tag=b"/TestPool/")
-    t2 = b.tx([t1.outpoint(2), t1.outpoint(3)], [(15 * COIN - FEE, s["D1"])])
-    t3 = b.tx([t1.outpoint(1)], [(10 * COIN - FEE, s["D2"])])
-    b.add_block([t2, t3], coinbase_tag=b"/TestPool/")
-    t4 = b.tx([t2.outpoint(0), t3.outpoint(0)], [(25 * COIN - 3 * FEE, s["X"])])
-    t5 = b.tx([t1.outpoint(0)], [(20 * COIN - FEE, s["E"])])
-    b.add_block([t4, t5], coinbase_tag=b"/TestPool/")
-    b.add_block(coinbase_tag=b"/TestPool/")
-    return b0.hash, [blk.raw for blk in b.blocks]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +49,7 @@ def chain(spark, tmp_path_factory):
     from hodlflow.config import load_settings
 
     base = tmp_path_factory.mktemp("entities")
-    genesis, blocks = _build()
+    genesis, blocks = five_day_chain(H, start_time=1_699_950_000)
     write_blocks_dir(base / "blocks", blocks, REGTEST)
     blocks_dir = str(base / "blocks")
     pools = base / "pools.json"

@@ -35,7 +35,7 @@ from hodlflow.metrics.job import run_metrics
 from hodlflow.metrics.prices import load_prices
 from hodlflow.report.job import ReportError, run_report
 from hodlflow.sim.blocksdir import write_blocks_dir
-from hodlflow.sim.builder import ChainBuilder, p2wpkh
+from tests.integration.tiny_chain import FIVE_DAY_NAMES, five_day_chain
 
 COIN = 100_000_000
 FEE = 10_000
@@ -82,27 +82,11 @@ EXPECTED = {
 
 
 def _build():
-    names = ["P", "A1", "A2", "B1", "B2", "D1", "D2", "X", "E"]
-    h = {n: bytes([0xC0 + i]) * 20 for i, n in enumerate(names)}
-    s = {n: p2wpkh(v) for n, v in h.items()}
-    b = ChainBuilder(REGTEST, start_time=T0, interval=86_400, payout_script=s["P"])
-    b0 = b.add_block(coinbase_tag=b"/TestPool/")
-    t1 = b.tx(
-        [b0.coinbase.outpoint(0)],
-        [(20 * COIN, s["A1"]), (10 * COIN, s["A2"]), (10 * COIN, s["B1"]), (5 * COIN, s["B2"]),
-         (5 * COIN - FEE, s["P"])],
-    )  # fmt: skip
-    b.add_block([t1], coinbase_tag=b"/TestPool/")
-    t2 = b.tx([t1.outpoint(2), t1.outpoint(3)], [(15 * COIN - FEE, s["D1"])])
-    t3 = b.tx([t1.outpoint(1)], [(10 * COIN - FEE, s["D2"])])
-    b.add_block([t2, t3], coinbase_tag=b"/TestPool/")
-    t4 = b.tx([t2.outpoint(0), t3.outpoint(0)], [(25 * COIN - 3 * FEE, s["X"])])
-    t5 = b.tx([t1.outpoint(0)], [(20 * COIN - FEE, s["E"])])
-    b.add_block([t4, t5], coinbase_tag=b"/TestPool/")
-    b.add_block(coinbase_tag=b"/TestPool/")
     from bitcoinlib.encoding import pubkeyhash_to_addr_bech32
 
-    return b0.hash, [blk.raw for blk in b.blocks], pubkeyhash_to_addr_bech32(h["D1"], prefix="bcrt")
+    h = {n: bytes([0xC0 + i]) * 20 for i, n in enumerate(FIVE_DAY_NAMES)}
+    genesis, blocks = five_day_chain(h, start_time=T0)
+    return genesis, blocks, pubkeyhash_to_addr_bech32(h["D1"], prefix="bcrt")
 
 
 @pytest.fixture(scope="module")

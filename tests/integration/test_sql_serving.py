@@ -19,17 +19,13 @@ import time
 import pytest
 
 from hodlflow.sql import spark_env, spark_home
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.spark
 
 ROWS = [(880000, "00aa", "2025-03-01", 1), (880001, "00bb", "2025-03-01", 3),
         (880002, "00cc", "2025-03-02", 2)]  # fmt: skip
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hodlflow(*args: str) -> list[str]:

@@ -59,3 +59,38 @@ def build_tiny_chain() -> TinyChain:
     b3 = b.add_block([c])
     stale = b.add_block(parent=b1.hash, coinbase_tag=b"/stale/")
     return TinyChain(b, g, b1, b2, b3, stale, a, c)
+
+
+FIVE_DAY_NAMES = ["P", "A1", "A2", "B1", "B2", "D1", "D2", "X", "E"]
+FIVE_DAY_FEE = 10_000
+
+
+def five_day_chain(hashes: dict[str, bytes], start_time: int) -> tuple[str, list[bytes]]:
+    """The entities and report tests' chain: five regtest blocks a day apart, all paid to P by
+    the /TestPool/ coinbase, ``hashes`` naming the 20-byte p2wpkh key hash of each of
+    :data:`FIVE_DAY_NAMES`. Returns (genesis hash, raw blocks).
+
+        day 0  coinbase 50 BTC → P
+        day 1  T1: P's coinbase → A1 20, A2 10, B1 10, B2 5, back to P 5 − fee
+        day 2  T2: B1 + B2 → D1 15 − fee;  T3: A2 → D2 10 − fee
+        day 3  T4: D1 + D2 → X 25 − 3 fees;  T5: A1 → E 20 − fee
+        day 4  coinbase only
+    """
+    fee = FIVE_DAY_FEE
+    s = {n: p2wpkh(hashes[n]) for n in FIVE_DAY_NAMES}
+    b = ChainBuilder(REGTEST, start_time=start_time, interval=86_400, payout_script=s["P"])
+    b0 = b.add_block(coinbase_tag=b"/TestPool/")
+    t1 = b.tx(
+        [b0.coinbase.outpoint(0)],
+        [(20 * COIN, s["A1"]), (10 * COIN, s["A2"]), (10 * COIN, s["B1"]), (5 * COIN, s["B2"]),
+         (5 * COIN - fee, s["P"])],
+    )  # fmt: skip
+    b.add_block([t1], coinbase_tag=b"/TestPool/")
+    t2 = b.tx([t1.outpoint(2), t1.outpoint(3)], [(15 * COIN - fee, s["D1"])])
+    t3 = b.tx([t1.outpoint(1)], [(10 * COIN - fee, s["D2"])])
+    b.add_block([t2, t3], coinbase_tag=b"/TestPool/")
+    t4 = b.tx([t2.outpoint(0), t3.outpoint(0)], [(25 * COIN - 3 * fee, s["X"])])
+    t5 = b.tx([t1.outpoint(0)], [(20 * COIN - fee, s["E"])])
+    b.add_block([t4, t5], coinbase_tag=b"/TestPool/")
+    b.add_block(coinbase_tag=b"/TestPool/")
+    return b0.hash, [blk.raw for blk in b.blocks]

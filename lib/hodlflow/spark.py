@@ -165,10 +165,8 @@ def check_metastore_usable(settings: Settings) -> None:
     an embedded Derby metastore is not open in another process."""
     if settings.spark.metastore.kind == "postgres":
         check_metastore(settings.spark.metastore)
-    elif "://" not in settings.warehouse or settings.warehouse.startswith("file://"):
+    elif settings.spark.metastore_dir or scheme(settings.warehouse) in (None, "file"):
         check_derby_free(metastore_dir(settings).rstrip("/"))
-    elif settings.spark.metastore_dir:
-        check_derby_free(settings.spark.metastore_dir.rstrip("/"))
 
 
 def _session_conf(settings: Settings, jars: list[str]) -> dict[str, str]:

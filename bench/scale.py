@@ -152,6 +152,41 @@ def run_step(name: str, cmd: list[str], logs: str, eventlog: str | None) -> dict
     return row
 
 
+def disk_bytes(folder: str) -> int:
+    total = 0
+    for root, _dirs, names in os.walk(folder):
+        for n in names:
+            try:
+                total += os.path.getsize(os.path.join(root, n))
+            except OSError:
+                pass
+    return total
+
+
+def rows_added(table_dir: str) -> int:
+    """Rows a table received, from its Delta log's add actions (their numRecords statistics).
+    Exact for the append-only chain.outputs and chain.inputs of a one-run ingest."""
+    total = 0
+    for path in glob.glob(os.path.join(table_dir, "_delta_log", "*.json")):
+        with open(path) as f:
+            for line in f:
+                if line.startswith('{"add"'):
+                    stats = json.loads(line)["add"].get("stats")
+                    total += json.loads(stats).get("numRecords", 0) if stats else 0
+    return total
+
+
+def warehouse_figures(wh: str) -> dict:
+    """Bytes on disk per database (Delta logs and all file versions included) and the row
+    counts of the two largest chain tables."""
+    dbs = sorted(d for d in os.listdir(wh) if os.path.isdir(os.path.join(wh, d)))
+    return {
+        "disk_bytes": {d: disk_bytes(os.path.join(wh, d)) for d in dbs},
+        "outputs": rows_added(os.path.join(wh, "chain", "outputs")),
+        "inputs": rows_added(os.path.join(wh, "chain", "inputs")),
+    }
+
+
 def run_size(size: float, work: str) -> dict:
     sim, wh = os.path.join(work, "sim"), os.path.join(work, "warehouse")
     shutil.rmtree(work, ignore_errors=True)
@@ -194,7 +229,9 @@ def run_size(size: float, work: str) -> dict:
     for r in rows:
         r["tx_per_s"] = tx / r["seconds"]
     return {"target": size, "scale": scale, "transactions": tx, "blocks": manifest.get("blocks"),
-            "days": manifest.get("days"), "steps": rows}  # fmt: skip
+            "days": manifest.get("days"), "addresses": manifest.get("addresses"),
+            "blocks_bytes": manifest.get("blocks_bytes"), **warehouse_figures(wh),
+            "steps": rows}  # fmt: skip
 
 
 def fit_exponent(points: list[tuple[float, float]]) -> float | None:
@@ -225,6 +262,15 @@ def report(results: list[dict]) -> list[str]:
                 f"{mib(r['rss_python']):>11} {mib(r.get('shuffle_write', 0)):>14} "
                 f"{mib(r.get('shuffle_read', 0)):>14} {r.get('tasks', 0):>7,}"
             )
+    lines += ["", "per chain: outputs and inputs per transaction; bytes per transaction of the "
+              "blk files and of each database of the warehouse (all Delta file versions):"]
+    for res in results:
+        tx = res["transactions"]
+        dbs = "  ".join(f"{d} {b / tx:,.0f}" for d, b in res.get("disk_bytes", {}).items())
+        lines.append(
+            f"{tx:>10,}  outputs/tx {res.get('outputs', 0) / tx:.2f}  inputs/tx "
+            f"{res.get('inputs', 0) / tx:.2f}  blk {(res.get('blocks_bytes') or 0) / tx:,.0f}  {dbs}"
+        )
     if len(results) > 1:
         lines += ["", "growth exponent b (time ~ transactions^b; 1 = linear), fitted over all "
                   "sizes and per step between consecutive sizes:"]  # fmt: skip

@@ -21,6 +21,7 @@ import os
 import shutil
 import struct
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,30 +146,45 @@ def check_metastore(ms: MetastoreSettings, timeout_s: float = 10.0) -> None:
     conn.close()
 
 
-def check_derby_free(db_dir: str) -> None:
-    """Refuse, with a message saying why and what to do, when another process has the embedded
-    Derby metastore ``db_dir`` open (Hive would otherwise fail deep inside with "Another
-    instance of Derby may have already booted the database"). A JVM that opens a Derby
-    database holds a lock on its ``dbex.lck`` file until it ends; this only looks at the lock
-    (F_GETLK), it never takes it."""
+# A step's JVM lets go of Derby's lock only once it has shut down, a moment after the step's
+# Python process has exited: `hodlflow ingest && hodlflow entities` (or a DAG's consecutive
+# tasks) would otherwise be refused. Wait this long for the holder to let go.
+DERBY_RELEASE_WAIT_S = 20.0
+
+
+def _derby_holder(db_dir: str) -> int | None:
+    """The pid holding the Derby database's ``dbex.lck`` lock, or None."""
     try:
         fd = os.open(os.path.join(db_dir, "dbex.lck"), os.O_RDONLY)
     except OSError:
-        return  # never opened (or removed): nobody has it
+        return None  # never opened (or removed): nobody has it
     try:
         # struct flock: l_type, l_whence, l_start, l_len (0 = to the end), l_pid.
         query = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
         held = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, query))
     finally:
         os.close(fd)
-    if held[0] != fcntl.F_UNLCK:
-        raise MetastoreError(
-            f"the embedded Derby metastore {db_dir} is open in another Spark process "
-            f"(pid {held[4]}: a running `hodlflow serve-sql`, `sql` or pipeline step). Derby "
-            "admits one process at a time: stop that one, or share the catalog through a "
-            "PostgreSQL metastore (spark.metastore.kind=postgres, README: A shared metastore "
-            "on PostgreSQL)"
-        )
+    return None if held[0] == fcntl.F_UNLCK else held[4]
+
+
+def check_derby_free(db_dir: str, wait_s: float = DERBY_RELEASE_WAIT_S) -> None:
+    """Refuse, with a message saying why and what to do, when another process has the embedded
+    Derby metastore ``db_dir`` open (Hive would otherwise fail deep inside with "Another
+    instance of Derby may have already booted the database"). A JVM that opens a Derby
+    database holds a lock on its ``dbex.lck`` file until it ends; this only looks at the lock
+    (F_GETLK), it never takes it, and gives a holder that is shutting down ``wait_s`` seconds
+    to let go."""
+    deadline = time.monotonic() + wait_s
+    while (pid := _derby_holder(db_dir)) is not None:
+        if time.monotonic() >= deadline:
+            raise MetastoreError(
+                f"the embedded Derby metastore {db_dir} is open in another Spark process "
+                f"(pid {pid}: a running `hodlflow serve-sql`, `sql` or pipeline step; waited "
+                f"{wait_s:.0f} s for it to let go). Derby admits one process at a time: stop "
+                "that one, or share the catalog through a PostgreSQL metastore "
+                "(spark.metastore.kind=postgres, README: A shared metastore on PostgreSQL)"
+            )
+        time.sleep(0.2)
 
 
 def _reason(exc: Exception) -> str:

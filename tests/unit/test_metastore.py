@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
 from hodlflow.config import ConfigError, load_settings
-from hodlflow.metastore import PASSWORD_KEY, postgres_address, secret_properties_file
+from hodlflow.metastore import (
+    PASSWORD_KEY,
+    MetastoreError,
+    check_derby_free,
+    postgres_address,
+    secret_properties_file,
+)
 from hodlflow.spark import catalog_conf
 
 URL = "jdbc:postgresql://db.internal:5433/hive_meta"
@@ -112,3 +120,45 @@ def test_derby_needs_no_password_file(tmp_path):
     settings = load_settings("test", {"warehouse.path": str(tmp_path)})
     with secret_properties_file(settings.spark.metastore) as path:
         assert path is None
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(os.path.join(sys.argv[1], "dbex.lck"), os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX)  # what a JVM with the Derby database open holds
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _holder(db_dir, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db_dir), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_derby_metastore_let_go_by_a_process_shutting_down_is_waited_for(tmp_path):
+    # The previous step's JVM exits a moment after its Python: the next step waits for it.
+    proc = _holder(tmp_path, 1.5)
+    try:
+        check_derby_free(str(tmp_path), wait_s=30)
+        assert proc.wait(timeout=5) == 0  # it had to end before the check returned
+    finally:
+        proc.kill()
+
+
+def test_a_derby_metastore_held_past_the_wait_is_refused_naming_folder_and_pid(tmp_path):
+    proc = _holder(tmp_path, 60)
+    try:
+        with pytest.raises(MetastoreError) as err:
+            check_derby_free(str(tmp_path), wait_s=0.5)
+        assert f"Derby metastore {tmp_path} is open in another Spark process (pid {proc.pid}" in str(
+            err.value
+        )
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    check_derby_free(str(tmp_path), wait_s=0)  # free once the holder is gone

@@ -4,10 +4,11 @@ For each size (transactions, default 1e5, 1e6, 1e7) it simulates ``capitulation.
 activity scale that gives about that many transactions, then runs every step as its own
 ``hodlflow`` process (the settings of ``conf/``: ``local[2]``, the default driver memory) into a
 fresh warehouse and prints, per step: wall time, transactions/s, peak memory (the JVM — in local
-mode driver and executor are one JVM — and the Python processes, polled from /proc; the JVM heap
-peak from Spark's event log), shuffle bytes written and read (event log), and how each step's
-time grows with size: the fitted exponent b of time ~ size^b (1 = linear). Writes
-``bench-out/scale.txt`` and ``bench-out/scale.json``.
+mode driver and executor are one JVM — and the Python processes: proportional set size polled
+from /proc; the JVM heap peak from Spark's event log), shuffle bytes written and read (event
+log), and how each step's time grows with size: the fitted exponent b of time ~ size^b (1 =
+linear); then per chain the outputs and inputs per transaction and the bytes per transaction of
+the blk files and of each database. Writes ``bench-out/scale.txt`` and ``bench-out/scale.json``.
 
   python bench/scale.py                          # 1e5, 1e6, 1e7 (hours on 2 cores)
   python bench/scale.py --sizes 1e5,1e6          # the quick curve
@@ -41,8 +42,25 @@ def scale_for(size: float) -> float:
     return max(0.05, (size - COINBASES) / PER_SCALE)
 
 
+def _pss(pid: int) -> int:
+    """A process's proportional set size: its resident pages, the ones it shares with other
+    processes divided among them. PySpark forks its Python workers from one daemon, so summing
+    their plain RSS counts the daemon's pages once per worker. Plain RSS where the kernel has
+    no smaps_rollup."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
 class TreeMemory:
-    """Peak resident memory of a process and its descendants, split into JVM and Python."""
+    """Peak memory (proportional set size) of a process and its descendants, split into JVM
+    and Python."""
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
         self.pid, self.interval = pid, interval
@@ -68,8 +86,7 @@ class TreeMemory:
             pid = todo.pop()
             todo.extend(kids.get(pid, []))
             try:
-                with open(f"/proc/{pid}/statm") as f:
-                    rss = int(f.read().split()[1]) * PAGE
+                rss = _pss(pid)
                 with open(f"/proc/{pid}/comm") as f:
                     comm = f.read().strip()
             except OSError:
@@ -251,8 +268,8 @@ def mib(n: float) -> str:
 
 def report(results: list[dict]) -> list[str]:
     lines = [
-        f"{'size':>10} {'step':<9} {'seconds':>8} {'tx/s':>9} {'JVM RSS MiB':>12} "
-        f"{'heap MiB':>9} {'Python MiB':>11} {'shuffle w MiB':>14} {'shuffle r MiB':>14} {'tasks':>7}"
+        f"{'size':>10} {'step':<9} {'seconds':>8} {'tx/s':>9} {'JVM PSS MiB':>12} "
+        f"{'heap MiB':>9} {'Python PSS':>11} {'shuffle w MiB':>14} {'shuffle r MiB':>14} {'tasks':>7}"
     ]
     for res in results:
         for r in res["steps"]:

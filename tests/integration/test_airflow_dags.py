@@ -1,7 +1,8 @@
 """The Airflow DAGs under real Airflow 3.3.2 (its own virtual environment): every file imports,
-the task graphs are the designed ones, and `airflow dags test` runs the daily DAG for two
-consecutive days of a simulated chain through real spark-submit and Delta, after which the
-tables equal those of a plain CLI run over the same blocks; re-running a day changes nothing."""
+the task graphs are the designed ones, and `airflow dags test` runs the daily DAG on a simulated
+chain through real spark-submit and Delta — one day, then a day after a missed one (caught up by
+that run) — after which the tables equal those of the plain CLI run over the same blocks; the
+missed day's run, late, changes nothing."""
 
 from __future__ import annotations
 
@@ -12,10 +13,8 @@ import pytest
 import yaml
 from pyspark.testing import assertDataFrameEqual
 
-from hodlflow.cli import main as hodlflow
-from hodlflow.config import CONF_DIR
-from hodlflow.sim.simulator import run_simulation
 from tests.integration.airflow_env import AF_BIN, DAGS, ROOT, airflow_env, migrate, run
+from tests.integration.tiny_sim import DAYS, REFERENCE_PREFIX, TABLES, days_of, read, site_overlay
 
 pytestmark = pytest.mark.spark
 
@@ -107,56 +106,27 @@ def test_dag_files_import_neither_pyspark_nor_hodlflow():
 
 # --- the daily DAG end to end ------------------------------------------------------------
 
-DAYS = ("2025-03-02", "2025-03-03")  # runs for the intervals [03-01, 03-02) and [03-02, 03-03)
-GOLD = ("metrics.miner_pressure", "metrics.entity_flows", "metrics.exchange_flows",
-        "metrics.holder_migration", "metrics.supply_cohorts", "metrics.entity_balance_cohorts",
-        "market.prices")  # fmt: skip
-OTHER = ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent",
-         "entities.address_entity", "entities.entities", "entities.entity_daily",
-         "entities.class_flows")  # fmt: skip
+# Runs for the intervals [03-01, 03-02) and, after a missed day, [03-03, 03-04): the second run
+# catches up both days; then the missed interval [03-02, 03-03) runs late and must change nothing.
+RUNS = ("2025-03-02", "2025-03-04")
+LATE_RUN = "2025-03-03"
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("af-sim")
-    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(out))
-    return out, manifest
-
-
-def overlay(sim, warehouse) -> dict:
-    out, manifest = sim
-    return {
-        "check_pow": False,  # simulated headers carry mainnet difficulty without the work
-        "warehouse": {"path": str(warehouse)},
-        "ingest": {
-            "start_hash": manifest["start_hash"],
-            "start_height": manifest["start_height"],
-        },
-        "entities": {
-            "pools": [str(CONF_DIR / "pools.json"), str(out / manifest["files"]["pools"])],
-            "label_seeds": [
-                str(CONF_DIR / "labels" / "exchanges.csv"),
-                str(out / manifest["files"]["exchange_labels"]),
-            ],
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def dag_runs(sim, tmp_path_factory):
-    """The daily DAG run with `airflow dags test` for two consecutive days, then the first day
-    again. Returns the warehouse, the table contents after the two days and after the re-run."""
+def dag_runs(tiny_sim, tmp_path_factory):
+    """The daily DAG run with `airflow dags test` for RUNS in order; returns the Airflow
+    environment, the warehouse and a function running the DAG for one more day."""
+    out, manifest = tiny_sim
     base = tmp_path_factory.mktemp("af-daily")
     warehouse = base / "warehouse"
     conf_file = base / "site.yaml"
-    conf_file.write_text(yaml.safe_dump(overlay(sim, warehouse)))
+    conf_file.write_text(yaml.safe_dump(site_overlay(out, manifest, str(warehouse))))
     # Delta's jars (as `hodlflow fetch-jars` writes them) plus a lighter JVM for short jobs.
     props = base / "spark-submit.properties"
     props.write_text(
         (ROOT / ".cache" / "jars" / "spark-submit.properties").read_text()
         + "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
     )
-    out, _ = sim
     env = airflow_env(
         base / "airflow-home",
         {
@@ -175,62 +145,41 @@ def dag_runs(sim, tmp_path_factory):
         assert done.returncode == 0, f"airflow dags test {day} failed:\n{log[-6000:]}"
         assert "Spark-Submit cmd" in log  # real spark-submit ran
 
-    for day in DAYS:
+    for day in RUNS:
         dags_test(day)
-    return env, warehouse, dags_test
-
-
-def read_path(spark, warehouse, key, prefix=""):
-    db, table = key.split(".")
-    return spark.read.format("delta").load(f"{warehouse}/{prefix}{db}/{table}")
+    return env, str(warehouse), dags_test
 
 
 def snapshot(spark, warehouse, keys):
-    return {k: sorted(map(tuple, read_path(spark, warehouse, k).collect())) for k in keys}
+    return {k: sorted(map(tuple, read(spark, warehouse, k).collect())) for k in keys}
 
 
-def test_daily_dag_over_two_days_equals_a_plain_cli_run(spark, sim, dag_runs, tmp_path):
-    _, af_warehouse, _ = dag_runs
-    out, _ = sim
-    cli_warehouse = tmp_path / "cli-warehouse"
-    conf_file = tmp_path / "site.yaml"
-    conf_file.write_text(yaml.safe_dump(overlay(sim, cli_warehouse)))
-    common = ["--env", "test", "--conf-file", str(conf_file), "--set", "warehouse.db_prefix=clirun_"]
-    # The same steps by hand, in one go over both days (ingest in chunks of 120 heights, as the
-    # backfill DAG does: three atomic steps that must add up to the two daily ones).
-    ingest = ["ingest", *common, "--blocks-dir", str(out / "blocks"), "--until", DAYS[-1]]
-    assert hodlflow([*ingest, "--chunk-blocks", "120"]) == 0
-    assert hodlflow(["entities", *common]) == 0
-    assert hodlflow(["prices", *common, str(out / "prices.csv")]) == 0
-    assert hodlflow(["metrics", *common]) == 0
-
-    blocks = read_path(spark, af_warehouse, "chain.blocks")
-    # Two days of ~144 blocks (the tiny scenario's density; header times jitter around the
-    # midnight cut): the DAG really ingested both days and nothing after.
-    assert 280 <= blocks.count() <= 296
-    last_day = blocks.agg({"day": "max"}).first()[0]
-    assert str(last_day) <= "2025-03-02"  # nothing past the second interval's end
-    for key in GOLD + OTHER:
-        expected = read_path(spark, cli_warehouse, key, prefix="clirun_")
-        actual = read_path(spark, af_warehouse, key)
-        assert actual.count() > 0, key
-        assertDataFrameEqual(actual, expected, checkRowOrder=False)
+def test_daily_dag_runs_equal_a_plain_cli_run(spark, dag_runs, tiny_reference):
+    _, warehouse, _ = dag_runs
+    assert days_of(spark, warehouse) == list(DAYS)  # both intervals, the missed day too, and nothing past the last end
+    for key in TABLES:
+        actual = read(spark, warehouse, key)
+        # No cluster of one run merges with another's in these days: merges stays empty.
+        assert (actual.count() > 0) == (key != "entities.merges"), key
+        assertDataFrameEqual(
+            actual, read(spark, tiny_reference, key, REFERENCE_PREFIX), checkRowOrder=False
+        )
 
 
-def test_rerunning_a_day_changes_nothing(spark, dag_runs):
+def test_running_a_missed_day_late_changes_nothing(spark, dag_runs):
     _, warehouse, dags_test = dag_runs
-    before = snapshot(spark, warehouse, GOLD + OTHER)
-    dags_test(DAYS[0])
-    assert snapshot(spark, warehouse, GOLD + OTHER) == before
+    before = snapshot(spark, warehouse, TABLES)
+    dags_test(LATE_RUN)
+    assert snapshot(spark, warehouse, TABLES) == before
 
 
-def test_sensor_waits_while_the_chain_has_not_passed_the_interval(sim, dag_runs):
+def test_sensor_waits_while_the_chain_has_not_passed_the_interval(tiny_sim, dag_runs):
     env, _, _ = dag_runs
-    out, _ = sim
+    out, manifest = tiny_sim
     done = run(
         [str(AF_BIN / "hodlflow"), "tip", "--env", "test", "--blocks-dir", str(out / "blocks"),
-         "--set", "check_pow=false", "--set", f"ingest.start_hash={sim[1]['start_hash']}",
-         "--set", f"ingest.start_height={sim[1]['start_height']}", "--after", "2025-03-07"],
+         "--set", "check_pow=false", "--set", f"ingest.start_hash={manifest['start_hash']}",
+         "--set", f"ingest.start_height={manifest['start_height']}", "--after", "2025-03-07"],
         env,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr

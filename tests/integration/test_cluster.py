@@ -1,9 +1,10 @@
 """The pipeline on a real Spark standalone cluster (one master, two one-core workers on
 loopback, started from the pip-installed pyspark): ingest → entities → metrics through
 spark-submit to spark://, warehouse, blocks directory and checkpoint directory given as file://
-URIs. Every table equals the one of a local-mode run over the same blocks, and the event logs
-and the workers' work dirs show that executors on both workers ran tasks (a silent local-mode
-run would leave both empty)."""
+URIs. Every table equals the one of the session's in-process local-mode run over the same blocks
+(tiny_reference in tests/integration/conftest.py: ingested in chunks there, one shuffle partition
+against four here), and the event logs and the workers' work dirs show that executors on both
+workers ran tasks (a silent local-mode run would leave both empty)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,19 @@ import pytest
 import yaml
 from pyspark.testing import assertDataFrameEqual
 
-from hodlflow.cli import main as hodlflow
-from hodlflow.config import CONF_DIR
-from hodlflow.sim.simulator import run_simulation
 from tests.integration.spark_cluster import ROOT, VENV_PYTHON, start_cluster
+from tests.integration.tiny_sim import (
+    DAYS,
+    REFERENCE_PREFIX,
+    TABLES,
+    UNTIL,
+    days_of,
+    read,
+    site_overlay,
+)
 
 pytestmark = pytest.mark.spark
 
-# The simulated chain's first three days (~430 blocks): coinbases only on the first day, miners
-# spending on the second, exchanges, holders and co-spends from the third: work for every step.
-UNTIL = "2025-03-04"
-TABLES = ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent",
-          "entities.address_entity", "entities.entities", "entities.entity_daily",
-          "entities.class_flows", "entities.merges", "market.prices", "metrics.miner_pressure",
-          "metrics.entity_flows", "metrics.exchange_flows", "metrics.holder_migration",
-          "metrics.supply_cohorts", "metrics.supply_changes", "metrics.supply_state",
-          "metrics.entity_balance_cohorts")  # fmt: skip
 # Run records: everything but their commit times and the table locations they name.
 RUNS = {
     "entities.runs": ("start_height", "end_height", "end_hash", "first_day", "last_day",
@@ -38,22 +36,6 @@ RUNS = {
     "metrics.runs": ("first_day", "last_day", "end_height", "end_hash"),
 }  # fmt: skip
 STEPS = ("ingest", "entities", "metrics")
-
-
-def site_overlay(out: Path, manifest: dict, warehouse: str, checkpoints: str | None) -> dict:
-    return {
-        "check_pow": False,  # simulated headers carry mainnet difficulty without the work
-        "warehouse": {"path": warehouse},
-        "ingest": {"start_hash": manifest["start_hash"], "start_height": manifest["start_height"]},
-        "entities": {
-            "pools": [str(CONF_DIR / "pools.json"), str(out / manifest["files"]["pools"])],
-            "label_seeds": [
-                str(CONF_DIR / "labels" / "exchanges.csv"),
-                str(out / manifest["files"]["exchange_labels"]),
-            ],
-            "checkpoint_dir": checkpoints,
-        },
-    }
 
 
 def step_args(step: str, out: Path) -> list[str]:
@@ -74,17 +56,10 @@ def events_of(log_dir: Path) -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cluster-sim")
-    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(out))
-    return out, manifest
-
-
-@pytest.fixture(scope="module")
-def cluster_run(sim, tmp_path_factory):
+def cluster_run(tiny_sim, tmp_path_factory):
     """The three steps spark-submitted to a two-worker standalone cluster; the cluster is torn
     down before the assertions. Returns the warehouse URI, the event logs and worker dirs."""
-    out, manifest = sim
+    out, manifest = tiny_sim
     base = tmp_path_factory.mktemp("cluster")
     warehouse = (base / "warehouse").as_uri()
     conf_file = base / "site.yaml"
@@ -168,32 +143,21 @@ def test_system_python_could_not_have_run_the_tasks():
     assert done.returncode != 0
 
 
-def test_cluster_tables_equal_a_local_mode_run(spark, sim, cluster_run, tmp_path):
+def test_cluster_tables_equal_a_local_mode_run(spark, cluster_run, tiny_reference):
     warehouse, _, _, _ = cluster_run
-    out, manifest = sim
-    local_wh = tmp_path / "local-warehouse"
-    conf_file = tmp_path / "site.yaml"
-    conf_file.write_text(yaml.safe_dump(site_overlay(out, manifest, str(local_wh), None)))
-    common = ["--env", "test", "--conf-file", str(conf_file), "--set", "warehouse.db_prefix=local_"]
-    for step in STEPS:
-        assert hodlflow([step, *common, *step_args(step, out)]) == 0
-
-    def read(wh: str, key: str, prefix: str = ""):
-        db, table = key.split(".")
-        return spark.read.format("delta").load(f"{wh}/{prefix}{db}/{table}")
-
-    days = sorted(str(r.day) for r in read(warehouse, "chain.blocks").select("day").distinct().collect())
-    assert days == ["2025-03-01", "2025-03-02", "2025-03-03"]  # nothing from --until on
-    assert read(warehouse, "chain.inputs").count() > 0
-    assert read(warehouse, "entities.runs").first().edges > 0  # co-spends clustered
-    assert read(warehouse, "metrics.miner_pressure").count() == 3  # one row a day
+    assert days_of(spark, warehouse) == list(DAYS)  # nothing from --until on
+    assert read(spark, warehouse, "chain.inputs").count() > 0
+    assert read(spark, warehouse, "entities.runs").first().edges > 0  # co-spends clustered
+    assert read(spark, warehouse, "metrics.miner_pressure").count() == len(DAYS)  # one row a day
     for key in TABLES:
         assertDataFrameEqual(
-            read(warehouse, key), read(str(local_wh), key, "local_"), checkRowOrder=False
+            read(spark, warehouse, key),
+            read(spark, tiny_reference, key, REFERENCE_PREFIX),
+            checkRowOrder=False,
         )
     for key, cols in RUNS.items():
         assertDataFrameEqual(
-            read(warehouse, key).select(*cols),
-            read(str(local_wh), key, "local_").select(*cols),
+            read(spark, warehouse, key).select(*cols),
+            read(spark, tiny_reference, key, REFERENCE_PREFIX).select(*cols),
             checkRowOrder=False,
         )

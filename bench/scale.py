@@ -86,15 +86,15 @@ class TreeMemory:
             pid = todo.pop()
             todo.extend(kids.get(pid, []))
             try:
-                rss = _pss(pid)
+                mem = _pss(pid)
                 with open(f"/proc/{pid}/comm") as f:
                     comm = f.read().strip()
             except OSError:
                 continue
             # The tree holds only our processes: the JVM, and Python (the hodlflow entry point,
             # whose comm is "hodlflow", and PySpark's workers).
-            now["jvm" if comm == "java" else "python"] += rss
-            now["total"] += rss
+            now["jvm" if comm == "java" else "python"] += mem
+            now["total"] += mem
         for k, v in now.items():
             self.peak[k] = max(self.peak[k], v)
 

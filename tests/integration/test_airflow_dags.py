@@ -13,8 +13,16 @@ import pytest
 import yaml
 from pyspark.testing import assertDataFrameEqual
 
-from tests.integration.airflow_env import AF_BIN, DAGS, ROOT, airflow_env, migrate, run
-from tests.integration.tiny_sim import DAYS, REFERENCE_PREFIX, TABLES, days_of, read, site_overlay
+from tests.integration.airflow_env import AF_BIN, DAGS, airflow_env, migrate, run
+from tests.integration.tiny_sim import (
+    DAYS,
+    REFERENCE_PREFIX,
+    TABLES,
+    days_of,
+    read,
+    site_overlay,
+    submit_properties,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -121,12 +129,7 @@ def dag_runs(tiny_sim, tmp_path_factory):
     warehouse = base / "warehouse"
     conf_file = base / "site.yaml"
     conf_file.write_text(yaml.safe_dump(site_overlay(out, manifest, str(warehouse))))
-    # Delta's jars (as `hodlflow fetch-jars` writes them) plus a lighter JVM for short jobs.
-    props = base / "spark-submit.properties"
-    props.write_text(
-        (ROOT / ".cache" / "jars" / "spark-submit.properties").read_text()
-        + "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
-    )
+    props = submit_properties(base)
     env = airflow_env(
         base / "airflow-home",
         {

@@ -25,6 +25,7 @@ from tests.integration.tiny_sim import (
     days_of,
     read,
     site_overlay,
+    submit_properties,
 )
 
 pytestmark = pytest.mark.spark
@@ -70,14 +71,8 @@ def cluster_run(tiny_sim, tmp_path_factory):
     events.mkdir()
     # The Delta jars from the set-up's cache (the file `hodlflow fetch-jars` writes), nothing
     # resolved from Maven at submit time, plus a lighter JVM for short jobs.
-    jars_props = (ROOT / ".cache" / "jars" / "spark-submit.properties").read_text()
-    assert "spark.jars.packages" not in jars_props
-    props = base / "spark-submit.properties"
-    props.write_text(
-        jars_props
-        + "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
-        + "spark.executor.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
-    )
+    props = submit_properties(base, ("driver", "executor"))
+    assert "spark.jars.packages" not in props.read_text()
     cluster = start_cluster(base, workers=2, cores=1, memory="1g")
     try:
         for step in STEPS:

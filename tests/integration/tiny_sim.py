@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hodlflow.config import CONF_DIR
+from hodlflow.config import CONF_DIR, PROJECT_ROOT
 
 # The chain's first three days (~430 blocks): coinbases only on the first day, miners spending
 # on the second, exchanges, holders and co-spends from the third: work for every step.
@@ -49,3 +49,14 @@ def days_of(spark, warehouse: str) -> list[str]:
     """The days of the blocks a warehouse holds."""
     rows = read(spark, warehouse, "chain.blocks").select("day").distinct().collect()
     return sorted(str(r.day) for r in rows)
+
+
+def submit_properties(base: Path, roles: tuple[str, ...] = ("driver",)) -> Path:
+    """A spark-submit properties file in ``base``: the Delta jars from the set-up's cache (the
+    file `hodlflow fetch-jars` writes) plus a lighter JVM for short jobs in ``roles``."""
+    text = (Path(PROJECT_ROOT) / ".cache" / "jars" / "spark-submit.properties").read_text()
+    for role in roles:
+        text += f"spark.{role}.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
+    path = base / "spark-submit.properties"
+    path.write_text(text)
+    return path

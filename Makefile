@@ -61,8 +61,12 @@ $(JARS) $(PG_JAR): $(STAMP)
 lint: setup
 	$(BIN)/ruff check lib tests jobs bench airflow_dags
 
+# Two pytest workers: the integration tests wait on JVM starts and subprocesses (one core is
+# idle most of a serial run). A test file stays on one worker (its module fixtures are built
+# once); the Airflow and cluster tests share one (they share one reference run).
+TEST_WORKERS ?= 2
 test: setup airflow-setup system-packages lint
-	$(BIN)/python -m pytest -q --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
 
 demo: setup
 	$(BIN)/hodlflow demo --out "$(DEMO_DIR)"

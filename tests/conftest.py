@@ -16,6 +16,22 @@ from hodlflow.config import Settings, load_settings  # noqa: E402
 
 _counter = itertools.count()
 
+# Test files that share the session's tiny reference run (tests/integration/conftest.py): one
+# pytest-xdist worker runs them all, so the reference is built once.
+SHARED_REFERENCE = ("test_airflow_dags.py", "test_cluster.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup`` (``make test``): every test file is one group, so
+    its module fixtures are built once, on one worker; the files in SHARED_REFERENCE are one
+    group. Runs before pytest-xdist reads the marks."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = item.path.name
+            group = "shared-reference" if name in SHARED_REFERENCE else str(item.path)
+            item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory) -> str:

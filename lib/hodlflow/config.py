@@ -113,6 +113,7 @@ class MetricsSettings:
 class MaintenanceSettings:
     vacuum_retention_hours: int
     optimize_min_files: int
+    parallel_tables: int
 
 
 @dataclass(frozen=True)
@@ -349,13 +350,14 @@ def _metastore(sec: dict[str, Any]) -> MetastoreSettings:
 
 
 def _maintenance(sec: dict[str, Any], delta_check: bool = True) -> MaintenanceSettings:
-    _known(sec, {"vacuum_retention_hours", "optimize_min_files"}, "maintenance")
+    _known(sec, {"vacuum_retention_hours", "optimize_min_files", "parallel_tables"}, "maintenance")
     # Below the floor only where Delta's own safety check is switched off on purpose (tests).
     floor = MIN_VACUUM_RETENTION_HOURS if delta_check else 0
     hours = _number(sec, "vacuum_retention_hours", "maintenance", int, floor)
     return MaintenanceSettings(
         vacuum_retention_hours=hours,
         optimize_min_files=_number(sec, "optimize_min_files", "maintenance", int, 1),
+        parallel_tables=_number(sec, "parallel_tables", "maintenance", int, 1),
     )
 
 

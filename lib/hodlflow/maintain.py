@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -111,6 +112,8 @@ def run_maintenance(
     - VACUUM LITE retaining ``maintenance.vacuum_retention_hours``: deletes the files that the
       transaction log records as removed before then (no listing of the table's directories).
 
+    ``maintenance.parallel_tables`` tables at a time.
+
     Example::
 
         run_maintenance(spark, load_settings("local"))
@@ -121,15 +124,20 @@ def run_maintenance(
         log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     hours = settings.maintenance.vacuum_retention_hours
     min_files = settings.maintenance.optimize_min_files
-    done = []
-    for key in table_keys():
-        if not tables.exists(spark, settings, key):
-            continue
+    keys = [k for k in table_keys() if tables.exists(spark, settings, k)]
+
+    def maintain(key: str) -> str:
         location = tables.table_location(settings, key)
         schema = tables.load_schema(key)
         for statement in optimize_statements(spark, location, schema, min_files):
             metrics = spark.sql(statement).select("metrics.numFilesRemoved", "metrics.numFilesAdded").first()
             log(f"{key}: {metrics[0]} files compacted into {metrics[1]}")
         spark.sql(f"VACUUM {_sql_path(location)} LITE RETAIN {hours} HOURS")
-        done.append(tables.qualified_name(settings, key))
+        return tables.qualified_name(settings, key)
+
+    # Tables are independent: their Spark jobs run side by side from driver threads. A table
+    # that fails does not stop the others (each one's commits are atomic); its error is raised
+    # once all are done.
+    with ThreadPoolExecutor(settings.maintenance.parallel_tables, "maintain") as pool:
+        done = list(pool.map(maintain, keys))
     return MaintenanceResult(done, time.time() - t0)

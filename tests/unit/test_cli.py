@@ -138,3 +138,9 @@ def test_tip_after_a_time_is_ready_only_with_the_confirmation_depth(tiny_sim, ca
     assert code == 3 and tip["boundary_confirmations"] >= 1
     code, tip = _tip(tiny_sim, "--after", last.isoformat(), "--confirmations", "1", capsys=capsys)
     assert code == 0 and tip["ready"] is True
+
+
+def test_maintenance_parallel_tables_is_at_least_one():
+    with pytest.raises(ConfigError, match="parallel_tables"):
+        load_settings("local", {"maintenance.parallel_tables": 0})
+    assert load_settings("local", {"maintenance.parallel_tables": 1}).maintenance.parallel_tables == 1

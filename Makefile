@@ -66,7 +66,7 @@ lint: setup
 # once); the Airflow and cluster tests share one (they share one reference run).
 TEST_WORKERS ?= 2
 test: setup airflow-setup system-packages lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
 
 demo: setup
 	$(BIN)/hodlflow demo --out "$(DEMO_DIR)"

@@ -21,16 +21,19 @@ _counter = itertools.count()
 SHARED_REFERENCE = ("test_airflow_dags.py", "test_cluster.py")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` (``make test``): every test file is one group, so
-    its module fixtures are built once, on one worker; the files in SHARED_REFERENCE are one
-    group. Runs before pytest-xdist reads the marks."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            name = item.path.name
-            group = "shared-reference" if name in SHARED_REFERENCE else str(item.path)
-            item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``pytest -n N`` (``make test``): a test file is one unit of work, run by one worker
+    (its module fixtures are built once); the files in SHARED_REFERENCE are one unit. (xdist's
+    own --dist loadgroup marks do not group under pytest 9: it renames node ids pytest no longer
+    reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "shared-reference" if path.rsplit("/", 1)[-1] in SHARED_REFERENCE else path
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +65,4 @@ def make_settings(tmp_path):
         return load_settings("test", base)
 
     return make
+

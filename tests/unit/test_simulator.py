@@ -414,3 +414,26 @@ def test_exchange_seeds_are_cold_wallets_of_the_exchange_they_name(tiny):
     lines = (tiny / "labels" / "exchanges.csv").read_text().splitlines()
     assert lines[0] == "address,label,source"
     assert all(line.endswith(",simulator") for line in lines[1:])
+
+
+def test_otc_sales_pay_the_largest_long_term_holders_directly(tmp_path):
+    """tiny.yaml with every trader's and forced seller's sale over the counter: the weak hands
+    then pay long-term holders (truth class strong) and never an exchange, and the truth still
+    adds up to the chain. (Without otc_share, tiny's weak hands sell only on exchanges.)"""
+    scenario = yaml.safe_load((ROOT / "conf" / "scenarios" / "tiny.yaml").read_text())
+    scenario["agents"]["weak_traders"]["otc_share"] = 1.0
+    scenario["agents"]["forced_sellers"]["otc_share"] = 1.0
+    path = tmp_path / "otc.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    out = tmp_path / "out"
+    run_simulation(str(path), str(out))
+    owners = {r["address"]: r for r in _read_csv(out / "truth" / "addresses.csv")}
+    chain = Chain(out)
+    flows, _ = _recompute(chain, owners)
+    truth = {
+        (r["day"], r["from_class"], r["to_class"]): int(r["value_sats"])
+        for r in _read_csv(out / "truth" / "daily_flows.csv")
+    }
+    assert truth == dict(flows)
+    from_weak = {k[2] for k in truth if k[1] == "weak"}
+    assert "strong" in from_weak and "exchange" not in from_weak

@@ -386,7 +386,7 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
         .whenNotMatchedInsert(condition="s._op = 'U'", values={c: f"s.{c}" for c in cols})
         .execute()
     )
-    tables.append(_class_flows(per_tx, running), settings, "entities.class_flows")
+    tables.append(_class_flows(per_tx, running, ent), settings, "entities.class_flows")
     phase("tables written")
     end_day = blocks.filter(F.col("height") == end).select("day")
     tables.append(
@@ -488,24 +488,38 @@ def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFram
         F.when(sweep, 1).otherwise(0).alias("sweep_count"),
         F.when(F.col("is_coinjoin"), in_v + out_v).otherwise(0).alias("coinjoin_sats"),
         (in_v + out_v).alias("moved_sats"),
+        # Value-weighted age (days) of the coins the entity spent in the transaction.
+        F.when(sender, day_num - in_cd / in_v).alias("spent_age_days"),
     )  # fmt: skip
 
 
-def _class_flows(per_tx: DataFrame, running: DataFrame) -> DataFrame:
+def _class_flows(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     """Value paid between entity classes per day (METRICS.md flows): in every transaction each
     receiving entity that spent nothing in it is paid by the spending entities in proportion to
     their inputs; change and any output back to a spender are not flows, nor are coinbases
-    (no spender). Class of an entity on a day: its type (miner, exchange, coinjoin), else its
-    holder class (strong, weak), else other — as of the end of that day."""
+    (no spender).
+
+    Class of a receiver: its type (miner, exchange, coinjoin), else its holder class (strong,
+    weak) as of the end of the day, else other (neutral: young coins never spent yet).
+    Class of a sender: its type, else by the coins it spends — strong when their value-weighted
+    age a gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
+    (METRICS.md's entity-adjusted weight, on the coins moved), weak otherwise. A seller is so
+    judged by what it sells, not by what is left after: a trader that sells its whole wallet
+    has no balance, hence no holder class, at the end of that day."""
+    h = ent.holder
     klass = (
         F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type"))
         .when(F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class"))
         .otherwise(F.lit("other"))
     )
-    classes = running.select("day", "entity_id", klass.alias("class"))
+    classes = running.select("day", "entity_id", F.col("entity_type"), klass.alias("class"))
+    spent_weight = classify.lth_weight(F.col("spent_age_days"), h.lth_days)
+    by_coins = F.when(spent_weight >= F.lit(h.strong_min_weight), classify.STRONG).otherwise(
+        classify.WEAK
+    )
     keys = ["txid", "height"]
     senders = per_tx.filter(F.col("in_sats") > 0).select(
-        *keys, "day", F.col("entity_id").alias("sender"), "in_sats"
+        *keys, "day", F.col("entity_id").alias("sender"), "in_sats", "spent_age_days"
     )
     total = senders.groupBy(*keys).agg(F.sum("in_sats").alias("total_in"))
     receivers = per_tx.filter((F.col("in_sats") == 0) & (F.col("out_sats") > 0)).select(
@@ -515,14 +529,17 @@ def _class_flows(per_tx: DataFrame, running: DataFrame) -> DataFrame:
     # The share first (a double; exactly 1.0 for a sole payer): sats × sats overflows a bigint.
     value = F.floor(F.col("out_sats") * (F.col("in_sats") / F.col("total_in"))).cast("bigint")
     sender_class = classes.select(
-        "day", F.col("entity_id").alias("sender"), F.col("class").alias("from_class")
+        "day",
+        F.col("entity_id").alias("sender"),
+        F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type")).alias("_type"),
     )
     receiver_class = classes.select(
         "day", F.col("entity_id").alias("receiver"), F.col("class").alias("to_class")
     )
     return (
-        pairs.select("day", "sender", "receiver", value.alias("value_sats"))
+        pairs.select("day", "sender", "receiver", "spent_age_days", value.alias("value_sats"))
         .join(sender_class, ["day", "sender"])
+        .withColumn("from_class", F.coalesce("_type", by_coins))
         .join(receiver_class, ["day", "receiver"])
         .groupBy("day", "from_class", "to_class")
         .agg(F.sum("value_sats").alias("value_sats"), F.count(F.lit(1)).alias("transfers"))

@@ -185,6 +185,7 @@ class WeakTradersSpec:
     hold_days: tuple[int, int] = (2, 30)
     panic_hold_factor: float = 0.3  # hold time × this under the production cost
     fear_entry_factor: float = 0.5  # entry rate × this under the production cost
+    otc_share: float = 0.0  # share of sales paid straight to a large long-term holder (OTC)
     address_reuse: float = 0.2
     scripts: dict[str, float] = field(
         default_factory=lambda: {"p2wpkh": 4.0, "p2sh_p2wpkh": 1.0, "p2pkh": 1.0, "p2tr": 1.0}
@@ -199,6 +200,7 @@ class ForcedSellersSpec:
     buy_every_days: float = 20.0
     sell_below_ratio: float = 1.0  # under this price/cost ratio they must sell everything
     sell_daily_prob: float = 0.2
+    otc_share: float = 0.0  # share of the forced sales paid straight to a large long-term holder
     scripts: dict[str, float] = field(
         default_factory=lambda: {"p2wpkh": 3.0, "p2sh_p2wpkh": 1.0, "p2pkh": 1.0}
     )
@@ -633,6 +635,7 @@ _read_weak = _dataclass_reader(
         "hold_days": _pair(_POS_INT, "positive integers (days)"),
         "panic_hold_factor": _POS,
         "fear_entry_factor": _NONNEG,
+        "otc_share": _FRACTION,
         "address_reuse": _FRACTION,
         "scripts": _weights,
     },
@@ -647,6 +650,7 @@ _read_forced = _dataclass_reader(
         "buy_every_days": _POS,
         "sell_below_ratio": _POS,
         "sell_daily_prob": _FRACTION,
+        "otc_share": _FRACTION,
         "scripts": _weights,
     },
 )

@@ -449,10 +449,11 @@ class WeakTrader(Entity):
         panic = ratio < 1 and rng.random() < 0.3 * (1 - min(1.0, spec.panic_hold_factor))
         if d >= self.sell_day or panic:
             if self.wallet.coins:
-                ex = self.exchange if rng.random() < 0.9 else rng.choice(sim.exchanges)
-                sim.sweep(
-                    self, sim.take_all(self.wallet, MAX_INPUTS), ex.deposit_address(sim, self)
-                )
+                target = sim.otc_target(spec.otc_share)
+                if target is None:
+                    ex = self.exchange if rng.random() < 0.9 else rng.choice(sim.exchanges)
+                    target = ex.deposit_address(sim, self)
+                sim.sweep(self, sim.take_all(self.wallet, MAX_INPUTS), target)
             if not self.wallet.coins:
                 self.long = False
             sim.schedule(self, d + sim.delay(spec.entry_every_days, d))
@@ -473,7 +474,7 @@ class ForcedSeller(Entity):
         ratio, price, rng = sim.ratio[d], sim.price[d], sim.rng
         if ratio < spec.sell_below_ratio and self.wallet.coins:
             if rng.random() < spec.sell_daily_prob:
-                sim.sell_all(self)
+                sim.sell_all(self, spec.otc_share)
                 self.spent_usd = self.budget_usd  # wiped out: no more buying this cycle
             sim.schedule(self, d + 1)
             return
@@ -969,10 +970,22 @@ class Simulation:
             return self.sweep(ent, inputs, target) if inputs else False
         return self.pay(ent, [(target, amount)])
 
-    def sell_all(self, ent: Entity) -> bool:
-        """Send the entity's whole wallet (up to MAX_INPUTS coins) to its exchange deposit."""
+    def otc_target(self, share: float) -> Address | None:
+        """With chance ``share``: the receive address of a large long-term holder buying over
+        the counter (a direct weak→strong transfer); else None (sell on an exchange). Draws
+        nothing when ``share`` is 0, so scenarios without OTC sales keep their chains."""
+        if share and self.otc_buyers and self.rng.random() < share:
+            return self.receive_address(self.pick_otc_buyer())
+        return None
+
+    def sell_all(self, ent: Entity, otc_share: float = 0.0) -> bool:
+        """Send the entity's whole wallet (up to MAX_INPUTS coins) to its exchange deposit, or
+        with chance ``otc_share`` to an OTC buyer."""
         inputs = self.take_all(ent.wallet, MAX_INPUTS)
-        return self.sweep(ent, inputs, ent.exchange.deposit_address(self, ent)) if inputs else False
+        if not inputs:
+            return False
+        target = self.otc_target(otc_share) or ent.exchange.deposit_address(self, ent)
+        return self.sweep(ent, inputs, target)
 
     def change_address(self, ent: Entity, inputs: Sequence[Coin]) -> Address:
         if ent.change_reuse and self.rng.random() < ent.change_reuse:

@@ -1,0 +1,60 @@
+"""entities.class_flows from hand-written per-(transaction, entity) rows: a payer of no known
+type is strong or weak by the age of the coins it spends (LTH weight ≥ 0.5, i.e. ≥ 155 days
+with the default settings), a receiver by its holder class at the day's end."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hodlflow.config import load_settings
+from hodlflow.entities.job import _class_flows
+
+D = dt.date(2025, 1, 10)
+COIN = 100_000_000
+PER_TX = (
+    "txid string, height int, day date, entity_id bigint, in_sats bigint, out_sats bigint, "
+    "spent_age_days double"
+)
+RUNNING = "day date, entity_id bigint, entity_type string, holder_class string"
+# Entities: 1 trader (sold its whole wallet: no balance, no holder class at the day's end),
+# 2 whale (strong), 3 old holder, 4 exchange, 5 miner, 6 newcomer (neutral), 7 holder at the
+# 155-day edge, 8 holder just under it.
+RUNNING_ROWS = [
+    (D, 1, "unknown", None),
+    (D, 2, "unknown", "strong"),
+    (D, 3, "unknown", "weak"),  # its class at the day's end does not decide how it pays
+    (D, 4, "exchange", None),
+    (D, 5, "miner", None),
+    (D, 6, "unknown", "neutral"),
+    (D, 7, "unknown", "strong"),
+    (D, 8, "unknown", "weak"),
+]
+PER_TX_ROWS = [
+    # t1: the trader spends 10-day-old coins (3 BTC): 2 to the whale, 1 back as change.
+    ("t1", 100, D, 1, 3 * COIN, 1 * COIN, 10.0),
+    ("t1", 100, D, 2, 0, 2 * COIN, None),
+    # t2: the old holder spends 400-day-old coins into the exchange.
+    ("t2", 101, D, 3, 5 * COIN, 0, 400.0),
+    ("t2", 101, D, 4, 0, 5 * COIN, None),
+    # t3: the miner (1 BTC) and the holder at exactly 155 days (3 BTC) pay the newcomer 4 BTC.
+    ("t3", 102, D, 5, 1 * COIN, 0, 1.0),
+    ("t3", 102, D, 7, 3 * COIN, 0, 155.0),
+    ("t3", 102, D, 6, 0, 4 * COIN, None),
+    # t4: coins of 154 days (LTH weight 0.475) pay the old holder (weak at the day's end).
+    ("t4", 103, D, 8, 1 * COIN, 0, 154.0),
+    ("t4", 103, D, 3, 0, 1 * COIN, None),
+]
+
+
+def test_payers_by_the_age_of_the_coins_they_spend_receivers_by_their_class(spark):
+    per_tx = spark.createDataFrame(PER_TX_ROWS, PER_TX)
+    running = spark.createDataFrame(RUNNING_ROWS, RUNNING)
+    flows = _class_flows(per_tx, running, load_settings("test").entities)
+    got = sorted(tuple(r) for r in flows.select("day", "from_class", "to_class", "value_sats", "transfers").collect())
+    assert got == [
+        (D, "miner", "other", 1 * COIN, 1),
+        (D, "strong", "exchange", 5 * COIN, 1),
+        (D, "strong", "other", 3 * COIN, 1),
+        (D, "weak", "strong", 2 * COIN, 1),  # the trader selling: weak, though classless after
+        (D, "weak", "weak", 1 * COIN, 1),
+    ]

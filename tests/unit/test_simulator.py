@@ -416,7 +416,7 @@ def test_exchange_seeds_are_cold_wallets_of_the_exchange_they_name(tiny):
     assert all(line.endswith(",simulator") for line in lines[1:])
 
 
-def test_otc_sales_pay_the_largest_long_term_holders_directly(tmp_path):
+def test_otc_sales_pay_long_term_holders_directly(tmp_path):
     """tiny.yaml with every trader's and forced seller's sale over the counter: the weak hands
     then pay long-term holders (truth class strong) and never an exchange, and the truth still
     adds up to the chain. (Without otc_share, tiny's weak hands sell only on exchanges.)"""

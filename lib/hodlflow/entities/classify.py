@@ -118,6 +118,14 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
     )
 
 
+def coins_class(age: Column, s: EntitiesSettings) -> Column:
+    """``strong`` when coins of value-weighted age ``age`` have the LTH weight of the holder
+    rule (≥ ``holder.strong_min_weight``), else ``weak``: the class of a payer by the coins it
+    spends (entities.class_flows)."""
+    weight = lth_weight(age, s.holder.lth_days)
+    return F.when(weight >= F.lit(s.holder.strong_min_weight), STRONG).otherwise(WEAK)
+
+
 def with_holder_class(df, day: Column, s: EntitiesSettings):
     """Add ``coin_age_days``, ``lth_weight`` and ``holder_class`` as of ``day``."""
     age = coin_age(day)

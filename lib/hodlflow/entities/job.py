@@ -506,16 +506,15 @@ def _class_flows(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     (METRICS.md's entity-adjusted weight, on the coins moved), weak otherwise. A seller is so
     judged by what it sells, not by what is left after: a trader that sells its whole wallet
     has no balance, hence no holder class, at the end of that day."""
-    h = ent.holder
-    klass = (
-        F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type"))
-        .when(F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class"))
-        .otherwise(F.lit("other"))
+    typed = F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type"))
+    holder = F.when(
+        F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class")
     )
-    classes = running.select("day", "entity_id", F.col("entity_type"), klass.alias("class"))
-    spent_weight = classify.lth_weight(F.col("spent_age_days"), h.lth_days)
-    by_coins = F.when(spent_weight >= F.lit(h.strong_min_weight), classify.STRONG).otherwise(
-        classify.WEAK
+    classes = running.select(
+        "day",
+        "entity_id",
+        typed.alias("_type"),
+        F.coalesce(typed, holder, F.lit("other")).alias("class"),
     )
     keys = ["txid", "height"]
     senders = per_tx.filter(F.col("in_sats") > 0).select(
@@ -528,18 +527,16 @@ def _class_flows(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     pairs = receivers.join(senders, keys).join(total, keys)
     # The share first (a double; exactly 1.0 for a sole payer): sats × sats overflows a bigint.
     value = F.floor(F.col("out_sats") * (F.col("in_sats") / F.col("total_in"))).cast("bigint")
-    sender_class = classes.select(
-        "day",
-        F.col("entity_id").alias("sender"),
-        F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type")).alias("_type"),
-    )
+    sender_class = classes.select("day", F.col("entity_id").alias("sender"), "_type")
     receiver_class = classes.select(
         "day", F.col("entity_id").alias("receiver"), F.col("class").alias("to_class")
     )
     return (
         pairs.select("day", "sender", "receiver", "spent_age_days", value.alias("value_sats"))
         .join(sender_class, ["day", "sender"])
-        .withColumn("from_class", F.coalesce("_type", by_coins))
+        .withColumn(
+            "from_class", F.coalesce("_type", classify.coins_class(F.col("spent_age_days"), ent))
+        )
         .join(receiver_class, ["day", "receiver"])
         .groupBy("day", "from_class", "to_class")
         .agg(F.sum("value_sats").alias("value_sats"), F.count(F.lit(1)).alias("transfers"))

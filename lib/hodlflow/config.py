@@ -94,6 +94,7 @@ class EntitiesSettings:
     exchange_flow_min_share: float
     one_hop_min_share: float
     coinjoin_min_share: float
+    retype_days: int
     holder: HolderSettings
 
 
@@ -392,8 +393,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
         ent,
         {"pools", "label_seeds", "change_heuristics", "checkpoint_dir", "sweep_min_inputs",
          "exchange_min_sweeps", "exchange_min_addresses", "exchange_flow_min_share",
-         "one_hop_min_share",
-         "coinjoin_min_share", "holder"},
+         "one_hop_min_share", "coinjoin_min_share", "retype_days", "holder"},
         "entities",
     )  # fmt: skip
     heuristics = _paths(ent.get("change_heuristics"), "entities.change_heuristics")
@@ -420,6 +420,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
         exchange_flow_min_share=_number(ent, "exchange_flow_min_share", "entities", float, 0, 1),
         one_hop_min_share=_number(ent, "one_hop_min_share", "entities", float, 0, 1),
         coinjoin_min_share=_number(ent, "coinjoin_min_share", "entities", float, 0, 1),
+        retype_days=_number(ent, "retype_days", "entities", int, 0),
         holder=HolderSettings(
             lth_days=_number(hold, "lth_days", "entities.holder", float, 0),
             strong_min_weight=_number(hold, "strong_min_weight", "entities.holder", float, 0, 1),

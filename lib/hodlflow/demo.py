@@ -10,7 +10,11 @@ from pathlib import Path
 from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
-ENTITY_TABLES = ("address_entity", "entities", "entity_daily", "merges", "class_flows", "runs")
+ENTITY_TABLES = (
+    "address_entity", "entities", "entity_daily", "merges", "transfers", "class_flows", "runs"
+)
+
+
 def _gold_tables() -> list[tuple[str, str]]:
     from hodlflow.metrics.job import METRIC_TABLES
 

@@ -88,7 +88,7 @@ def two_runs(spark, chain):
 
 def _tables(spark, settings) -> dict[str, list[tuple]]:
     keys = ["entities.address_entity", "entities.entities", "entities.entity_daily",
-            "entities.merges", "entities.class_flows"]  # fmt: skip
+            "entities.merges", "entities.transfers", "entities.class_flows"]  # fmt: skip
     return {
         k: sorted(tuple(r) for r in tables.read_table(spark, settings, k).collect()) for k in keys
     }
@@ -248,22 +248,29 @@ def _flows(spark, settings) -> list[tuple]:
 
 
 def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
-    settings, *_ = two_runs
+    settings, _first, _second, after_first, _after = two_runs
 
     def d(n):
         return DAY0 + dt.timedelta(days=n)
 
+    # After run 1, D2 is on its own: one receipt, never spent: neutral → other.
+    assert [f for f in after_first["entities.class_flows"] if f[0] == d(2)] == [
+        (d(2), "miner", "exchange", 15 * COIN - FEE, 1),
+        (d(2), "miner", "other", 10 * COIN - FEE, 1),
+    ]
     assert _flows(spark, settings) == [
         # T1: the pool pays A1, A2 and Bob's cluster (B1~B2 by the end of run 1): 1-hop miners.
         (d(1), "miner", "miner", 45 * COIN, 3),
-        # T2: Bob → D1 (seeded exchange); T3: Alice's A2 → D2, on its own until run 2: one
-        # receipt, never spent: neutral → other.
-        (d(2), "miner", "exchange", 15 * COIN - FEE, 1),
-        (d(2), "miner", "other", 10 * COIN - FEE, 1),
+        # T2: Bob → D1 (seeded exchange); T3: Alice's A2 → D2, which run 2 merges into the
+        # exchange: run 2 re-classes d2, both are exchange inflow.
+        (d(2), "miner", "exchange", 25 * COIN - 2 * FEE, 2),
         # T4: the exchange sweeps to X (other); T5: A1 → E (other).
         (d(3), "exchange", "other", 25 * COIN - 3 * FEE, 1),
         (d(3), "miner", "other", 20 * COIN - FEE, 1),
     ]
+    # Run 2 starts on d3 and re-classed from d2: metrics recomputes from there.
+    runs = sorted(tables.read_table(spark, settings, "entities.runs").collect(), key=lambda r: r.start_height)
+    assert [(r.first_day, r.flows_from_day) for r in runs] == [(d(0), d(0)), (d(3), d(2))]
 
 
 def _gini(balances: list[int]) -> float:
@@ -337,9 +344,9 @@ def test_a_full_rebuild_equals_the_incremental_runs_and_a_rerun_changes_nothing(
     ]
     # Balances per entity and day agree too; only ids of rows written before a merge differ.
     assert len(full["entities.entity_daily"]) == len(incremental["entities.entity_daily"]) - 1
-    # Rebuilt in one run, D2 is part of the exchange from the start: T3 pays the exchange.
-    day2 = [f for f in _flows(spark, settings) if f[0] == DAY0 + dt.timedelta(days=2)]
-    assert day2 == [(DAY0 + dt.timedelta(days=2), "miner", "exchange", 25 * COIN - 2 * FEE, 2)]
+    # Entity-level transfers carry the current ids, and the flows the current types, in both.
+    assert full["entities.transfers"] == incremental["entities.transfers"]
+    assert full["entities.class_flows"] == incremental["entities.class_flows"]
     assert run_entities(spark, settings, log=lambda _m: None).start_height is None
 
 

@@ -16,7 +16,7 @@ REFERENCE_PREFIX = "ref_"
 # Every table the three steps write (the runs tables hold commit times: compared apart).
 TABLES = ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent",
           "entities.address_entity", "entities.entities", "entities.entity_daily",
-          "entities.class_flows", "entities.merges", "market.prices", "metrics.miner_pressure",
+          "entities.transfers", "entities.class_flows", "entities.merges", "market.prices", "metrics.miner_pressure",
           "metrics.entity_flows", "metrics.exchange_flows", "metrics.holder_migration",
           "metrics.supply_cohorts", "metrics.supply_changes", "metrics.supply_state",
           "metrics.entity_balance_cohorts")  # fmt: skip

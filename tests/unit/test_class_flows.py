@@ -1,13 +1,14 @@
-"""entities.class_flows from hand-written per-(transaction, entity) rows: a payer of no known
-type is strong or weak by the age of the coins it spends (LTH weight ≥ 0.5, i.e. ≥ 155 days
-with the default settings), a receiver by its holder class at the day's end."""
+"""entities.transfers and entities.class_flows from hand-written per-(transaction, entity) rows:
+a payer of no known type is strong or weak by the age of the coins it spends (LTH weight ≥ 0.5,
+i.e. ≥ 155 days with the default settings), a receiver by its holder class at the day's end; a
+typed entity is of its type's class on every day, as its type is known now."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from hodlflow.config import load_settings
-from hodlflow.entities.job import _class_flows
+from hodlflow.entities.job import _class_flows, _transfers
 
 D = dt.date(2025, 1, 10)
 COIN = 100_000_000
@@ -46,15 +47,39 @@ PER_TX_ROWS = [
 ]
 
 
-def test_payers_by_the_age_of_the_coins_they_spend_receivers_by_their_class(spark):
-    per_tx = spark.createDataFrame(PER_TX_ROWS, PER_TX)
+# The entities' current types (entities.entities): what class_flows classes typed entities by.
+TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, 6, 7, 8))]
+
+
+def _flows(spark, per_tx_rows, types):
+    ent = load_settings("test").entities
+    per_tx = spark.createDataFrame(per_tx_rows, PER_TX)
     running = spark.createDataFrame(RUNNING_ROWS, RUNNING)
-    flows = _class_flows(per_tx, running, load_settings("test").entities)
-    got = sorted(tuple(r) for r in flows.select("day", "from_class", "to_class", "value_sats", "transfers").collect())
-    assert got == [
+    transfers = _transfers(per_tx, running, ent)
+    flows = _class_flows(transfers, spark.createDataFrame(types, "entity_id bigint, entity_type string"))
+    return sorted(tuple(r) for r in flows.select("day", "from_class", "to_class", "value_sats", "transfers").collect())
+
+
+def test_payers_by_the_age_of_the_coins_they_spend_receivers_by_their_class(spark):
+    assert _flows(spark, PER_TX_ROWS, TYPES) == [
         (D, "miner", "other", 1 * COIN, 1),
         (D, "strong", "exchange", 5 * COIN, 1),
         (D, "strong", "other", 3 * COIN, 1),
         (D, "weak", "strong", 2 * COIN, 1),  # the trader selling: weak, though classless after
+        (D, "weak", "weak", 1 * COIN, 1),
+    ]
+
+
+def test_a_type_found_later_reclasses_earlier_flows_and_merged_entities_pay_no_flow(spark):
+    """The newcomer (6) is found to be an exchange after D: t3's payment to it becomes
+    exchange inflow. The whale (2) has since merged into the trader's entity (1): t1's payment
+    from 1 to 2 is a transfer inside one entity."""
+    merged = [
+        (t, h, d, 1 if e == 2 else e, i, o, a) for t, h, d, e, i, o, a in PER_TX_ROWS
+    ]  # the transfers' ids after the merge (entities.transfers rewrites them)
+    types = [(e, "exchange" if e == 6 else k) for e, k in TYPES if e != 2]
+    assert _flows(spark, merged, types) == [
+        (D, "miner", "exchange", 1 * COIN, 1),
+        (D, "strong", "exchange", 8 * COIN, 2),
         (D, "weak", "weak", 1 * COIN, 1),
     ]

@@ -48,6 +48,7 @@ ENTITY_TABLES = [
     "entities.entities",
     "entities.entity_daily",
     "entities.merges",
+    "entities.transfers",
     "entities.class_flows",
     "entities.runs",
 ]
@@ -159,12 +160,12 @@ def run_entities(
         end_row = blocks.filter(F.col("height") == end).first()
         first_day = blocks.filter(F.col("height") == start).first().day
         run_row = spark.createDataFrame(
-            [(start, end, end_row.hash, first_day, end_row.day, json.dumps(versions),
-              counts["new_addresses"], counts["edges"], counts["merges"],
+            [(start, end, end_row.hash, first_day, counts["flows_from"], end_row.day,
+              json.dumps(versions), counts["new_addresses"], counts["edges"], counts["merges"],
               dt.datetime.now(dt.UTC).replace(tzinfo=None))],
-            "start_height int, end_height int, end_hash string, first_day date, last_day date, "
-            "versions_before string, new_addresses bigint, edges bigint, merges bigint, "
-            "finished_at timestamp",
+            "start_height int, end_height int, end_hash string, first_day date, "
+            "flows_from_day date, last_day date, versions_before string, new_addresses bigint, "
+            "edges bigint, merges bigint, finished_at timestamp",
         )  # fmt: skip
         tables.append(run_row, settings, "entities.runs")
     n_entities = tables.read_table(spark, settings, "entities.entities").count()
@@ -337,6 +338,17 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
     running = _running(daily, start_state, pools_df, seeded, ent).localCheckpoint()
     phase("per-day totals")
 
+    last = Window.partitionBy("entity_id").orderBy(F.col("day").desc())
+    final = (
+        running.withColumn("_r", F.row_number().over(last)).filter("_r = 1")
+        .unionByName(_idle_survivors(start_state, running, pools_df, seeded, ent, end),
+                     allowMissingColumns=True)
+        .withColumn("as_of_height", F.lit(end))
+    )  # fmt: skip
+    transfers = _transfers(per_tx, running, ent).localCheckpoint()
+    retyped = _retyped(final, old_state, merged).localCheckpoint()
+    first_day = blocks.agg(F.min("day")).first()[0]
+
     # 4. write.
     location = tables.table_location
     from delta.tables import DeltaTable
@@ -366,13 +378,6 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
         settings,
         "entities.entity_daily",
     )
-    last = Window.partitionBy("entity_id").orderBy(F.col("day").desc())
-    final = (
-        running.withColumn("_r", F.row_number().over(last)).filter("_r = 1")
-        .unionByName(_idle_survivors(start_state, running, pools_df, seeded, ent, end),
-                     allowMissingColumns=True)
-        .withColumn("as_of_height", F.lit(end))
-    )  # fmt: skip
     cols = tables.load_schema("entities.entities").names
     upserts = tables.conform(final, "entities.entities").withColumn("_op", F.lit("U"))
     deletes = merged.select(F.col("old_entity_id").alias("entity_id")).withColumn("_op", F.lit("D"))
@@ -386,7 +391,28 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
         .whenNotMatchedInsert(condition="s._op = 'U'", values={c: f"s.{c}" for c in cols})
         .execute()
     )
-    tables.append(_class_flows(per_tx, running, ent), settings, "entities.class_flows")
+    if n_merges:
+        for side in ("sender", "receiver"):
+            (
+                DeltaTable.forPath(spark, location(settings, "entities.transfers"))
+                .alias("t")
+                .merge(merged.alias("s"), f"t.{side} = s.old_entity_id")
+                .whenMatchedUpdate(set={side: "s.new_entity_id"})
+                .execute()
+            )
+    flows_from = _first_retyped_day(read("entities.transfers"), retyped, first_day, ent)
+    if flows_from < first_day:
+        log(f"  re-classing the flows from {flows_from} (entities retyped or merged)")
+    tables.append(transfers, settings, "entities.transfers")
+    tables.replace_where(
+        _class_flows(
+            read("entities.transfers").filter(F.col("day") >= F.lit(flows_from)),
+            read("entities.entities").select("entity_id", "entity_type"),
+        ),
+        settings,
+        "entities.class_flows",
+        f"day >= '{flows_from}'",
+    )
     phase("tables written")
     end_day = blocks.filter(F.col("height") == end).select("day")
     tables.append(
@@ -394,7 +420,44 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
     )
     n_new = new_rows.count()
     log(f"entities {start}..{end}: {n_new} new addresses, {n_edges} edges, {n_merges} merges")
-    return {"new_addresses": n_new, "edges": n_edges, "merges": n_merges}
+    return {
+        "new_addresses": n_new, "edges": n_edges, "merges": n_merges, "flows_from": flows_from,
+    }  # fmt: skip
+
+
+def _retyped(final: DataFrame, old_state: DataFrame, merged: DataFrame) -> DataFrame:
+    """Ids of the entities whose earlier flows may change class: those whose type the run
+    changed, and the survivors of merges (their ids now hold the merged entities' flows)."""
+    changed = (
+        final.select("entity_id", F.col("entity_type").alias("_new"))
+        .join(old_state.select("entity_id", F.col("entity_type").alias("_old")), "entity_id")
+        .filter(F.col("_new") != F.col("_old"))
+        .select("entity_id")
+    )
+    return changed.union(merged.select(F.col("new_entity_id").alias("entity_id"))).distinct()
+
+
+def _first_retyped_day(transfers: DataFrame, retyped: DataFrame, first_day, ent) -> dt.date:
+    """The first day whose flows the run must re-class: the earliest earlier transfer, at most
+    ``retype_days`` before the run's first day, of a retyped entity; else the run's first day."""
+    if ent.retype_days <= 0:
+        return first_day
+    recent = transfers.filter(
+        (F.col("day") >= F.lit(first_day - dt.timedelta(days=ent.retype_days)))
+        & (F.col("day") < F.lit(first_day))
+    )
+    earliest = (
+        recent.join(retyped.select(F.col("entity_id").alias("sender")), "sender", "left_semi")
+        .select("day")
+        .union(
+            recent.join(
+                retyped.select(F.col("entity_id").alias("receiver")), "receiver", "left_semi"
+            ).select("day")
+        )
+        .agg(F.min("day"))
+        .first()[0]
+    )
+    return first_day if earliest is None else min(earliest, first_day)
 
 
 def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFrame:
@@ -493,29 +556,18 @@ def _per_tx_entity(ins, outs, flags, emap, old_state, remapped, ent) -> DataFram
     )  # fmt: skip
 
 
-def _class_flows(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
-    """Value paid between entity classes per day (METRICS.md flows): in every transaction each
-    receiving entity that spent nothing in it is paid by the spending entities in proportion to
-    their inputs; change and any output back to a spender are not flows, nor are coinbases
-    (no spender).
+def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
+    """Value paid between entities per day (schemas/entities.transfers.yaml): in every
+    transaction each receiving entity that spent nothing in it is paid by the spending entities
+    in proportion to their inputs; change and any output back to a spender are not flows, nor
+    are coinbases (no spender).
 
-    Class of a receiver: its type (miner, exchange, coinjoin), else its holder class (strong,
-    weak) as of the end of the day, else other (neutral: young coins never spent yet).
-    Class of a sender: its type, else by the coins it spends — strong when their value-weighted
-    age a gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
+    ``payer_class``: by the coins the payer spends — strong when their value-weighted age a
+    gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
     (METRICS.md's entity-adjusted weight, on the coins moved), weak otherwise. A seller is so
     judged by what it sells, not by what is left after: a trader that sells its whole wallet
-    has no balance, hence no holder class, at the end of that day."""
-    typed = F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type"))
-    holder = F.when(
-        F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class")
-    )
-    classes = running.select(
-        "day",
-        "entity_id",
-        typed.alias("_type"),
-        F.coalesce(typed, holder, F.lit("other")).alias("class"),
-    )
+    has no balance, hence no holder class, at the end of that day. ``receiver_class``: its
+    holder class (strong, weak) at the end of the day, else other."""
     keys = ["txid", "height"]
     senders = per_tx.filter(F.col("in_sats") > 0).select(
         *keys, "day", F.col("entity_id").alias("sender"), "in_sats", "spent_age_days"
@@ -524,22 +576,53 @@ def _class_flows(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     receivers = per_tx.filter((F.col("in_sats") == 0) & (F.col("out_sats") > 0)).select(
         *keys, F.col("entity_id").alias("receiver"), "out_sats"
     )
-    pairs = receivers.join(senders, keys).join(total, keys)
+    holder = running.select(
+        "day",
+        F.col("entity_id").alias("receiver"),
+        F.when(F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class"))
+        .otherwise("other")
+        .alias("receiver_class"),
+    )
     # The share first (a double; exactly 1.0 for a sole payer): sats × sats overflows a bigint.
     value = F.floor(F.col("out_sats") * (F.col("in_sats") / F.col("total_in"))).cast("bigint")
-    sender_class = classes.select("day", F.col("entity_id").alias("sender"), "_type")
-    receiver_class = classes.select(
-        "day", F.col("entity_id").alias("receiver"), F.col("class").alias("to_class")
+    return (
+        receivers.join(senders, keys)
+        .join(total, keys)
+        .select(
+            "day", "sender", "receiver", value.alias("value_sats"),
+            classify.coins_class(F.col("spent_age_days"), ent).alias("payer_class"),
+        )
+        .join(holder, ["day", "receiver"])
+        .groupBy("day", "sender", "receiver", "payer_class", "receiver_class")
+        .agg(F.sum("value_sats").alias("value_sats"), F.count(F.lit(1)).alias("transfers"))
+    )  # fmt: skip
+
+
+def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
+    """entities.class_flows from ``transfers`` and the entities' current ``types`` (entity_id,
+    entity_type): a typed entity is of its type's class on every day (types are retroactive),
+    else the payer's class by its coins and the receiver's by its holder class on that day.
+    Payments between entities that have since merged (sender = receiver) are no flows."""
+    typed = types.select(
+        "entity_id",
+        F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type")).alias("_type"),
+    )
+    side = lambda name: typed.select(  # noqa: E731
+        F.col("entity_id").alias(name), F.col("_type").alias(f"_{name}_type")
     )
     return (
-        pairs.select("day", "sender", "receiver", "spent_age_days", value.alias("value_sats"))
-        .join(sender_class, ["day", "sender"])
-        .withColumn(
-            "from_class", F.coalesce("_type", classify.coins_class(F.col("spent_age_days"), ent))
+        transfers.filter(F.col("sender") != F.col("receiver"))
+        .join(side("sender"), "sender", "left")
+        .join(side("receiver"), "receiver", "left")
+        .select(
+            "day",
+            F.coalesce("_sender_type", "payer_class").alias("from_class"),
+            F.coalesce("_receiver_type", "receiver_class").alias("to_class"),
+            "value_sats",
+            "transfers",
         )
-        .join(receiver_class, ["day", "receiver"])
         .groupBy("day", "from_class", "to_class")
-        .agg(F.sum("value_sats").alias("value_sats"), F.count(F.lit(1)).alias("transfers"))
+        .agg(F.sum("value_sats").alias("value_sats"), F.sum("transfers").alias("transfers"))
     )
 
 

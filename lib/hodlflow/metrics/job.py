@@ -80,8 +80,9 @@ def _entities_state(spark, settings):
 
 def _dirty_from(spark, settings, blocks, entities_at) -> dt.date | None:
     """The first day an upstream change since the stored metrics runs touches: the first day of
-    the oldest stored run whose end block left the best chain, and the first day of entities
-    runs that finished after the last metrics run read them."""
+    the oldest stored run whose end block left the best chain, and the first day of
+    entities.class_flows rewritten by the entities runs that finished after the last metrics run
+    read them (their flows_from_day: types are retroactive, a run re-classes earlier days)."""
     runs = tables.read_table(spark, settings, "metrics.runs")
     stale = (
         runs.join(
@@ -99,7 +100,7 @@ def _dirty_from(spark, settings, blocks, entities_at) -> dt.date | None:
         ent_runs = tables.read_table(spark, settings, "entities.runs")
         if seen is not None:
             ent_runs = ent_runs.filter(F.col("finished_at") > F.lit(seen))
-        newer = ent_runs.agg(F.min("first_day")).first()[0]
+        newer = ent_runs.agg(F.min("flows_from_day")).first()[0]
     days = [d for d in (stale, newer) if d is not None]
     return min(days) if days else None
 

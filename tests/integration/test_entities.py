@@ -78,10 +78,14 @@ def chain(spark, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_runs(spark, chain):
-    """Entities in two runs: heights 0..2, then 3..4; snapshots of the tables after each."""
+    """Entities in two runs: heights 0..2, then 3..4 (metrics after the first); snapshots of the
+    tables after each."""
+    from hodlflow.metrics.job import run_metrics
+
     settings, _ = chain
     first = run_entities(spark, settings, end_height=2, log=lambda _m: None)
     after_first = _tables(spark, settings)
+    run_metrics(spark, settings, log=lambda _m: None)
     second = run_entities(spark, settings, log=lambda _m: None)
     return settings, first, second, after_first, _tables(spark, settings)
 
@@ -268,9 +272,16 @@ def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
         (d(3), "exchange", "other", 25 * COIN - 3 * FEE, 1),
         (d(3), "miner", "other", 20 * COIN - FEE, 1),
     ]
-    # Run 2 starts on d3 and re-classed from d2: metrics recomputes from there.
+    # Run 2 starts on d3 and re-classed from d2: metrics, run after run 1, recomputes from there.
     runs = sorted(tables.read_table(spark, settings, "entities.runs").collect(), key=lambda r: r.start_height)
     assert [(r.first_day, r.flows_from_day) for r in runs] == [(d(0), d(0)), (d(3), d(2))]
+    from hodlflow.metrics.job import run_metrics
+
+    assert run_metrics(spark, settings, log=lambda _m: None).first_day == d(2)
+    gold = tables.read_table(spark, settings, "metrics.entity_flows").filter(F.col("day") == d(2))
+    assert [(r.from_class, r.to_class, r.value_btc) for r in gold.collect()] == [
+        ("miner", "exchange", (25 * COIN - 2 * FEE) / COIN)
+    ]
 
 
 def _gini(balances: list[int]) -> float:

@@ -224,6 +224,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         flows_truth = os.path.join(args.sim, "truth", "daily_flows.csv")
         print("flow series against truth/daily_flows.csv")
         print(format_scores(evaluate_flow_series(spark, settings, flows_truth)))
+        from hodlflow.metrics.evaluate import evaluate_concentration
+
+        print("concentration against the true entities' balances")
+        miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
+        print(format_scores(evaluate_concentration(spark, settings, truth, miner_truth)))
         per_day = os.path.join(args.sim, "evaluation", "daily_flows.csv")
         os.makedirs(os.path.dirname(per_day), exist_ok=True)
         daily = daily_flow_comparison(spark, settings, flows_truth)

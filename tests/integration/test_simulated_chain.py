@@ -286,6 +286,42 @@ def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_
     assert all(per_day[d].true_net_weak_to_strong_btc == pytest.approx(truth[d]["net"]) for d in truth if d in per_day)
 
 
+def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(spark, simulated, miner_metrics):
+    from hodlflow.metrics.evaluate import evaluate_concentration
+
+    out, *_ = simulated
+    settings, *_ = miner_metrics
+    with open(out / "truth" / "addresses.csv") as fh:
+        owner = {t["address"]: t["entity_id"] for t in csv.DictReader(fh)}
+    with open(out / "truth" / "miner_daily.csv") as fh:
+        phases: dict[str, list[str]] = {}
+        for t in csv.DictReader(fh):
+            phases.setdefault(t["phase"], []).append(t["day"])
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    moves = [(str(r.day), r.address, r.value_sats) for r in read("chain.outputs").select("day", "address", "value_sats").collect()]
+    moves += [(str(r.day), r.address, -r.value_sats) for r in read("chain.inputs").select("day", "address", "value_sats").collect()]
+
+    def true_top100(day: str) -> float:
+        held: dict[str, int] = {}
+        for d, a, v in moves:
+            if a is not None and d <= day:
+                held[owner.get(a, a)] = held.get(owner.get(a, a), 0) + v
+        balances = sorted((b for b in held.values() if b > 0), reverse=True)
+        return sum(balances[:100]) / sum(balances)
+
+    ours = {str(r.day): r.top100_share for r in read("metrics.holder_migration").collect()}
+    report = evaluate_concentration(
+        spark, settings, str(out / "truth" / "addresses.csv"), str(out / "truth" / "miner_daily.csv")
+    )
+    assert sorted(report) == sorted(f"top100_share {p}" for p in phases)
+    for phase, days in phases.items():
+        row = report[f"top100_share {phase}"]
+        first, last = days[0], days[-1]
+        assert row["true"] == f"{true_top100(first):.3f} -> {true_top100(last):.3f}"
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        assert row["ours"] == f"{fmt(ours.get(first))} -> {fmt(ours.get(last))}"
+
+
 def test_supply_cohorts_on_the_simulated_chain_add_up_to_the_unspent_set(spark, miner_metrics):
     settings, *_ = miner_metrics
     cohorts = tables.read_table(spark, settings, "metrics.supply_cohorts")

@@ -1,12 +1,13 @@
-"""Miner series of ``metrics.miner_pressure`` against the simulator's books
-(``truth/miner_daily.csv``): totals over the scenario and per-day errors. Only one row per day
-reaches the driver."""
+"""The gold tables against the simulator's books: the miner series of
+``metrics.miner_pressure`` (``truth/miner_daily.csv``: totals and per-day errors), the flow
+series (``truth/daily_flows.csv``) and the top-100 share per phase (true entities from
+``truth/addresses.csv``). Only one row per day reaches the driver."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from hodlflow import tables
@@ -136,3 +137,71 @@ def evaluate_flow_series(
             "total_error": err(row.ours_out, row.true_out),
         },
     }  # fmt: skip
+
+
+def top_share(moves, days, n: int):
+    """Per day of ``days`` (column ``day``): the share of the top ``n`` entities in what all
+    entities with a positive balance hold at the day's end. ``moves``: (day, entity,
+    value_sats), received > 0, spent < 0."""
+    per_entity = moves.groupBy("day", "entity").agg(F.sum("value_sats").alias("delta"))
+    held = (
+        days.join(per_entity.withColumnRenamed("day", "_d"), F.col("_d") <= F.col("day"))
+        .groupBy("day", "entity")
+        .agg(F.sum("delta").alias("balance"))
+        .filter(F.col("balance") > 0)
+    )
+    rank = F.row_number().over(Window.partitionBy("day").orderBy(F.col("balance").desc()))
+    x = F.col("balance").cast("double")
+    return (
+        held.withColumn("_rank", rank)
+        .groupBy("day")
+        .agg((F.sum(F.when(F.col("_rank") <= n, x).otherwise(0.0)) / F.sum(x)).alias("share"))
+    )
+
+
+def evaluate_concentration(
+    spark: SparkSession, settings, truth_addresses: str, miner_truth: str
+) -> dict[str, Any]:
+    """The concentration story: per phase of the scenario (``truth/miner_daily.csv``), the
+    top-100 share of ``metrics.holder_migration`` on its first and last day against the same
+    share over the true entities (``truth/addresses.csv``; an address outside it counts alone).
+    Ours is over our entities: an owner whose addresses the clustering cannot link (never spent
+    together) counts as several smaller entities."""
+    phases = (
+        spark.read.option("header", True).csv(miner_truth)
+        .groupBy("phase")
+        .agg(F.min(F.col("day").cast("date")).alias("first"),
+             F.max(F.col("day").cast("date")).alias("last"))
+        .collect()
+    )  # fmt: skip
+    days = spark.createDataFrame(
+        sorted({(d,) for p in phases for d in (p.first, p.last)}), "day date"
+    )
+    owner = spark.read.option("header", True).csv(truth_addresses).select("address", "entity_id")
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    moves = (
+        read("chain.outputs").select("day", "address", "value_sats")
+        .unionByName(
+            read("chain.inputs").select("day", "address", (-F.col("value_sats")).alias("value_sats"))
+        )
+        .filter(F.col("address").isNotNull())
+        .join(owner, "address", "left")
+        .select("day", F.coalesce("entity_id", "address").alias("entity"), "value_sats")
+    )  # fmt: skip
+    true_share = {r.day: r.share for r in top_share(moves, days, 100).collect()}
+    ours = {
+        r.day: r.top100_share
+        for r in read("metrics.holder_migration").join(days, "day").collect()
+    }
+    out: dict[str, Any] = {}
+    for p in sorted(phases, key=lambda p: p.first):
+        out[f"top100_share {p.phase}"] = {
+            "first_day": str(p.first),
+            "ours": f"{_fmt(ours.get(p.first))} -> {_fmt(ours.get(p.last))}",
+            "true": f"{_fmt(true_share.get(p.first))} -> {_fmt(true_share.get(p.last))}",
+        }
+    return out
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

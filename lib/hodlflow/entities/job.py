@@ -9,14 +9,18 @@ One run covers the heights after the last run's, up to the chain tables' tip:
 3. every transaction is split per entity (what each entity spent, received, paid in fees, how
    the coin age moves) and summed per day; running totals per entity give the daily balance,
    coin age, type and holder class, each from data up to that day;
-4. ``entities.entities`` keeps each entity's running totals; only touched entities are rewritten.
+4. ``entities.entities`` keeps each entity's running totals; only touched entities are rewritten;
+5. ``entities.transfers`` keeps what entities paid each other per day (ids rewritten when they
+   merge); ``entities.class_flows`` classes it by the entities' current types, so the run
+   re-classes the earlier days (``entities.retype_days`` at most) of the entities it retyped or
+   merged and records the first day it rewrote (``entities.runs.flows_from_day``).
 
 A run is one :func:`hodlflow.tables.atomic_step`. The ``entities.runs`` table records each run's
 range, the block hash it ended on, and the table versions before it: a reorg under a stored
 run, blocks added to a day already processed, or ``from_height`` restores the tables to before
 the first affected run and processes from there, so re-running a range gives the same tables.
 Entity ids inside a run are those at the run's end (a backfill over many days clusters with
-all of them); balances, ages, types and holder classes are per day.
+all of them); balances, ages, types and holder classes in entities.entity_daily are per day.
 """
 
 from __future__ import annotations

@@ -160,9 +160,9 @@ def run_entities(
             )
             for k in ENTITY_TABLES
         }
-        counts = _process(spark, settings, start, end, pools, seeds, log)
-        end_row = blocks.filter(F.col("height") == end).first()
         first_day = blocks.filter(F.col("height") == start).first().day
+        counts = _process(spark, settings, start, end, first_day, pools, seeds, log)
+        end_row = blocks.filter(F.col("height") == end).first()
         run_row = spark.createDataFrame(
             [(start, end, end_row.hash, first_day, counts["flows_from"], end_row.day,
               json.dumps(versions), counts["new_addresses"], counts["edges"], counts["merges"],
@@ -240,7 +240,7 @@ def _first_stale_run(spark, blocks: DataFrame, runs: list[_Run], from_height) ->
 # --------------------------------------------------------------------------- one run
 
 
-def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
+def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[str, int]:
     ent = settings.entities
     t0 = time.perf_counter()
 
@@ -348,10 +348,10 @@ def _process(spark, settings, start, end, pools, seeds, log) -> dict[str, int]:
         .unionByName(_idle_survivors(start_state, running, pools_df, seeded, ent, end),
                      allowMissingColumns=True)
         .withColumn("as_of_height", F.lit(end))
+        .localCheckpoint()  # read twice: the retyped entities, the entities MERGE
     )  # fmt: skip
     transfers = _transfers(per_tx, running, ent).localCheckpoint()
     retyped = _retyped(final, old_state, merged).localCheckpoint()
-    first_day = blocks.agg(F.min("day")).first()[0]
 
     # 4. write.
     location = tables.table_location

@@ -450,17 +450,11 @@ def _first_retyped_day(transfers: DataFrame, retyped: DataFrame, first_day, ent)
         (F.col("day") >= F.lit(first_day - dt.timedelta(days=ent.retype_days)))
         & (F.col("day") < F.lit(first_day))
     )
-    earliest = (
-        recent.join(retyped.select(F.col("entity_id").alias("sender")), "sender", "left_semi")
-        .select("day")
-        .union(
-            recent.join(
-                retyped.select(F.col("entity_id").alias("receiver")), "receiver", "left_semi"
-            ).select("day")
-        )
-        .agg(F.min("day"))
-        .first()[0]
-    )
+    # One pass over the window: each transfer as its two parties, one semi join.
+    parties = recent.select("day", F.explode(F.array("sender", "receiver")).alias("entity_id"))
+    earliest = parties.join(retyped.select("entity_id"), "entity_id", "left_semi").agg(
+        F.min("day")
+    ).first()[0]
     return first_day if earliest is None else min(earliest, first_day)
 
 

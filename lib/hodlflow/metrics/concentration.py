@@ -103,18 +103,28 @@ def _is_accumulator(min_receives: int) -> Column:
     )
 
 
+def ranked(held: DataFrame, balance: str, key: str) -> DataFrame:
+    """``held`` (one row per day and holder) with ``_rank``: 1 = the day's largest ``balance``,
+    ties broken by ``key`` so the ranking is deterministic."""
+    desc = Window.partitionBy("day").orderBy(F.col(balance).desc(), key)
+    return held.withColumn("_rank", F.row_number().over(desc))
+
+
+def top_sum(n: int, x: Column) -> Column:
+    """Aggregate over rows of :func:`ranked`: the sum of ``x`` over the day's top ``n``."""
+    return F.sum(F.when(F.col("_rank") <= n, x).otherwise(0.0))
+
+
 def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
     """Per day of ``held`` (output of :func:`holdings`): entities holding, top-10 and top-100
     share of what entities hold, Gini and HHI of entity balances, accumulation entities (≥ N
     receipts, never spent, not exchange or miner) and their balance."""
-    desc = Window.partitionBy("day").orderBy(F.col("balance_sats").desc(), "entity_id")
-    ranked = held.withColumn("_rank", F.row_number().over(desc))
     x = F.col("balance_sats").cast("double")
-    agg = ranked.groupBy("day").agg(
+    agg = ranked(held, "balance_sats", "entity_id").groupBy("day").agg(
         F.count(F.lit(1)).alias("entities_holding"),
         F.sum(x).alias("_total"),
-        F.sum(F.when(F.col("_rank") <= 10, x).otherwise(0.0)).alias("_top10"),
-        F.sum(F.when(F.col("_rank") <= 100, x).otherwise(0.0)).alias("_top100"),
+        top_sum(10, x).alias("_top10"),
+        top_sum(100, x).alias("_top100"),
         F.sum(x * x).alias("_squares"),
         # Σ i·x_i with i the ascending rank (1 = smallest) = Σ (n + 1 − rank)·x.
         F.sum(F.col("_rank").cast("double") * x).alias("_rank_x"),

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql import SparkSession, Window
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from hodlflow import tables
+from hodlflow.metrics.concentration import ranked, top_sum
 
 SERIES = (
     ("miner_outflow_btc", "miner_outflow_sats"),
@@ -150,12 +151,11 @@ def top_share(moves, days, n: int):
         .agg(F.sum("delta").alias("balance"))
         .filter(F.col("balance") > 0)
     )
-    rank = F.row_number().over(Window.partitionBy("day").orderBy(F.col("balance").desc()))
     x = F.col("balance").cast("double")
     return (
-        held.withColumn("_rank", rank)
+        ranked(held, "balance", "entity")
         .groupBy("day")
-        .agg((F.sum(F.when(F.col("_rank") <= n, x).otherwise(0.0)) / F.sum(x)).alias("share"))
+        .agg((top_sum(n, x) / F.sum(x)).alias("share"))
     )
 
 

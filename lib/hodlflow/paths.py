@@ -6,15 +6,18 @@ Two kinds of reader meet a path:
   ``FileSystem``: any URI whose scheme has a filesystem on the classpath works unchanged
   (``file:///data/wh``, ``hdfs://nn:8020/wh``, ``s3a://bucket/wh`` with hadoop-aws and its
   credentials in ``spark.conf``); a plain path means the default filesystem.
-- Python code that opens files itself: the blk files (read with seeks by Python tasks on the
-  executors, so the directory must be on a filesystem every executor mounts at the same path)
-  and the small files read once on the driver (pool lists, label seeds, price CSVs). These take
-  a plain path or a ``file:`` URI; :func:`local_path` turns the URI into the path and refuses
-  other schemes with an error naming the setting.
+- Python code that reads files: the blk files (``ingest.blocks_dir``) and the small files read
+  once on the driver (pool lists, label seeds, price CSVs). A plain path or a ``file:`` URI is
+  opened by Python (:func:`local_path`): the blk files with seeks by the tasks, so the
+  directory must be on a filesystem every executor mounts at the same path. Any other scheme
+  is read through the Hadoop filesystem of the running Spark session: the small files by
+  :func:`read_bytes` on the driver, the blk files whole by Spark's ``binaryFile`` source in
+  the tasks (``hodlflow.ingest.blocks_dir``).
 """
 
 from __future__ import annotations
 
+import errno
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -69,3 +72,72 @@ def local_path(path: str, setting: str) -> str:
     if not parts.path:
         raise PathError(f"{setting}={path!r}: the file:// URI has no path")
     return unquote(parts.path)
+
+
+def is_local(path: str) -> bool:
+    """True for a plain path or a ``file:`` URI (opened by Python), False for a URI that only a
+    Hadoop filesystem reads (``hdfs:``, ``s3a:``, ``viewfs:``, ...)."""
+    return scheme(path) in (None, "file")
+
+
+def _hadoop(path: str, setting: str):
+    """(JVM, Hadoop FileSystem, Hadoop Path) of ``path`` in the running Spark session."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise PathError(
+            f"{setting}={path!r}: a {scheme(path)}:// path is read through Spark's Hadoop "
+            "filesystem, and no Spark session is running; give a local path or file:// URI"
+        )
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    try:
+        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    except Exception as exc:  # py4j: no FileSystem for the scheme, bad authority
+        raise PathError(
+            f"{setting}={path!r}: Hadoop cannot open this filesystem: {java_message(exc)} (its "
+            "connector jar and settings go in spark.conf; README: Running on a cluster)"
+        ) from None
+    return jvm, fs, hpath
+
+
+def java_message(exc: BaseException) -> str:
+    """The first line of a Java exception raised through py4j (class and message), else str."""
+    java = getattr(exc, "java_exception", None)
+    text = java.toString() if java is not None else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def hadoop_glob(directory: str, pattern: str, setting: str) -> list[str]:
+    """The files of ``directory`` (a Hadoop URI) whose names match the glob ``pattern``, as
+    full URIs sorted by name; raises :class:`PathError` when the directory does not exist."""
+    jvm, fs, hpath = _hadoop(directory, setting)
+    try:
+        if not fs.getFileStatus(hpath).isDirectory():
+            raise PathError(f"{setting}={directory!r}: not a directory")
+        found = fs.globStatus(jvm.org.apache.hadoop.fs.Path(hpath, pattern))
+    except PathError:
+        raise
+    except Exception as exc:
+        raise PathError(f"{setting}={directory!r}: cannot list: {java_message(exc)}") from None
+    names = [st.getPath().toString() for st in (found or []) if st.isFile()]
+    return sorted(names, key=lambda u: u.rsplit("/", 1)[-1])
+
+
+def read_bytes(path: str, setting: str) -> bytes:
+    """The whole of a small file: a plain path or ``file:`` URI read by Python, any other
+    scheme through Hadoop on the driver. Raises :class:`OSError` (its ``strerror`` says why)
+    when it cannot be read, :class:`PathError` when the path cannot be used at all."""
+    if is_local(path):
+        with open(local_path(path, setting), "rb") as fh:
+            return fh.read()
+    jvm, fs, hpath = _hadoop(path, setting)
+    try:
+        stream = fs.open(hpath)
+        try:
+            return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+    except Exception as exc:
+        raise OSError(errno.EIO, java_message(exc), path) from None

@@ -63,9 +63,19 @@ def read_xor_key(blocks_dir: str) -> bytes | None:
             key = fh.read()
     except OSError as exc:
         raise BlocksDirError(f"cannot read the xor key {path}: {exc}") from exc
+    return check_xor_key(key, path)
+
+
+def check_xor_key(key: bytes, where: str) -> bytes | None:
+    """The key read from ``where`` (an xor.dat), None when all zero; an error unless 8 bytes."""
     if len(key) != 8:
-        raise BlocksDirError(f"{path}: an xor key must be 8 bytes, found {len(key)}")
+        raise BlocksDirError(f"{where}: an xor key must be 8 bytes, found {len(key)}")
     return key if any(key) else None
+
+
+def is_blk_name(name: str) -> bool:
+    """True for a blk file's name (``blk00042.dat``)."""
+    return _BLK_RE.match(name) is not None
 
 
 def list_blk_files(blocks_dir: str) -> list[str]:
@@ -90,7 +100,7 @@ def _read_at(fh, offset: int, n: int, key: bytes | None) -> bytes:
     return xor_bytes(fh.read(n), key, offset)
 
 
-def scan_records(path: str, network: Network, key: bytes | None) -> Iterator[Record]:
+def scan_records(path: str, network: Network, key: bytes | None, fh=None) -> Iterator[Record]:
     """Yield the block records of one blk file, in file order, without reading whole blocks.
 
     Reads 8 framing bytes per record and seeks over the block. Where the bytes at the current
@@ -98,32 +108,42 @@ def scan_records(path: str, network: Network, key: bytes | None) -> Iterator[Rec
     does). Stops at the end of the file or at a record that runs past it (a block still being
     written). Raises :class:`ParseError` naming the file and offset when the file holds another
     network's magic, or data but no magic at all (a wrong or missing xor key).
+
+    ``fh``: the file already open (any seekable binary file, such as the bytes of a file read
+    through Hadoop); by default ``path`` is opened and closed here.
     """
-    magic = network.magic
+    if fh is not None:
+        yield from _records(fh, path, network, key)
+        return
     try:
         fh = open(path, "rb")
     except OSError as exc:
         raise BlocksDirError(f"cannot read blk file {path}: {exc}") from exc
     with fh:
-        size = os.fstat(fh.fileno()).st_size
-        pos = 0
-        found_any = False
-        while pos + 8 <= size:
-            frame = _read_at(fh, pos, 8, key)
-            if frame[:4] != magic:
-                nxt = _find_magic(fh, pos, size, magic, key)
-                if nxt is None:
-                    if not found_any:
-                        _no_magic_error(fh, path, pos, size, network, key, frame)
-                    return
-                pos = nxt
-                continue
-            (length,) = struct.unpack_from("<I", frame, 4)
-            if pos + 8 + length > size:
-                return  # a block still being written: the end of the file
-            found_any = True
-            yield Record(pos + 8, length)
-            pos += 8 + length
+        yield from _records(fh, path, network, key)
+
+
+def _records(fh, path: str, network: Network, key: bytes | None) -> Iterator[Record]:
+    magic = network.magic
+    size = fh.seek(0, os.SEEK_END)
+    pos = 0
+    found_any = False
+    while pos + 8 <= size:
+        frame = _read_at(fh, pos, 8, key)
+        if frame[:4] != magic:
+            nxt = _find_magic(fh, pos, size, magic, key)
+            if nxt is None:
+                if not found_any:
+                    _no_magic_error(fh, path, pos, size, network, key, frame)
+                return
+            pos = nxt
+            continue
+        (length,) = struct.unpack_from("<I", frame, 4)
+        if pos + 8 + length > size:
+            return  # a block still being written: the end of the file
+        found_any = True
+        yield Record(pos + 8, length)
+        pos += 8 + length
 
 
 def _find_magic(fh, start: int, size: int, magic: bytes, key: bytes | None) -> int | None:

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
 from hodlflow.entities.components import require_columns
-from hodlflow.paths import local_path
+from hodlflow.paths import is_local, local_path, read_bytes
 
 _INT32_MAX = 2**31 - 1  # pool ids go into an int column
 
@@ -57,9 +57,15 @@ class Pool:
 # -- pool lists -------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
+def _located(path: str | Path, setting: str) -> str:
+    """The file as messages name it: the local path of a plain path or file:// URI, else the
+    URI (read through Hadoop)."""
+    return local_path(str(path), setting) if is_local(str(path)) else str(path)
+
+
+def _read_text(path: str, setting: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return read_bytes(path, setting).decode("utf-8-sig")
     except OSError as e:
         raise LabelsError(f"{path}: cannot read: {e.strerror or e}") from e
     except UnicodeDecodeError as e:
@@ -70,7 +76,7 @@ def _typename(v: Any) -> str:
     return "null" if v is None else type(v).__name__
 
 
-def _field(path: Path, i: int, entry: dict, key: str, kind: type) -> Any:
+def _field(path: str, i: int, entry: dict, key: str, kind: type) -> Any:
     if key not in entry:
         raise LabelsError(f"{path}: [{i}]: missing field {key!r}")
     v = entry[key]
@@ -80,7 +86,7 @@ def _field(path: Path, i: int, entry: dict, key: str, kind: type) -> Any:
     return v
 
 
-def _strings(path: Path, i: int, entry: dict, key: str) -> list[str]:
+def _strings(path: str, i: int, entry: dict, key: str) -> list[str]:
     values = _field(path, i, entry, key, list)
     for j, v in enumerate(values):
         if not isinstance(v, str):
@@ -99,8 +105,8 @@ def load_pools(path: str | Path) -> list[Pool]:
     an empty tag would match every coinbase and is refused) and ``link`` (str, may be empty).
     Other keys are ignored. Raises :class:`LabelsError` naming the file and ``[index].field``.
     """
-    path = Path(local_path(str(path), "entities.pools"))
-    text = _read_text(path)
+    path = _located(path, "entities.pools")
+    text = _read_text(path, "entities.pools")
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
@@ -178,8 +184,8 @@ def load_label_seeds(path: str | Path) -> list[tuple[str, str]]:
     blanks. An empty address or label, or an address given two different labels, is an error
     naming the file and line; the same address given the same label again is kept once.
     """
-    path = Path(local_path(str(path), "entities.label_seeds"))
-    lines = _Lines(_read_text(path))
+    path = _located(path, "entities.label_seeds")
+    lines = _Lines(_read_text(path, "entities.label_seeds"))
     rows = csv.reader(lines)
     header = next(rows, None)
     if header is None:

@@ -9,17 +9,29 @@ the driver.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from hodlflow.chain.blkfile import BlocksDirError, Record, read_block, scan_records
+from hodlflow.chain.blkfile import (
+    XOR_FILE,
+    BlocksDirError,
+    Record,
+    check_xor_key,
+    is_blk_name,
+    list_blk_files,
+    read_block,
+    read_xor_key,
+    scan_records,
+)
 from hodlflow.chain.block import check_pow, parse_block, parse_header
-from hodlflow.chain.errors import ChainError, ParseError
+from hodlflow.chain.errors import ParseError
 from hodlflow.chain.network import Network
 from hodlflow.ingest.best_chain import ChainBlock, HeaderLoc
 from hodlflow.ingest.rows import block_rows
+from hodlflow.paths import hadoop_glob, is_local, local_path, read_bytes
 
 
 def _open(path: str):
@@ -29,33 +41,90 @@ def _open(path: str):
         raise BlocksDirError(f"cannot read blk file {path}: {exc.strerror or exc}") from None
 
 
+def blk_files(blocks_dir: str) -> list[str]:
+    """The directory's blk*.dat files in file-number order: local paths for a plain path or
+    file:// URI, full URIs for a directory on another Hadoop filesystem."""
+    if is_local(blocks_dir):
+        return list_blk_files(local_path(blocks_dir, "ingest.blocks_dir"))
+    names = [
+        u for u in hadoop_glob(blocks_dir, "blk*.dat", "ingest.blocks_dir")
+        if is_blk_name(_name(u))
+    ]  # fmt: skip
+    if not names:
+        raise BlocksDirError(f"blocks directory {blocks_dir} holds no blk*.dat files")
+    return names
+
+
+def xor_key(blocks_dir: str) -> bytes | None:
+    """The directory's obfuscation key (None without xor.dat or when it is all zero)."""
+    if is_local(blocks_dir):
+        return read_xor_key(local_path(blocks_dir, "ingest.blocks_dir"))
+    found = hadoop_glob(blocks_dir, XOR_FILE, "ingest.blocks_dir")
+    if not found:
+        return None
+    try:
+        raw = read_bytes(found[0], "ingest.blocks_dir")
+    except OSError as exc:
+        raise BlocksDirError(f"cannot read the xor key {found[0]}: {exc.strerror}") from None
+    return check_xor_key(raw, found[0])
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _whole_files(spark: SparkSession, files: list[str]):
+    """(path, content) rows of ``files`` read whole through Hadoop (Spark's binaryFile source,
+    one file per task), for the Python tasks that cannot open a Hadoop URI themselves."""
+    return spark.read.format("binaryFile").load(files).select("path", "content").rdd
+
+
+def _scan_file(
+    file_index: int, path: str, fh, network: Network, key: bytes | None, pow_check: bool
+) -> Iterator[tuple]:
+    for rec in scan_records(path, network, key, fh):
+        raw = read_block(path, Record(rec.offset, min(rec.length, 80)), key, fh)
+        if len(raw) < 80:
+            raise ParseError(
+                f"block record of {rec.length} bytes is shorter than a header",
+                offset=rec.offset,
+                where=path,
+            )
+        header = parse_header(raw)
+        if pow_check:
+            check_pow(header, where=f"{path} offset {rec.offset}", network=network)
+        yield (header.hash, header.prev_hash, header.bits, header.time, file_index,
+               rec.offset, rec.length)  # fmt: skip
+
+
 def _scan_files(
     items: Iterator[tuple[int, str]], network: Network, key: bytes | None, pow_check: bool
 ) -> Iterator[tuple]:
     for file_index, path in items:
         with _open(path) as fh:
-            for rec in scan_records(path, network, key):
-                raw = read_block(path, Record(rec.offset, min(rec.length, 80)), key, fh)
-                if len(raw) < 80:
-                    raise ParseError(
-                        f"block record of {rec.length} bytes is shorter than a header",
-                        offset=rec.offset,
-                        where=path,
-                    )
-                header = parse_header(raw)
-                if pow_check:
-                    check_pow(header, where=f"{path} offset {rec.offset}", network=network)
-                yield (header.hash, header.prev_hash, header.bits, header.time, file_index,
-                       rec.offset, rec.length)  # fmt: skip
+            yield from _scan_file(file_index, path, fh, network, key, pow_check)
 
 
 def scan_headers(
     spark: SparkSession, files: list[str], network: Network, key: bytes | None, pow_check: bool
 ) -> list[HeaderLoc]:
-    """Headers and positions of every block stored in ``files`` (one task per file)."""
-    rdd = spark.sparkContext.parallelize(list(enumerate(files)), max(1, len(files)))
-    rows = rdd.mapPartitions(lambda it: _scan_files(it, network, key, pow_check)).collect()
-    return [HeaderLoc(*r) for r in rows]
+    """Headers and positions of every block stored in ``files`` (one task per file). Local
+    files are read by seeking from header to header; files on another Hadoop filesystem are
+    read whole (Hadoop has no seek the Python tasks can use)."""
+    if not files or is_local(files[0]):
+        rdd = spark.sparkContext.parallelize(list(enumerate(files)), max(1, len(files)))
+        rows = rdd.mapPartitions(lambda it: _scan_files(it, network, key, pow_check))
+    else:
+        index = {_name(f): i for i, f in enumerate(files)}
+
+        def scan(rows):
+            for r in rows:
+                yield from _scan_file(
+                    index[_name(r.path)], r.path, io.BytesIO(r.content), network, key, pow_check
+                )
+
+        rows = _whole_files(spark, files).mapPartitions(scan)
+    return [HeaderLoc(*r) for r in rows.collect()]
 
 
 PARSED_SCHEMA = T.StructType(
@@ -147,6 +216,28 @@ PARSED_SCHEMA = T.StructType(
 )
 
 
+def _parse_blocks(
+    path: str,
+    fh,
+    blocks: list[tuple[int, int, int, int, str]],
+    network: Network,
+    key: bytes | None,
+    genesis_hash: str,
+) -> Iterator[tuple]:
+    for height, median_time, offset, length, expected_hash in blocks:
+        where = f"{path} offset {offset} (height {height})"
+        raw = read_block(path, Record(offset, length), key, fh)
+        block = parse_block(raw, where=path, base_offset=offset)
+        if block.hash != expected_hash:
+            raise ParseError(
+                f"block at height {height} changed while reading: header hash "
+                f"{expected_hash}, now {block.hash}",
+                offset=offset,
+                where=path,
+            )
+        yield from block_rows(block, height, median_time, network, block.hash == genesis_hash, where)
+
+
 def _parse_slice(
     items: Iterator[tuple[str, list[tuple[int, int, int, int, str]]]],
     network: Network,
@@ -155,23 +246,7 @@ def _parse_slice(
 ) -> Iterator[tuple]:
     for path, blocks in items:
         with _open(path) as fh:
-            for height, median_time, offset, length, expected_hash in blocks:
-                where = f"{path} offset {offset} (height {height})"
-                raw = read_block(path, Record(offset, length), key, fh)
-                try:
-                    block = parse_block(raw, where=path, base_offset=offset)
-                except ChainError:
-                    raise
-                if block.hash != expected_hash:
-                    raise ParseError(
-                        f"block at height {height} changed while reading: header hash "
-                        f"{expected_hash}, now {block.hash}",
-                        offset=offset,
-                        where=path,
-                    )
-                yield from block_rows(
-                    block, height, median_time, network, block.hash == genesis_hash, where
-                )
+            yield from _parse_blocks(path, fh, blocks, network, key, genesis_hash)
 
 
 def parse_chain_blocks(
@@ -184,11 +259,34 @@ def parse_chain_blocks(
 ) -> DataFrame:
     """Parse the blocks of ``chain`` into the tagged row DataFrame of :data:`PARSED_SCHEMA`.
 
-    Blocks are grouped per file in slices of ``blocks_per_task``; each slice is one task.
+    Local blocks are grouped per file in slices of ``blocks_per_task``; each slice is one task.
+    Files on another Hadoop filesystem are read whole, one task per file holding wanted blocks.
     """
     by_file: dict[int, list[ChainBlock]] = {}
     for cb in chain:
         by_file.setdefault(cb.loc.file_index, []).append(cb)
+    genesis = network.genesis_hash
+    if files and not is_local(files[0]):
+        wanted = {
+            _name(files[i]): [
+                (c.height, c.median_time, c.loc.offset, c.loc.length, c.loc.hash)
+                for c in sorted(blocks, key=lambda c: c.loc.offset)
+            ]
+            for i, blocks in by_file.items()
+        }
+        plan = spark.sparkContext.broadcast(wanted)
+
+        def parse(rows):
+            for r in rows:
+                fh = io.BytesIO(r.content)
+                yield from _parse_blocks(
+                    r.path, fh, plan.value[_name(r.path)], network, key, genesis
+                )
+
+        if not by_file:
+            return spark.createDataFrame([], PARSED_SCHEMA)
+        rows = _whole_files(spark, [files[i] for i in sorted(by_file)]).mapPartitions(parse)
+        return spark.createDataFrame(rows, PARSED_SCHEMA, verifySchema=False)
     slices = []
     for file_index in sorted(by_file):
         blocks = sorted(by_file[file_index], key=lambda c: c.loc.offset)
@@ -204,7 +302,6 @@ def parse_chain_blocks(
                 )
             )
     rdd = spark.sparkContext.parallelize(slices, max(1, len(slices)))
-    genesis = network.genesis_hash
     rows = rdd.mapPartitions(lambda it: _parse_slice(it, network, key, genesis))
     # The rows are built to the schema above; per-row verification would cost more than parsing.
     return spark.createDataFrame(rows, PARSED_SCHEMA, verifySchema=False)

@@ -18,13 +18,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from hodlflow import tables
-from hodlflow.chain.blkfile import list_blk_files, read_xor_key
 from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
 from hodlflow.ingest import transforms as tr
 from hodlflow.ingest.best_chain import best_chain, first_block_at_or_after
-from hodlflow.ingest.blocks_dir import parse_chain_blocks, scan_headers
-from hodlflow.paths import local_path
+from hodlflow.ingest.blocks_dir import blk_files, parse_chain_blocks, scan_headers, xor_key
 
 CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
 ALL_TABLES = CHAIN_TABLES + ["chain.unspent"]
@@ -112,15 +110,13 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     blocks_dir = settings.ingest.blocks_dir
     if not blocks_dir:
         raise IngestError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
-    # Python tasks open the blk files: a local path or file:// URI on a shared filesystem.
-    blocks_dir = local_path(blocks_dir, "ingest.blocks_dir")
     network = get_network(settings.network)
     recovered = tables.recover(spark, settings)
     if recovered:
         log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     ensure_chain_tables(spark, settings)
-    files = list_blk_files(blocks_dir)
-    key = read_xor_key(blocks_dir)
+    files = blk_files(blocks_dir)
+    key = xor_key(blocks_dir)
     headers = scan_headers(spark, files, network, key, settings.check_pow)
     start_hash = settings.ingest.start_hash or network.genesis_hash
     chain, stale = best_chain(headers, start_hash, settings.ingest.start_height)

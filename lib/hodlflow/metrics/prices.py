@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from hodlflow import tables
 from hodlflow.config import Settings
-from hodlflow.paths import local_path
+from hodlflow.paths import is_local, local_path, read_bytes
 
 
 class PricesError(ValueError):
@@ -30,12 +31,16 @@ def read_prices(path: str | Path) -> list[tuple[dt.date, float]]:
     header with ``day`` and ``close_usd``; every day an ISO date and every close a finite
     positive number; no day twice; no day missing between the first and the last.
     """
-    path = Path(local_path(str(path), "price file"))
+    path = str(path)
+    if is_local(path):
+        path = local_path(path, "price file")
     try:
-        fh = open(path, encoding="utf-8", newline="")
+        text = read_bytes(path, "price file").decode("utf-8")
     except OSError as exc:
         raise PricesError(f"{path}: cannot read the price file: {exc.strerror}") from None
-    with fh:
+    except UnicodeDecodeError as exc:
+        raise PricesError(f"{path}: the price file is not UTF-8 text: {exc}") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or "day" not in header or "close_usd" not in header:

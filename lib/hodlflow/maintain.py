@@ -5,9 +5,11 @@ layout."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -52,21 +54,36 @@ def live_files(spark: SparkSession, location: str) -> int:
 
 
 def fragmented_partitions(spark: SparkSession, location: str, partition_by: tuple[str, ...]) -> list:
-    """The partition values (tuples) whose partition holds more than one data file.
+    """The partition values (tuples of strings) whose partition holds more than one data file.
 
-    Counts the distinct files behind the rows of each partition (``_metadata.file_path``): only
-    Parquet footers are read, no column data. A day written once has one file and is never
+    Counted from the table's file list (the current Delta snapshot's ``inputFiles``, one path
+    per data file, with Delta's Hive-style partition folders ``day=2025-03-01/``): no data and
+    no footer is read, however large the table. A day written once has one file and is never
     rewritten again; a day written in several steps (ingest chunks, re-runs) is listed.
     """
-    df = spark.read.format("delta").load(location)
+    counts: Counter[tuple] = Counter()
+    for path in spark.read.format("delta").load(location).inputFiles():
+        folders = dict(
+            seg.split("=", 1) for seg in path.split("/")[:-1] if "=" in seg
+        )  # fmt: skip
+        if not all(c in folders for c in partition_by):  # not Hive-style (column mapping)
+            return _fragmented_by_rows(spark, location, partition_by)
+        counts[tuple(unquote(folders[c]) for c in partition_by)] += 1
+    return sorted(p for p, n in counts.items() if n > 1)
+
+
+def _fragmented_by_rows(spark: SparkSession, location: str, partition_by: tuple[str, ...]) -> list:
+    """:func:`fragmented_partitions` from the rows (distinct ``_metadata.file_path`` per
+    partition), for tables whose folders do not name their partition values."""
     rows = (
-        df.groupBy(*partition_by)
+        spark.read.format("delta").load(location)
+        .groupBy(*partition_by)
         .agg(F.countDistinct("_metadata.file_path").alias("_files"))
         .filter(F.col("_files") > 1)
         .select(*partition_by)
         .collect()  # one row per fragmented partition: a few recent days
-    )
-    return [tuple(r) for r in rows]
+    )  # fmt: skip
+    return sorted(tuple(str(v) for v in r) for r in rows)
 
 
 def optimize_statements(

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from hodlflow import tables
-from hodlflow.maintain import run_maintenance
+from hodlflow.maintain import fragmented_partitions, run_maintenance
 
 pytestmark = pytest.mark.spark
 
@@ -149,3 +149,16 @@ def test_a_day_partition_written_in_several_steps_is_compacted_once(
     for o, day in zip(optimizes, days, strict=True):
         assert str(day) in o.operationParameters["predicate"]
     assert tables.read_table(spark, settings, key).count() == 30 * len(days)
+
+
+def test_fragmented_partitions_are_the_days_written_in_more_than_one_file(spark, make_settings):
+    settings = make_settings()
+    key = "entities.entity_daily"
+    tables.ensure_table(spark, settings, key)
+    d = [dt.date(2025, 3, 1) + dt.timedelta(days=n) for n in range(3)]
+    # Day 1 in one write, day 2 in three, day 3 in two: by hand, days 2 and 3 are fragmented.
+    for day, writes in zip(d, (1, 3, 2), strict=True):
+        for w in range(writes):
+            tables.append(daily_rows(spark, day, range(w * 10, w * 10 + 10)), settings, key)
+    loc = tables.table_location(settings, key)
+    assert fragmented_partitions(spark, loc, ("day",)) == [("2025-03-02",), ("2025-03-03",)]

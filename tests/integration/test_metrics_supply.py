@@ -212,6 +212,40 @@ def test_incremental_runs_equal_a_full_rebuild_and_a_rerun_changes_nothing(spark
     assert _snapshot(spark, chain["inc"]) == full
 
 
+def test_a_corrected_price_recomputes_from_its_day_and_a_run_with_nothing_new_computes_nothing(
+    spark, chain
+):
+    """Day 1's close corrected from 200 to 250 USD after the metrics ran: the next run
+    recomputes from day 1 and equals a full run over the corrected prices. By hand, day 1:
+    revenue 50 BTC (h2, no fees) × 250; realized cap c0 100 × 100 + c1 50 × 250."""
+    settings = chain["settings"]("sup_px_")
+    run_ingest(spark, settings, log=lambda _m: None)
+    load_prices(spark, settings, chain["prices"])
+    run_metrics(spark, settings, log=lambda _m: None)
+    runs = tables.read_table(spark, settings, "metrics.runs").count()
+    logs: list[str] = []
+    again = run_metrics(spark, settings, log=logs.append)
+    assert again.up_to_date and again.days == 0 and "up to date" in again.summary()
+    assert tables.read_table(spark, settings, "metrics.runs").count() == runs  # nothing written
+
+    corrected = chain["base"] / "prices-corrected.csv"
+    fixed = [250.0 if i == 1 else p for i, p in enumerate(PRICES)]
+    corrected.write_text("day,close_usd\n" + "".join(f"{day(i)},{p}\n" for i, p in enumerate(fixed)))
+    load_prices(spark, settings, corrected)
+    logs.clear()
+    result = run_metrics(spark, settings, log=logs.append)
+    assert f"recomputing from {day(1)}" in logs and result.first_day == day(1)
+    miner = {r.day: r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()}
+    assert miner[day(1)].revenue_usd == pytest.approx(50 * 250)
+    assert _cohorts(spark, settings)[(day(1), "all")].realized_cap_usd == pytest.approx(100 * 100 + 50 * 250)
+
+    fresh = chain["settings"]("sup_px_fresh_")
+    run_ingest(spark, fresh, log=lambda _m: None)
+    load_prices(spark, fresh, corrected)
+    run_metrics(spark, fresh, log=lambda _m: None)
+    assert _snapshot(spark, settings) == _snapshot(spark, fresh)
+
+
 def test_a_reorg_recomputes_the_days_it_touched(spark, chain):
     """(Runs last: it changes the module's chain.) A longer branch on h4 replaces h5 (day 5)
     with two blocks on day 4: the next metrics run recomputes from the first day of the stored

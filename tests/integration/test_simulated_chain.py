@@ -194,7 +194,8 @@ def test_rerunning_metrics_changes_nothing(spark, miner_metrics):
 
     settings, _result, rows, _truth = miner_metrics
     again = run_metrics(spark, settings, log=lambda _m: None)
-    assert again.days == 1  # the last stored day is recomputed (it may have been partial)
+    # No new block, entities run or price since: nothing is computed or written.
+    assert again.up_to_date and again.days == 0
     now = {str(r.day): r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()}
     assert now == rows
 

@@ -53,8 +53,12 @@ class MetricsResult:
     days: int
     priced_days: int
     seconds: float
+    # True when nothing changed since the last run (no new block, entities run or price).
+    up_to_date: bool = False
 
     def summary(self) -> str:
+        if self.up_to_date:
+            return f"metrics are up to date (through {self.last_day}): nothing to compute"
         if self.first_day is None:
             return "no blocks in the chain tables: nothing to compute"
         missing = self.days - self.priced_days
@@ -78,11 +82,13 @@ def _entities_state(spark, settings):
     return tables.read_table(spark, settings, "entities.class_flows"), row.last, row.at
 
 
-def _dirty_from(spark, settings, blocks, entities_at) -> dt.date | None:
+def _dirty_from(spark, settings, blocks, entities_at, prices) -> dt.date | None:
     """The first day an upstream change since the stored metrics runs touches: the first day of
-    the oldest stored run whose end block left the best chain, and the first day of
+    the oldest stored run whose end block left the best chain; the first day of
     entities.class_flows rewritten by the entities runs that finished after the last metrics run
-    read them (their flows_from_day: types are retroactive, a run re-classes earlier days)."""
+    read them (their flows_from_day: types are retroactive, a run re-classes earlier days); the
+    first stored day whose price is no longer market.prices' close (a corrected or late price:
+    USD columns, and realized values of coins created that day, change from it on)."""
     runs = tables.read_table(spark, settings, "metrics.runs")
     stale = (
         runs.join(
@@ -101,8 +107,27 @@ def _dirty_from(spark, settings, blocks, entities_at) -> dt.date | None:
         if seen is not None:
             ent_runs = ent_runs.filter(F.col("finished_at") > F.lit(seen))
         newer = ent_runs.agg(F.min("flows_from_day")).first()[0]
-    days = [d for d in (stale, newer) if d is not None]
+    repriced = (
+        tables.read_table(spark, settings, "metrics.miner_pressure")
+        .select("day", "price_usd")
+        .join(prices.select("day", "close_usd"), "day", "left")
+        .filter(~F.col("price_usd").eqNullSafe(F.col("close_usd")))
+        .agg(F.min("day"))
+        .first()[0]
+    )
+    days = [d for d in (stale, newer, repriced) if d is not None]
     return min(days) if days else None
+
+
+def _last_run_end(spark, settings) -> str | None:
+    """The end block hash of the last stored metrics run (None before the first)."""
+    last = (
+        tables.read_table(spark, settings, "metrics.runs")
+        .orderBy(F.col("finished_at").desc())
+        .select("end_hash")
+        .first()
+    )
+    return None if last is None else last.end_hash
 
 
 def _with_nulls(df, key: str):
@@ -240,7 +265,13 @@ def run_metrics(
         tables.read_table(spark, settings, "metrics.miner_pressure").agg(F.max("day")).first()[0]
     )
     start = stored_last or bounds.lo
-    dirty = _dirty_from(spark, settings, blocks, entities_at)
+    prices = tables.read_table(spark, settings, "market.prices")
+    dirty = _dirty_from(spark, settings, blocks, entities_at, prices)
+    end_hash = blocks.filter(F.col("height") == bounds.top).select("hash").first()[0]
+    if from_day is None and dirty is None and _last_run_end(spark, settings) == end_hash:
+        # Same tip, no entities run and no price change since: the stored days are current.
+        log(f"metrics are up to date: the last run ended at the tip {end_hash}")
+        return MetricsResult(None, stored_last, 0, 0, time.time() - t0, up_to_date=True)
     for earlier in (from_day, dirty):
         if earlier is not None and earlier < start:
             log(f"recomputing from {earlier}")
@@ -249,7 +280,6 @@ def run_metrics(
     last = bounds.hi
     lookback = start - dt.timedelta(days=LOOKBACK_DAYS)
     daily = daily_blocks(blocks.filter(F.col("day") >= F.lit(lookback)))
-    prices = tables.read_table(spark, settings, "market.prices")
     if covered is None:
         log("no entities run yet: the miner outflow columns stay null (run `hodlflow entities`)")
     miner = None if flows is None else miner_flows(flows, covered)
@@ -275,7 +305,6 @@ def run_metrics(
         _migration(spark, settings, flows, start, last, covered, lth_rows, held),
         "metrics.holder_migration",
     )
-    end_hash = blocks.filter(F.col("height") == bounds.top).select("hash").first()[0]
     run_row = spark.createDataFrame(
         [(start, last, bounds.top, end_hash, entities_at, dt.datetime.now(dt.UTC).replace(tzinfo=None))],
         "first_day date, last_day date, end_height int, end_hash string, "

@@ -5,6 +5,11 @@ the 8 framing bytes and the 80-byte header of each block; the headers (not the b
 driver, which orders them into the best chain; (2) the blocks of the wanted height range are
 read by position, parsed and turned into rows inside the tasks. Raw transactions never reach
 the driver.
+
+A directory given as a plain path or file:// URI is read by the Python tasks with seeks. On any
+other Hadoop filesystem (hdfs://, s3a://) the Python tasks cannot open the files: each blk file
+is read whole through Spark's binaryFile source (the JVM's Hadoop client) and handed to the
+same code as an in-memory file, in both passes.
 """
 
 from __future__ import annotations

@@ -187,6 +187,8 @@ def _session_conf(settings: Settings, jars: list[str]) -> dict[str, str]:
     conf.update(metastore_conf(settings))
     java_opts = conf.pop("spark.driver.extraJavaOptions", "")
     conf.update(settings.spark.conf)
+    if settings.spark.conf.get("spark.jars"):  # a connector (hadoop-aws): added to Delta's
+        conf["spark.jars"] = ",".join([*jars, settings.spark.conf["spark.jars"]])
     conf["spark.driver.extraJavaOptions"] = (
         java_opts + " " + settings.spark.conf.get("spark.driver.extraJavaOptions", "")
     ).strip()

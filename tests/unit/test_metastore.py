@@ -71,6 +71,16 @@ def test_derby_stays_the_default_without_the_postgres_driver(jars_cache, tmp_pat
     assert "postgresql" not in conf["spark.jars"]
 
 
+def test_jars_in_spark_conf_are_added_to_the_delta_jars_not_put_in_their_place(jars_cache, tmp_path):
+    # A filesystem connector (hadoop-aws for s3a://) given as spark.jars in the settings.
+    conf = catalog_conf(load_settings("test", {"warehouse.path": str(tmp_path / "wh"),
+                                               "spark.jars_cache": jars_cache,
+                                               "spark.conf.spark.jars": "/opt/jars/hadoop-aws.jar"}))  # fmt: skip
+    jars = conf["spark.jars"].split(",")
+    assert jars[-1] == "/opt/jars/hadoop-aws.jar"
+    assert any("delta-spark" in os.path.basename(j) for j in jars[:-1])
+
+
 def test_the_password_is_not_in_the_settings_repr(jars_cache, tmp_path):
     assert SECRET not in repr(pg_settings(jars_cache, tmp_path))
 

@@ -129,7 +129,7 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
     expect_last = ends[-1]
     parsed = fetch_chain_blocks(
         spark, config, network, start, end, first, rpc.blocks_per_task, rpc.batch_blocks
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    ).persist(StorageLevel.DISK_ONLY)  # as in the blocks-dir ingest: not on the heap
     try:
         if end >= start:
             _check_links(parsed, start, end, expect_prev, expect_last)

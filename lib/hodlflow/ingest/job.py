@@ -140,9 +140,12 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
         return IngestResult(None, None, 0, 0, stale, time.time() - t0)
     start, end = span
     wanted = [c for c in chain if start <= c.height <= end]
+    # The parsed rows of the whole range are read by every table's write: kept on the local
+    # disk, not the heap (cached in memory they filled the storage pool, and building the next
+    # cached batch beside it ran a 4 GB heap out of memory at 10^7 transactions).
     parsed = parse_chain_blocks(
         spark, files, wanted, network, key, settings.ingest.blocks_per_task
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    ).persist(StorageLevel.DISK_ONLY)
     try:
         n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
     finally:
@@ -217,7 +220,7 @@ def write_range(spark, settings, parsed, start, end, stored_last, log) -> int:
             _rollback_unspent(spark, settings, start)
         unspent = tables.read_table(spark, settings, "chain.unspent")
         resolved = tr.resolve_inputs(inputs, tr.spendable_outputs(unspent, outputs)).persist(
-            StorageLevel.MEMORY_AND_DISK
+            StorageLevel.DISK_ONLY
         )
         try:
             unknown = resolved.filter(F.col("value_sats").isNull()).limit(5).collect()

@@ -13,6 +13,7 @@ the blk files and of each database. Writes ``bench-out/scale.txt`` and ``bench-o
   python bench/scale.py                          # 1e5, 1e6, 1e7 (hours on 2 cores)
   python bench/scale.py --sizes 1e5,1e6          # the quick curve
   python bench/scale.py --sizes 1e5 --keep       # keep the simulated chains and warehouses
+  python bench/scale.py --sizes 1e7 --sim DIR    # the steps on a kept simulation of that size
 """
 
 from __future__ import annotations
@@ -204,20 +205,25 @@ def warehouse_figures(wh: str) -> dict:
     }
 
 
-def run_size(size: float, work: str) -> dict:
-    sim, wh = os.path.join(work, "sim"), os.path.join(work, "warehouse")
+def run_size(size: float, work: str, sim: str | None = None) -> dict:
+    """Simulate (unless ``sim`` names a finished simulation to reuse), then run every step."""
+    wh = os.path.join(work, "warehouse")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     logs = os.path.join(work, "logs")
     scale = scale_for(size)
-    rows = [
-        run_step(
-            "simulate",
-            [HODLFLOW, "simulate", "--scenario", SCENARIO, "--out", sim, "--scale", f"{scale:.3f}"],
-            logs,
-            None,
+    rows = []
+    if sim is None:
+        sim = os.path.join(work, "sim")
+        rows.append(
+            run_step(
+                "simulate",
+                [HODLFLOW, "simulate", "--scenario", SCENARIO, "--out", sim, "--scale",
+                 f"{scale:.3f}"],
+                logs,
+                None,
+            )  # fmt: skip
         )
-    ]
     with open(os.path.join(sim, "manifest.json")) as f:
         manifest = json.load(f)
     files = manifest.get("files", {})
@@ -292,8 +298,10 @@ def report(results: list[dict]) -> list[str]:
         lines += ["", "growth exponent b (time ~ transactions^b; 1 = linear), fitted over all "
                   "sizes and per step between consecutive sizes:"]  # fmt: skip
         for step in STEPS:
-            pts = [(res["transactions"], next(r["seconds"] for r in res["steps"]
-                                               if r["step"] == step)) for res in results]  # fmt: skip
+            pts = [(res["transactions"], r["seconds"]) for res in results
+                   for r in res["steps"] if r["step"] == step]  # fmt: skip
+            if len(pts) < 2:
+                continue  # a step not run at every size (a reused simulation)
             pair = [fit_exponent(pts[i : i + 2]) for i in range(len(pts) - 1)]
             b = fit_exponent(pts)
             lines.append(
@@ -302,8 +310,9 @@ def report(results: list[dict]) -> list[str]:
                 + ")"
                 + ("   grows faster than linearly" if b and b > 1.15 else "")
             )
-        total = [(res["transactions"], sum(r["seconds"] for r in res["steps"]))
-                 for res in results]  # fmt: skip
+        common = set.intersection(*({r["step"] for r in res["steps"]} for res in results))
+        total = [(res["transactions"], sum(r["seconds"] for r in res["steps"]
+                                           if r["step"] in common)) for res in results]  # fmt: skip
         lines.append(f"  {'all':<9} b = {fit_exponent(total):.2f}")
     return lines
 
@@ -316,15 +325,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
     ap.add_argument("--work", default=None, help="scratch folder (default <out>/scale-work)")
     ap.add_argument("--keep", action="store_true", help="keep the chains and warehouses")
+    ap.add_argument(
+        "--sim", default=None,
+        help="a finished simulation (the folder holding manifest.json) to run the steps on "
+        "instead of simulating; one size only (kept: it is not under the scratch folder)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",") if s]
+    if args.sim and len(sizes) != 1:
+        ap.error("--sim reuses one simulation: give one size")
+    if args.sim and not os.path.exists(os.path.join(args.sim, "manifest.json")):
+        ap.error(f"--sim {args.sim}: no manifest.json there (not a finished simulation)")
     work = args.work or os.path.join(args.out, "scale-work")
     os.makedirs(args.out, exist_ok=True)
     results = []
     for size in sizes:
         print(f"size {size:,.0f} transactions (scale {scale_for(size):.2f}) ...", flush=True)
         folder = os.path.join(work, f"{size:.0e}")
-        results.append(run_size(size, folder))
+        results.append(run_size(size, folder, args.sim))
         print("\n".join(report(results[-1:])), flush=True)
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

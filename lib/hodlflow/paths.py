@@ -90,16 +90,26 @@ def _hadoop(path: str, setting: str):
             f"{setting}={path!r}: a {scheme(path)}:// path is read through Spark's Hadoop "
             "filesystem, and no Spark session is running; give a local path or file:// URI"
         )
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
     try:
-        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        fs, hpath = hadoop_fs(spark, path)
     except Exception as exc:  # py4j: no FileSystem for the scheme, bad authority
         raise PathError(
             f"{setting}={path!r}: Hadoop cannot open this filesystem: {java_message(exc)} (its "
             "connector jar and settings go in spark.conf; README: Running on a cluster)"
         ) from None
-    return jvm, fs, hpath
+    return spark.sparkContext._jvm, fs, hpath
+
+
+def hadoop_fs(spark, path: str):
+    """(Hadoop FileSystem, Hadoop Path) of ``path`` with the session's Hadoop configuration."""
+    hpath = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
+def located(path: str, setting: str) -> str:
+    """A file as messages name it and readers take it: the local path of a plain path or
+    ``file:`` URI, else the URI itself (read through Hadoop)."""
+    return local_path(path, setting) if is_local(path) else path
 
 
 def java_message(exc: BaseException) -> str:

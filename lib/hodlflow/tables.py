@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from hodlflow.config import PROJECT_ROOT, Settings
+from hodlflow.paths import hadoop_fs
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 
@@ -225,9 +226,7 @@ def _journal_dir(settings: Settings) -> str:
 
 
 def _fs(spark: SparkSession, path: str):
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+    return hadoop_fs(spark, path)
 
 
 def _write_text(spark: SparkSession, path: str, text: str) -> None:

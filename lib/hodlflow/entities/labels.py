@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
 from hodlflow.entities.components import require_columns
-from hodlflow.paths import is_local, local_path, read_bytes
+from hodlflow.paths import located, read_bytes
 
 _INT32_MAX = 2**31 - 1  # pool ids go into an int column
 
@@ -55,12 +55,6 @@ class Pool:
 
 
 # -- pool lists -------------------------------------------------------------------------------
-
-
-def _located(path: str | Path, setting: str) -> str:
-    """The file as messages name it: the local path of a plain path or file:// URI, else the
-    URI (read through Hadoop)."""
-    return local_path(str(path), setting) if is_local(str(path)) else str(path)
 
 
 def _read_text(path: str, setting: str) -> str:
@@ -105,7 +99,7 @@ def load_pools(path: str | Path) -> list[Pool]:
     an empty tag would match every coinbase and is refused) and ``link`` (str, may be empty).
     Other keys are ignored. Raises :class:`LabelsError` naming the file and ``[index].field``.
     """
-    path = _located(path, "entities.pools")
+    path = located(str(path), "entities.pools")
     text = _read_text(path, "entities.pools")
     try:
         raw = json.loads(text)
@@ -184,7 +178,7 @@ def load_label_seeds(path: str | Path) -> list[tuple[str, str]]:
     blanks. An empty address or label, or an address given two different labels, is an error
     naming the file and line; the same address given the same label again is kept once.
     """
-    path = _located(path, "entities.label_seeds")
+    path = located(str(path), "entities.label_seeds")
     lines = _Lines(_read_text(path, "entities.label_seeds"))
     rows = csv.reader(lines)
     header = next(rows, None)

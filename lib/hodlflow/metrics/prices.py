@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from hodlflow import tables
 from hodlflow.config import Settings
-from hodlflow.paths import is_local, local_path, read_bytes
+from hodlflow.paths import located, read_bytes
 
 
 class PricesError(ValueError):
@@ -31,9 +31,7 @@ def read_prices(path: str | Path) -> list[tuple[dt.date, float]]:
     header with ``day`` and ``close_usd``; every day an ISO date and every close a finite
     positive number; no day twice; no day missing between the first and the last.
     """
-    path = str(path)
-    if is_local(path):
-        path = local_path(path, "price file")
+    path = located(str(path), "price file")
     try:
         text = read_bytes(path, "price file").decode("utf-8")
     except OSError as exc:

@@ -119,9 +119,10 @@ def java_message(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def hadoop_glob(directory: str, pattern: str, setting: str) -> list[str]:
-    """The files of ``directory`` (a Hadoop URI) whose names match the glob ``pattern``, as
-    full URIs sorted by name; raises :class:`PathError` when the directory does not exist."""
+def hadoop_list(directory: str, pattern: str, setting: str) -> list[tuple[str, int, int]]:
+    """(full URI, length in bytes, modification time in ms) of the files of ``directory`` (a
+    Hadoop URI) whose names match the glob ``pattern``, sorted by name; raises
+    :class:`PathError` when the directory does not exist."""
     jvm, fs, hpath = _hadoop(directory, setting)
     try:
         if not fs.getFileStatus(hpath).isDirectory():
@@ -131,8 +132,16 @@ def hadoop_glob(directory: str, pattern: str, setting: str) -> list[str]:
         raise
     except Exception as exc:
         raise PathError(f"{setting}={directory!r}: cannot list: {java_message(exc)}") from None
-    names = [st.getPath().toString() for st in (found or []) if st.isFile()]
-    return sorted(names, key=lambda u: u.rsplit("/", 1)[-1])
+    files = [
+        (st.getPath().toString(), st.getLen(), st.getModificationTime())
+        for st in (found or []) if st.isFile()
+    ]  # fmt: skip
+    return sorted(files, key=lambda f: f[0].rsplit("/", 1)[-1])
+
+
+def hadoop_glob(directory: str, pattern: str, setting: str) -> list[str]:
+    """The URIs of :func:`hadoop_list`."""
+    return [uri for uri, _, _ in hadoop_list(directory, pattern, setting)]
 
 
 def read_bytes(path: str, setting: str) -> bytes:

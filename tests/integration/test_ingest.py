@@ -215,6 +215,30 @@ def test_ingest_resumes_after_the_last_height(spark, make_settings, tmp_path, ti
     assert snapshot(spark, settings) == snapshot(spark, full_settings)
 
 
+def test_later_runs_scan_only_the_newest_and_changed_blk_files(spark, make_settings, tmp_path, tiny, ingested):
+    full_settings, _ = ingested
+    best = [x.raw for x in tiny.best]  # heights 0..3
+    plain = {"xor_key": None, "shuffle_seed": None, "junk_between": False}
+    blocks_dir = write_dir(tmp_path / "blocks", best[:3], max_file_bytes=1, **plain)  # a block per file
+    assert sorted(os.listdir(blocks_dir)) == ["blk00000.dat", "blk00001.dat", "blk00002.dat"]
+    settings = settings_for(make_settings, blocks_dir, tiny)
+    first = run_ingest(spark, settings, log=lambda _m: None)
+    assert (first.files_scanned, first.end_height) == (3, 2)
+    # Nothing new: only the newest file (the one the node appends to) is read again.
+    assert run_ingest(spark, settings, log=lambda _m: None).files_scanned == 1
+    # Block 3 lands in a new file, now the newest; blk00002's headers come from the cache.
+    write_dir(tmp_path / "more", [best[3]], **plain)
+    shutil.copy(tmp_path / "more" / "blk00000.dat", os.path.join(blocks_dir, "blk00003.dat"))
+    third = run_ingest(spark, settings, log=lambda _m: None)
+    assert (third.files_scanned, third.start_height, third.end_height) == (1, 3, 3)
+    # A file that changed (a reindex; here the stale block appended to it) is scanned again.
+    with open(os.path.join(blocks_dir, "blk00000.dat"), "ab") as fh:
+        fh.write(REGTEST.magic + len(tiny.stale.raw).to_bytes(4, "little") + tiny.stale.raw)
+    fourth = run_ingest(spark, settings, log=lambda _m: None)
+    assert (fourth.files_scanned, fourth.blocks, fourth.stale_blocks) == (2, 0, 1)
+    assert snapshot(spark, settings) == snapshot(spark, full_settings)
+
+
 def test_a_reorg_in_the_blocks_dir_rolls_back_and_equals_a_fresh_ingest(spark, make_settings, tmp_path, tiny):
     blocks_dir = write_dir(tmp_path / "blocks", tiny.stored, xor_key=None, shuffle_seed=None, junk_between=False)
     settings = settings_for(make_settings, blocks_dir, tiny)

@@ -15,7 +15,10 @@ same code as an in-memory file, in both passes.
 from __future__ import annotations
 
 import io
+import os
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -35,8 +38,9 @@ from hodlflow.chain.block import check_pow, parse_block, parse_header
 from hodlflow.chain.errors import ParseError
 from hodlflow.chain.network import Network
 from hodlflow.ingest.best_chain import ChainBlock, HeaderLoc
+from hodlflow.ingest.header_cache import HeaderCache, entry_name
 from hodlflow.ingest.rows import block_rows
-from hodlflow.paths import hadoop_glob, is_local, local_path, read_bytes
+from hodlflow.paths import hadoop_glob, hadoop_list, is_local, local_path, read_bytes
 
 
 def _open(path: str):
@@ -46,18 +50,35 @@ def _open(path: str):
         raise BlocksDirError(f"cannot read blk file {path}: {exc.strerror or exc}") from None
 
 
-def blk_files(blocks_dir: str) -> list[str]:
+@dataclass(frozen=True)
+class BlkFile:
+    """A blk file as listed: its path (a local path or a Hadoop URI), length and modification
+    time (ms), which say whether the headers an earlier run found in it still hold."""
+
+    path: str
+    length: int
+    mtime_ms: int
+
+
+def blk_files(blocks_dir: str) -> list[BlkFile]:
     """The directory's blk*.dat files in file-number order: local paths for a plain path or
     file:// URI, full URIs for a directory on another Hadoop filesystem."""
     if is_local(blocks_dir):
-        return list_blk_files(local_path(blocks_dir, "ingest.blocks_dir"))
-    names = [
-        u for u in hadoop_glob(blocks_dir, "blk*.dat", "ingest.blocks_dir")
-        if is_blk_name(_name(u))
+        out = []
+        for path in list_blk_files(local_path(blocks_dir, "ingest.blocks_dir")):
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                raise BlocksDirError(f"cannot read blk file {path}: {exc.strerror}") from None
+            out.append(BlkFile(path, st.st_size, st.st_mtime_ns // 1_000_000))
+        return out
+    listed = [
+        BlkFile(*f) for f in hadoop_list(blocks_dir, "blk*.dat", "ingest.blocks_dir")
+        if is_blk_name(_name(f[0]))
     ]  # fmt: skip
-    if not names:
+    if not listed:
         raise BlocksDirError(f"blocks directory {blocks_dir} holds no blk*.dat files")
-    return names
+    return listed
 
 
 def xor_key(blocks_dir: str) -> bytes | None:
@@ -116,11 +137,23 @@ def scan_headers(
     """Headers and positions of every block stored in ``files`` (one task per file). Local
     files are read by seeking from header to header; files on another Hadoop filesystem are
     read whole (Hadoop has no seek the Python tasks can use)."""
-    if not files or is_local(files[0]):
-        rdd = spark.sparkContext.parallelize(list(enumerate(files)), max(1, len(files)))
+    return _scan_indexed(spark, list(enumerate(files)), network, key, pow_check)
+
+
+def _scan_indexed(
+    spark: SparkSession,
+    items: list[tuple[int, str]],
+    network: Network,
+    key: bytes | None,
+    pow_check: bool,
+) -> list[HeaderLoc]:
+    if not items:
+        return []
+    if is_local(items[0][1]):
+        rdd = spark.sparkContext.parallelize(items, len(items))
         rows = rdd.mapPartitions(lambda it: _scan_files(it, network, key, pow_check))
     else:
-        index = {_name(f): i for i, f in enumerate(files)}
+        index = {_name(f): i for i, f in items}
 
         def scan(rows):
             for r in rows:
@@ -128,8 +161,42 @@ def scan_headers(
                     index[_name(r.path)], r.path, io.BytesIO(r.content), network, key, pow_check
                 )
 
-        rows = _whole_files(spark, files).mapPartitions(scan)
+        rows = _whole_files(spark, [f for _, f in items]).mapPartitions(scan)
     return [HeaderLoc(*r) for r in rows.collect()]
+
+
+def cached_headers(
+    spark: SparkSession,
+    files: list[BlkFile],
+    network: Network,
+    key: bytes | None,
+    pow_check: bool,
+    cache: HeaderCache,
+) -> tuple[list[HeaderLoc], int]:
+    """:func:`scan_headers` of ``files``, reusing the headers ``cache`` holds for a file of the
+    same length and modification time (see :mod:`hodlflow.ingest.header_cache`). Scans the
+    other files and the newest one, stores what it scanned and drops the entries of files that
+    changed or are gone. Returns the headers and the number of files scanned."""
+    names = cache.names()
+    entries = [entry_name(f.path, f.length, f.mtime_ms) for f in files]
+    newest = len(files) - 1  # the file the node appends to
+    headers: list[HeaderLoc] = []
+    scan: list[tuple[int, str]] = []
+    for i, name in enumerate(entries):
+        kept = cache.read(name, i) if name in names and i != newest else None
+        if kept is None:
+            scan.append((i, files[i].path))
+        else:
+            headers.extend(kept)
+    found = _scan_indexed(spark, scan, network, key, pow_check)
+    by_file: dict[int, list[HeaderLoc]] = defaultdict(list)
+    for h in found:
+        by_file[h.file_index].append(h)
+    for i, _ in scan:
+        cache.write(entries[i], sorted(by_file[i], key=lambda h: h.offset))
+    for name in names - set(entries):
+        cache.drop(name)
+    return headers + found, len(scan)
 
 
 PARSED_SCHEMA = T.StructType(

@@ -22,7 +22,8 @@ from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
 from hodlflow.ingest import transforms as tr
 from hodlflow.ingest.best_chain import best_chain, first_block_at_or_after
-from hodlflow.ingest.blocks_dir import blk_files, parse_chain_blocks, scan_headers, xor_key
+from hodlflow.ingest.blocks_dir import blk_files, cached_headers, parse_chain_blocks, xor_key
+from hodlflow.ingest.header_cache import HeaderCache, cache_dir
 
 CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
 ALL_TABLES = CHAIN_TABLES + ["chain.unspent"]
@@ -40,6 +41,9 @@ class IngestResult:
     transactions: int
     stale_blocks: int
     seconds: float
+    # blk files whose headers this run scanned (the others' came from the header cache); None
+    # for the RPC source.
+    files_scanned: int | None = None
 
     def summary(self) -> str:
         if self.blocks == 0 and self.start_height is not None:
@@ -115,15 +119,21 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     if recovered:
         log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     ensure_chain_tables(spark, settings)
-    files = blk_files(blocks_dir)
+    listed = blk_files(blocks_dir)
+    files = [f.path for f in listed]
     key = xor_key(blocks_dir)
-    headers = scan_headers(spark, files, network, key, settings.check_pow)
+    cache = HeaderCache(
+        spark,
+        cache_dir(settings.warehouse, blocks_dir, network.name, key, settings.check_pow),
+    )
+    headers, scanned = cached_headers(spark, listed, network, key, settings.check_pow, cache)
     start_hash = settings.ingest.start_hash or network.genesis_hash
     chain, stale = best_chain(headers, start_hash, settings.ingest.start_height)
     tip = chain[-1].height
     first = chain[0].height
     log(
-        f"{len(files)} blk file(s), {len(headers)} stored blocks, best chain "
+        f"{len(files)} blk file(s) ({scanned} scanned, the others' headers kept from earlier "
+        f"runs), {len(headers)} stored blocks, best chain "
         f"{first}..{tip}, {stale} off the best chain" + (", xor-obfuscated" if key else "")
     )
     stored_last, fork = _stored_state(spark, settings, chain)
@@ -137,7 +147,7 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
             end_height = below if end_height is None else min(end_height, below)
     span = plan_range(start_height, end_height, first, tip, stored_last, fork)
     if span is None:
-        return IngestResult(None, None, 0, 0, stale, time.time() - t0)
+        return IngestResult(None, None, 0, 0, stale, time.time() - t0, scanned)
     start, end = span
     wanted = [c for c in chain if start <= c.height <= end]
     # The parsed rows of the whole range are read by every table's write: kept on the local
@@ -150,7 +160,7 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
         n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
     finally:
         parsed.unpersist()
-    return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0)
+    return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0, scanned)
 
 
 def plan_range(

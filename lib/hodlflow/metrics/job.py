@@ -82,8 +82,11 @@ def _entities_state(spark, settings):
     return tables.read_table(spark, settings, "entities.class_flows"), row.last, row.at
 
 
-def _dirty_from(spark, settings, blocks, entities_at, prices) -> dt.date | None:
-    """The first day an upstream change since the stored metrics runs touches: the first day of
+def _dirty_from(
+    spark, settings, blocks, entities_at, prices
+) -> tuple[dt.date | None, str | None]:
+    """The first day an upstream change since the stored metrics runs touches, and the end block
+    hash of the last stored run (None before the first). The first day of
     the oldest stored run whose end block left the best chain; the first day of
     entities.class_flows rewritten by the entities runs that finished after the last metrics run
     read them (their flows_from_day: types are retroactive, a run re-classes earlier days); the
@@ -100,7 +103,9 @@ def _dirty_from(spark, settings, blocks, entities_at, prices) -> dt.date | None:
         .agg(F.min("first_day"))
         .first()[0]
     )
-    seen = runs.agg(F.max("entities_finished_at")).first()[0]
+    seen, last_end = runs.agg(
+        F.max("entities_finished_at"), F.max_by("end_hash", "finished_at")
+    ).first()
     newer = None
     if entities_at is not None and (seen is None or entities_at > seen):
         ent_runs = tables.read_table(spark, settings, "entities.runs")
@@ -116,18 +121,7 @@ def _dirty_from(spark, settings, blocks, entities_at, prices) -> dt.date | None:
         .first()[0]
     )
     days = [d for d in (stale, newer, repriced) if d is not None]
-    return min(days) if days else None
-
-
-def _last_run_end(spark, settings) -> str | None:
-    """The end block hash of the last stored metrics run (None before the first)."""
-    last = (
-        tables.read_table(spark, settings, "metrics.runs")
-        .orderBy(F.col("finished_at").desc())
-        .select("end_hash")
-        .first()
-    )
-    return None if last is None else last.end_hash
+    return (min(days) if days else None), last_end
 
 
 def _with_nulls(df, key: str):
@@ -266,9 +260,9 @@ def run_metrics(
     )
     start = stored_last or bounds.lo
     prices = tables.read_table(spark, settings, "market.prices")
-    dirty = _dirty_from(spark, settings, blocks, entities_at, prices)
+    dirty, last_end = _dirty_from(spark, settings, blocks, entities_at, prices)
     end_hash = blocks.filter(F.col("height") == bounds.top).select("hash").first()[0]
-    if from_day is None and dirty is None and _last_run_end(spark, settings) == end_hash:
+    if from_day is None and dirty is None and last_end == end_hash:
         # Same tip, no entities run and no price change since: the stored days are current.
         log(f"metrics are up to date: the last run ended at the tip {end_hash}")
         return MetricsResult(None, stored_last, 0, 0, time.time() - t0, up_to_date=True)

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from hodlflow import tables
 from hodlflow.config import Settings
+
+
+class MaintainError(RuntimeError):
+    """A table's files are not laid out as maintenance expects."""
 
 
 def table_keys() -> list[str]:
@@ -66,24 +69,14 @@ def fragmented_partitions(spark: SparkSession, location: str, partition_by: tupl
         folders = dict(
             seg.split("=", 1) for seg in path.split("/")[:-1] if "=" in seg
         )  # fmt: skip
-        if not all(c in folders for c in partition_by):  # not Hive-style (column mapping)
-            return _fragmented_by_rows(spark, location, partition_by)
+        if not all(c in folders for c in partition_by):
+            # Column mapping names folders at random: hodlflow's tables never enable it.
+            raise MaintainError(
+                f"{location}: data file {path} is not in a {'/'.join(partition_by)}= folder "
+                "(column mapping enabled on this table?); maintenance needs Hive-style folders"
+            )
         counts[tuple(unquote(folders[c]) for c in partition_by)] += 1
     return sorted(p for p, n in counts.items() if n > 1)
-
-
-def _fragmented_by_rows(spark: SparkSession, location: str, partition_by: tuple[str, ...]) -> list:
-    """:func:`fragmented_partitions` from the rows (distinct ``_metadata.file_path`` per
-    partition), for tables whose folders do not name their partition values."""
-    rows = (
-        spark.read.format("delta").load(location)
-        .groupBy(*partition_by)
-        .agg(F.countDistinct("_metadata.file_path").alias("_files"))
-        .filter(F.col("_files") > 1)
-        .select(*partition_by)
-        .collect()  # one row per fragmented partition: a few recent days
-    )  # fmt: skip
-    return sorted(tuple(str(v) for v in r) for r in rows)
 
 
 def optimize_statements(

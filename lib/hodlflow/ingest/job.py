@@ -132,8 +132,10 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     tip = chain[-1].height
     first = chain[0].height
     log(
-        f"{len(files)} blk file(s) ({scanned} scanned, the others' headers kept from earlier "
-        f"runs), {len(headers)} stored blocks, best chain "
+        f"{len(files)} blk file(s)"
+        + (f" ({scanned} scanned, the others' headers kept from earlier runs)"
+           if scanned < len(files) else "")  # fmt: skip
+        + f", {len(headers)} stored blocks, best chain "
         f"{first}..{tip}, {stale} off the best chain" + (", xor-obfuscated" if key else "")
     )
     stored_last, fork = _stored_state(spark, settings, chain)

@@ -10,6 +10,9 @@ A directory given as a plain path or file:// URI is read by the Python tasks wit
 other Hadoop filesystem (hdfs://, s3a://) the Python tasks cannot open the files: each blk file
 is read whole through Spark's binaryFile source (the JVM's Hadoop client) and handed to the
 same code as an in-memory file, in both passes.
+
+Pass 1's headers are kept per blk file (:mod:`hodlflow.ingest.header_cache`): a later run scans
+only the newest file and the files that changed since.
 """
 
 from __future__ import annotations

@@ -106,6 +106,16 @@ def hadoop_fs(spark, path: str):
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
 
 
+def write_bytes(spark, path: str, data: bytes) -> None:
+    """Create or overwrite ``path`` (any Hadoop URI or local path) with ``data``, on the driver."""
+    fs, hpath = hadoop_fs(spark, path)
+    out = fs.create(hpath, True)
+    try:
+        out.write(bytearray(data))
+    finally:
+        out.close()
+
+
 def located(path: str, setting: str) -> str:
     """A file as messages name it and readers take it: the local path of a plain path or
     ``file:`` URI, else the URI itself (read through Hadoop)."""

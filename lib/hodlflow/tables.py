@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from hodlflow.config import PROJECT_ROOT, Settings
-from hodlflow.paths import hadoop_fs
+from hodlflow.paths import hadoop_fs, write_bytes
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 
@@ -229,15 +229,6 @@ def _fs(spark: SparkSession, path: str):
     return hadoop_fs(spark, path)
 
 
-def _write_text(spark: SparkSession, path: str, text: str) -> None:
-    fs, hpath = _fs(spark, path)
-    out = fs.create(hpath, True)
-    try:
-        out.write(bytearray(text.encode()))
-    finally:
-        out.close()
-
-
 def _list_journals(spark: SparkSession, settings: Settings) -> list[str]:
     fs, hpath = _fs(spark, _journal_dir(settings))
     if not fs.exists(hpath):
@@ -299,7 +290,7 @@ def atomic_step(
         table_location(settings, k): table_version(spark, table_location(settings, k)) for k in keys
     }
     journal = f"{_journal_dir(settings)}/{uuid.uuid4().hex}.json"
-    _write_text(spark, journal, json.dumps({"step": step, "versions": versions}))
+    write_bytes(spark, journal, json.dumps({"step": step, "versions": versions}).encode())
     try:
         yield
     except BaseException:

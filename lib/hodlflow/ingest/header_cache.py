@@ -22,7 +22,7 @@ import struct
 from pyspark.sql import SparkSession
 
 from hodlflow.ingest.best_chain import HeaderLoc
-from hodlflow.paths import hadoop_fs
+from hodlflow.paths import hadoop_fs, read_bytes, write_bytes
 
 # hash, prev_hash (internal byte order reversed: display order), bits, time, offset, length
 _RECORD = struct.Struct("<32s32sIIQI")
@@ -69,6 +69,7 @@ class HeaderCache:
     """The entries of one blocks directory (see the module's doc)."""
 
     def __init__(self, spark: SparkSession, directory: str):
+        self._spark = spark
         self._jvm = spark.sparkContext._jvm
         self._fs, self._dir = hadoop_fs(spark, directory)
 
@@ -78,19 +79,10 @@ class HeaderCache:
         return {st.getPath().getName() for st in self._fs.listStatus(self._dir)}
 
     def read(self, name: str, file_index: int) -> list[HeaderLoc] | None:
-        stream = self._fs.open(self._path(name))
-        try:
-            raw = bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-        finally:
-            stream.close()
-        return decode(raw, file_index)
+        return decode(read_bytes(str(self._path(name).toString()), "header cache"), file_index)
 
     def write(self, name: str, headers: list[HeaderLoc]) -> None:
-        out = self._fs.create(self._path(name), True)
-        try:
-            out.write(bytearray(encode(headers)))
-        finally:
-            out.close()
+        write_bytes(self._spark, str(self._path(name).toString()), encode(headers))
 
     def drop(self, name: str) -> None:
         self._fs.delete(self._path(name), False)

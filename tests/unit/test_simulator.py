@@ -437,3 +437,30 @@ def test_otc_sales_pay_long_term_holders_directly(tmp_path):
     assert truth == dict(flows)
     from_weak = {k[2] for k in truth if k[1] == "weak"}
     assert "strong" in from_weak and "exchange" not in from_weak
+
+
+def test_whales_receive_on_one_cold_storage_address(tmp_path):
+    """tiny.yaml with no address reuse but whale_address_reuse 1.0 and no consolidation: the
+    largest strong holder (tiny has 8, so max(1, 8 // 20) = 1 whale) gets every receipt on one
+    address, while every other strong holder gets a new address for each receipt."""
+    scenario = yaml.safe_load((ROOT / "conf" / "scenarios" / "tiny.yaml").read_text())
+    strong = scenario["agents"]["strong_holders"]
+    strong.update(address_reuse=0.0, whale_address_reuse=1.0, spend_prob_per_year=0.0)
+    path = tmp_path / "whales.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    out = tmp_path / "out"
+    run_simulation(str(path), str(out))
+    owners = {r["address"]: r for r in _read_csv(out / "truth" / "addresses.csv")}
+    receipts: dict[str, list[str]] = defaultdict(list)  # strong holder -> address per output
+    for blk in Chain(out).blocks:
+        for tx in blk.txs:
+            for o in tx.outputs:
+                addr = classify_script(o.script_pubkey, MAIN)[1]
+                if addr and owners[addr]["entity_type"] == "long_term_holder":
+                    receipts[owners[addr]["entity_label"]].append(addr)
+    repeat = {label: addrs for label, addrs in receipts.items() if len(addrs) >= 2}
+    one_address = [label for label, addrs in repeat.items() if len(set(addrs)) == 1]
+    assert len(one_address) == 1, one_address
+    for label, addrs in repeat.items():
+        if label not in one_address:
+            assert len(set(addrs)) == len(addrs), f"{label} reused an address"

@@ -172,6 +172,9 @@ class StrongHoldersSpec:
     expensive_multiplier: float = 0.5  # ... this much
     spend_prob_per_year: float = 0.1  # chance per year of moving coins (consolidate or sell)
     address_reuse: float = 0.3
+    # The largest 5% of holders by budget (the whales, who also buy over the counter): the
+    # chance a purchase goes to their first (cold-storage) address; None = address_reuse.
+    whale_address_reuse: float | None = None
     scripts: dict[str, float] = field(
         default_factory=lambda: {"p2wpkh": 3.0, "p2tr": 2.0, "p2wsh": 1.0, "p2pkh": 0.5}
     )
@@ -622,6 +625,7 @@ _read_strong = _dataclass_reader(
         "expensive_multiplier": _NONNEG,
         "spend_prob_per_year": _FRACTION,
         "address_reuse": _FRACTION,
+        "whale_address_reuse": _FRACTION,
         "scripts": _weights,
     },
 )

@@ -780,10 +780,14 @@ class Simulation:
             kind = self.pick_kind(sh.scripts)
             h = StrongHolder(self, f"strong:{i}", kind, sh.address_reuse, sh.daily_usd * w / total)
             self.strong.append(assign(h))
-        # OTC buyers: the largest holders, chosen by weight.
+        # Whales: the largest 5% of holders. They buy over the counter (chosen by weight) and
+        # may keep their coins on one cold-storage address (whale_address_reuse).
         ranked = sorted(range(n), key=lambda i: -weights[i])[: max(1, n // 20)] if n else []
         self.otc_buyers = [self.strong[i] for i in ranked]
         self.otc_weights = [weights[i] for i in ranked]
+        if sh.whale_address_reuse is not None:
+            for whale in self.otc_buyers:
+                whale.reuse = sh.whale_address_reuse
 
         wt = ag.weak_traders
         self.traders = [

@@ -321,6 +321,18 @@ def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(spark
         assert row["true"] == f"{true_top100(first):.3f} -> {true_top100(last):.3f}"
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         assert row["ours"] == f"{fmt(ours.get(first))} -> {fmt(ours.get(last))}"
+        # The peak over the phase's days every 7 days from its first, and its last (the earliest
+        # of equal peaks).
+        sampled = [d for i, d in enumerate(days) if i % 7 == 0] + [last]
+        true_at = {d: true_top100(d) for d in sampled}
+        top = max(sampled, key=lambda d: (true_at[d], [-ord(c) for c in d]))
+        assert row["true_peak_every_7d"] == f"{true_at[top]:.3f} on {top}"
+        known = [d for d in sampled if ours.get(d) is not None]
+        expect = "n/a"
+        if known:
+            top = max(known, key=lambda d: (ours[d], [-ord(c) for c in d]))
+            expect = f"{ours[top]:.3f} on {top}"
+        assert row["ours_peak_every_7d"] == expect
 
 
 def test_supply_cohorts_on_the_simulated_chain_add_up_to_the_unspent_set(spark, miner_metrics):

@@ -5,6 +5,7 @@ series (``truth/daily_flows.csv``) and the top-100 share per phase (true entitie
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -160,13 +161,14 @@ def top_share(moves, days, n: int):
 
 
 def evaluate_concentration(
-    spark: SparkSession, settings, truth_addresses: str, miner_truth: str
+    spark: SparkSession, settings, truth_addresses: str, miner_truth: str, every_days: int = 7
 ) -> dict[str, Any]:
     """The concentration story: per phase of the scenario (``truth/miner_daily.csv``), the
-    top-100 share of ``metrics.holder_migration`` on its first and last day against the same
-    share over the true entities (``truth/addresses.csv``; an address outside it counts alone).
-    Ours is over our entities: an owner whose addresses the clustering cannot link (never spent
-    together) counts as several smaller entities."""
+    top-100 share of ``metrics.holder_migration`` on its first and last day, and its peak over
+    the phase's days sampled every ``every_days`` days (first day on, and the last day),
+    against the same share over the true entities (``truth/addresses.csv``; an address outside
+    it counts alone). Ours is over our entities: an owner whose addresses the clustering cannot
+    link (never spent together) counts as several smaller entities."""
     phases = (
         spark.read.option("header", True).csv(miner_truth)
         .groupBy("phase")
@@ -174,9 +176,14 @@ def evaluate_concentration(
              F.max(F.col("day").cast("date")).alias("last"))
         .collect()
     )  # fmt: skip
-    days = spark.createDataFrame(
-        sorted({(d,) for p in phases for d in (p.first, p.last)}), "day date"
-    )
+    sampled = {
+        p.phase: [
+            *(p.first + dt.timedelta(days=i) for i in range(0, (p.last - p.first).days, every_days)),
+            p.last,
+        ]
+        for p in phases
+    }
+    days = spark.createDataFrame(sorted({(d,) for ds in sampled.values() for d in ds}), "day date")
     owner = spark.read.option("header", True).csv(truth_addresses).select("address", "entity_id")
     read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
     moves = (
@@ -193,12 +200,22 @@ def evaluate_concentration(
         r.day: r.top100_share
         for r in read("metrics.holder_migration").join(days, "day").collect()
     }
+
+    def peak(share: dict, ds: list[dt.date]) -> str:
+        known = [d for d in ds if share.get(d) is not None]
+        if not known:
+            return "n/a"
+        top = max(known, key=lambda d: (share[d], -d.toordinal()))  # the earliest of equal peaks
+        return f"{share[top]:.3f} on {top}"
+
     out: dict[str, Any] = {}
     for p in sorted(phases, key=lambda p: p.first):
         out[f"top100_share {p.phase}"] = {
             "first_day": str(p.first),
             "ours": f"{_fmt(ours.get(p.first))} -> {_fmt(ours.get(p.last))}",
             "true": f"{_fmt(true_share.get(p.first))} -> {_fmt(true_share.get(p.last))}",
+            f"ours_peak_every_{every_days}d": peak(ours, sampled[p.phase]),
+            f"true_peak_every_{every_days}d": peak(true_share, sampled[p.phase]),
         }
     return out
 

@@ -53,10 +53,15 @@ def days_of(spark, warehouse: str) -> list[str]:
 
 def submit_properties(base: Path, roles: tuple[str, ...] = ("driver",)) -> Path:
     """A spark-submit properties file in ``base``: the Delta jars from the set-up's cache (the
-    file `hodlflow fetch-jars` writes) plus a lighter JVM for short jobs in ``roles``."""
+    file `hodlflow fetch-jars` writes) plus a lighter JVM for short jobs in ``roles``: C1 only,
+    with room for its code (C1's 48 MB default fills on the jobs' query plans and the JVM then
+    keeps flushing it)."""
     text = (Path(PROJECT_ROOT) / ".cache" / "jars" / "spark-submit.properties").read_text()
     for role in roles:
-        text += f"spark.{role}.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
+        text += (
+            f"spark.{role}.extraJavaOptions"
+            " -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m -XX:+UseSerialGC\n"
+        )
     path = base / "spark-submit.properties"
     path.write_text(text)
     return path

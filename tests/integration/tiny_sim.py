@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hodlflow.config import CONF_DIR, PROJECT_ROOT
+from hodlflow.config import CONF_DIR, PROJECT_ROOT, load_settings
 
 # The chain's first three days (~430 blocks): coinbases only on the first day, miners spending
 # on the second, exchanges, holders and co-spends from the third: work for every step.
@@ -53,15 +53,12 @@ def days_of(spark, warehouse: str) -> list[str]:
 
 def submit_properties(base: Path, roles: tuple[str, ...] = ("driver",)) -> Path:
     """A spark-submit properties file in ``base``: the Delta jars from the set-up's cache (the
-    file `hodlflow fetch-jars` writes) plus a lighter JVM for short jobs in ``roles``: C1 only,
-    with room for its code (C1's 48 MB default fills on the jobs' query plans and the JVM then
-    keeps flushing it)."""
+    file `hodlflow fetch-jars` writes) plus, for short jobs in ``roles``, the test environment's
+    JVM options (conf/environments/test.yaml: C1 only, with room for its code) and serial GC."""
     text = (Path(PROJECT_ROOT) / ".cache" / "jars" / "spark-submit.properties").read_text()
+    jvm = load_settings("test").spark.conf["spark.driver.extraJavaOptions"]
     for role in roles:
-        text += (
-            f"spark.{role}.extraJavaOptions"
-            " -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m -XX:+UseSerialGC\n"
-        )
+        text += f"spark.{role}.extraJavaOptions {jvm} -XX:+UseSerialGC\n"
     path = base / "spark-submit.properties"
     path.write_text(text)
     return path

@@ -110,6 +110,25 @@ def optimize_statements(
     return []
 
 
+def vacuum_can_delete(created_ms: int | None, now_ms: int, hours: float) -> bool:
+    """Whether ``VACUUM ... RETAIN hours HOURS`` can find a file to delete in a table created at
+    ``created_ms`` (epoch milliseconds of its first commit; None when that commit file is gone,
+    which Delta does only to logs older than its 30-day retention).
+
+    VACUUM deletes only files whose removal was committed more than ``hours`` ago, and nothing is
+    removed before a table exists: a table younger than ``hours`` has none, so its VACUUM (two
+    commits and a scan of the log) is skipped.
+
+    >>> vacuum_can_delete(created_ms=0, now_ms=3_600_000, hours=168)
+    False
+    >>> vacuum_can_delete(created_ms=0, now_ms=169 * 3_600_000, hours=168)
+    True
+    >>> vacuum_can_delete(created_ms=None, now_ms=0, hours=168)
+    True
+    """
+    return created_ms is None or now_ms - created_ms > hours * 3_600_000
+
+
 def run_maintenance(
     spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
 ) -> MaintenanceResult:
@@ -120,7 +139,9 @@ def run_maintenance(
       :func:`optimize_statements`): day partitions with more than one file; unpartitioned
       tables with at least ``maintenance.optimize_min_files`` files.
     - VACUUM LITE retaining ``maintenance.vacuum_retention_hours``: deletes the files that the
-      transaction log records as removed before then (no listing of the table's directories).
+      transaction log records as removed before then (no listing of the table's directories);
+      skipped for a table younger than that, which has no such file
+      (:func:`vacuum_can_delete`).
 
     ``maintenance.parallel_tables`` tables at a time.
 
@@ -142,7 +163,9 @@ def run_maintenance(
         for statement in optimize_statements(spark, location, schema, min_files):
             metrics = spark.sql(statement).select("metrics.numFilesRemoved", "metrics.numFilesAdded").first()
             log(f"{key}: {metrics[0]} files compacted into {metrics[1]}")
-        spark.sql(f"VACUUM {_sql_path(location)} LITE RETAIN {hours} HOURS")
+        now_ms = int(time.time() * 1000)
+        if vacuum_can_delete(tables.created_ms(spark, location), now_ms, hours):
+            spark.sql(f"VACUUM {_sql_path(location)} LITE RETAIN {hours} HOURS")
         return tables.qualified_name(settings, key)
 
     # Tables are independent: their Spark jobs run side by side from driver threads. A table

@@ -218,6 +218,16 @@ def table_version(spark: SparkSession, location: str) -> int:
     return max(versions)
 
 
+def created_ms(spark: SparkSession, location: str) -> int | None:
+    """When the Delta table at ``location`` was created: the modification time (epoch ms) of its
+    first commit file, ``_delta_log/00000000000000000000.json``; None once Delta's log cleanup
+    has deleted that file (it keeps 30 days of log by default)."""
+    fs, hpath = _fs(spark, f"{location.rstrip('/')}/_delta_log/{0:020d}.json")
+    if not fs.exists(hpath):
+        return None
+    return int(fs.getFileStatus(hpath).getModificationTime())
+
+
 # ---------------------------------------------------------------------------- atomic steps
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,28 @@ def history(spark, location: str, operation: str) -> list:
 def price_day(spark, n: int):
     day = dt.date(2025, 3, 1) + dt.timedelta(days=n)
     return spark.createDataFrame([(day, 90000.0 + n)], "day DATE, close_usd DOUBLE")
+
+
+def test_a_table_younger_than_the_retention_is_not_vacuumed(spark, make_settings):
+    """VACUUM RETAIN 168 HOURS can delete nothing in a table made minutes ago (nothing was
+    removed that long ago): maintenance skips it, so no VACUUM START/END commits are added and
+    the compacted-away files stay, while the one table older than the retention is vacuumed."""
+    settings = make_settings(maintenance__optimize_min_files=2)
+    tables.ensure_table(spark, settings, "market.prices")
+    for n in range(3):
+        tables.append(price_day(spark, n), settings, "market.prices")
+    young = tables.table_location(settings, "market.prices")
+    run_maintenance(spark, settings, log=lambda _m: None)
+    assert history(spark, young, "OPTIMIZE")  # it was compacted ...
+    assert history(spark, young, "VACUUM START") == []  # ... but not vacuumed
+    assert data_files_on_disk(young) == 4  # 3 compacted away, kept: removed seconds ago
+
+    # The same table made 169 hours ago (its first commit's time is what counts): vacuumed.
+    first_commit = Path(young) / "_delta_log" / f"{0:020d}.json"
+    old = (dt.datetime.now() - dt.timedelta(hours=169)).timestamp()
+    os.utime(first_commit, (old, old))
+    run_maintenance(spark, settings, log=lambda _m: None)
+    assert len(history(spark, young, "VACUUM START")) == 1
 
 
 def test_daily_runs_with_maintenance_keep_an_unpartitioned_tables_files_bounded(

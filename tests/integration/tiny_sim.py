@@ -45,20 +45,22 @@ def read(spark, warehouse: str, key: str, prefix: str = ""):
     return spark.read.format("delta").load(f"{warehouse}/{prefix}{db}/{table}")
 
 
-def days_of(spark, warehouse: str) -> list[str]:
+def days_of(spark, warehouse: str, prefix: str = "") -> list[str]:
     """The days of the blocks a warehouse holds."""
-    rows = read(spark, warehouse, "chain.blocks").select("day").distinct().collect()
+    rows = read(spark, warehouse, "chain.blocks", prefix).select("day").distinct().collect()
     return sorted(str(r.day) for r in rows)
 
 
 def submit_properties(base: Path, roles: tuple[str, ...] = ("driver",)) -> Path:
     """A spark-submit properties file in ``base``: the Delta jars from the set-up's cache (the
     file `hodlflow fetch-jars` writes) plus, for short jobs in ``roles``, the test environment's
-    JVM options (conf/environments/test.yaml: C1 only, with room for its code) and serial GC."""
+    JVM options (conf/environments/test.yaml: room for compiled code), the C1 compiler only (a
+    job of a minute is over before C2's optimizations repay their compile time: ~3 s less a
+    spark-submit) and serial GC."""
     text = (Path(PROJECT_ROOT) / ".cache" / "jars" / "spark-submit.properties").read_text()
     jvm = load_settings("test").spark.conf["spark.driver.extraJavaOptions"]
     for role in roles:
-        text += f"spark.{role}.extraJavaOptions {jvm} -XX:+UseSerialGC\n"
+        text += f"spark.{role}.extraJavaOptions {jvm} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
     path = base / "spark-submit.properties"
     path.write_text(text)
     return path

@@ -1,8 +1,8 @@
 """The Airflow DAGs under real Airflow 3.3.2 (its own virtual environment): every file imports,
 the task graphs are the designed ones, and `airflow dags test` runs the daily DAG on a simulated
-chain through real spark-submit and Delta — one day, then a day after a missed one (caught up by
-that run) — after which the tables equal those of the plain CLI run over the same blocks; the
-missed day's run, late, changes nothing."""
+chain through real spark-submit and Delta: on a warehouse whose first day the plain CLI wrote,
+one run after two missed days catches both up, after which the tables equal those of the plain
+CLI run over the same blocks; a missed day's run, late, changes nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pyspark.testing import assertDataFrameEqual
 
+from hodlflow.cli import main as hodlflow
 from tests.integration.airflow_env import AF_BIN, DAGS, airflow_env, migrate, run
 from tests.integration.tiny_sim import (
     DAYS,
@@ -114,21 +115,38 @@ def test_dag_files_import_neither_pyspark_nor_hodlflow():
 
 # --- the daily DAG end to end ------------------------------------------------------------
 
-# Runs for the intervals [03-01, 03-02) and, after a missed day, [03-03, 03-04): the second run
-# catches up both days; then the missed interval [03-02, 03-03) runs late and must change nothing.
-RUNS = ("2025-03-02", "2025-03-04")
+# The warehouse starts with the first day, [03-01, 03-02), written by the plain CLI (a daily
+# run's own state, as after a backfill or an earlier DAG run). The DAG then runs for the interval
+# [03-03, 03-04) after the run of [03-02, 03-03) was missed: it catches up both days. Then the
+# missed interval runs late and must change nothing. (One DAG run of five spark-submits fewer
+# than running the first day through the DAG too: that spark-submit path from an empty
+# warehouse is the standalone-cluster test's, tests/integration/test_cluster.py.)
+FIRST_DAY_UNTIL = "2025-03-02"
+RUN = "2025-03-04"
 LATE_RUN = "2025-03-03"
+# Tables of the DAG's warehouse carry this prefix, so the in-process first day registers no
+# unprefixed table in the test session's catalog.
+DAG_PREFIX = "af_"
 
 
 @pytest.fixture(scope="module")
-def dag_runs(tiny_sim, tmp_path_factory):
-    """The daily DAG run with `airflow dags test` for RUNS in order; returns the Airflow
-    environment, the warehouse and a function running the DAG for one more day."""
+def dag_runs(spark, tiny_sim, tmp_path_factory):
+    """The first day by the plain CLI (in process), then the daily DAG run with `airflow dags
+    test` for RUN; returns the Airflow environment, the warehouse and a function running the
+    DAG for one more day."""
     out, manifest = tiny_sim
     base = tmp_path_factory.mktemp("af-daily")
     warehouse = base / "warehouse"
     conf_file = base / "site.yaml"
-    conf_file.write_text(yaml.safe_dump(site_overlay(out, manifest, str(warehouse))))
+    site = site_overlay(out, manifest, str(warehouse))
+    site["warehouse"]["db_prefix"] = DAG_PREFIX
+    conf_file.write_text(yaml.safe_dump(site))
+    common = ["--env", "test", "--conf-file", str(conf_file)]
+    assert hodlflow(["ingest", *common, "--blocks-dir", str(out / "blocks"),
+                     "--until", FIRST_DAY_UNTIL]) == 0  # fmt: skip
+    assert hodlflow(["entities", *common]) == 0
+    assert hodlflow(["metrics", *common, "--prices", str(out / "prices.csv")]) == 0
+    assert days_of(spark, str(warehouse), DAG_PREFIX) == [DAYS[0]]
     props = submit_properties(base)
     env = airflow_env(
         base / "airflow-home",
@@ -148,20 +166,20 @@ def dag_runs(tiny_sim, tmp_path_factory):
         assert done.returncode == 0, f"airflow dags test {day} failed:\n{log[-6000:]}"
         assert "Spark-Submit cmd" in log  # real spark-submit ran
 
-    for day in RUNS:
-        dags_test(day)
+    dags_test(RUN)
     return env, str(warehouse), dags_test
 
 
 def snapshot(spark, warehouse, keys):
-    return {k: sorted(map(tuple, read(spark, warehouse, k).collect())) for k in keys}
+    return {k: sorted(map(tuple, read(spark, warehouse, k, DAG_PREFIX).collect())) for k in keys}
 
 
 def test_daily_dag_runs_equal_a_plain_cli_run(spark, dag_runs, tiny_reference):
     _, warehouse, _ = dag_runs
-    assert days_of(spark, warehouse) == list(DAYS)  # both intervals, the missed day too, and nothing past the last end
+    # The CLI's first day, the missed day and the run's own, and nothing past the run's end.
+    assert days_of(spark, warehouse, DAG_PREFIX) == list(DAYS)
     for key in TABLES:
-        actual = read(spark, warehouse, key)
+        actual = read(spark, warehouse, key, DAG_PREFIX)
         # No cluster of one run merges with another's in these days: merges stays empty.
         assert (actual.count() > 0) == (key != "entities.merges"), key
         assertDataFrameEqual(

@@ -22,10 +22,10 @@ DEMO_DIR ?= demo-out
 .PHONY: setup airflow-setup system-packages demo test test-fast lint bench bench-scale clean
 
 # The set-up steps (the two virtual environments, the Delta jars, btcd, Debian's packages) wait on
-# the network and on builds of their own: run them side by side (a fresh machine's `make test`
-# set-up went from ~220 s one after another to ~XX s). Each step's output is printed whole when
-# it ends.
-MAKEFLAGS += --jobs=4 --output-sync=target
+# the network and on builds of their own: `make test` and `make demo` run them side by side
+# (SETUP_MAKE), each step's output printed whole when it ends; the tests and the demo then print
+# as they go.
+SETUP_MAKE = $(MAKE) --no-print-directory --jobs=4 --output-sync=target
 
 # Debian packages the tests start for real: Chromium (renders the report headless) and
 # PostgreSQL (the shared metastore). Installed only when missing; root or sudo needed then.
@@ -71,7 +71,8 @@ lint: setup
 # idle most of a serial run). A test file stays on one worker (its module fixtures are built
 # once); the Airflow and cluster tests share one (they share one reference run).
 TEST_WORKERS ?= 2
-test: setup airflow-setup system-packages lint
+test:
+	$(SETUP_MAKE) setup airflow-setup system-packages lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
 
 # The inner loop: the tests that need no Spark, no node and no Airflow (seconds). Every test that
@@ -79,7 +80,8 @@ test: setup airflow-setup system-packages lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not spark" tests/unit
 
-demo: setup
+demo:
+	$(SETUP_MAKE) setup
 	$(BIN)/hodlflow demo --out "$(DEMO_DIR)"
 
 # The peer parsers are measured side by side; one that fails to install is reported as missing.

@@ -6,7 +6,8 @@
     out/blocks/          blk*.dat (+ xor.dat): Bitcoin Core's layout, a few stale blocks,
                          some blocks stored after their child
     out/prices.csv       day, close_usd
-    out/truth/addresses.csv, daily_flows.csv, miner_daily.csv   (schemas/truth.*.yaml)
+    out/truth/addresses.csv, daily_flows.csv, daily_balances.csv, miner_daily.csv
+                         (schemas/truth.*.yaml)
     out/labels/pools.json, exchanges.csv   what an analyst knows publicly: the pools' coinbase
                          tags and the exchanges' cold wallets (hodlflow.entities.labels formats)
     out/manifest.json    what to give the ingest (network main, check_pow false, start hash
@@ -25,8 +26,8 @@ How a day runs (the same seed and scenario give byte-identical files):
    coinjoin rounds run; exchanges sweep deposits into hot wallets, pay withdrawals (queued by
    the buyers), move coins between hot and cold wallets and to other exchanges;
 4. the day's transactions fill the day's blocks in order (a block holds at most 4M weight
-   units; the rest waits for the next block) and the ground truth is booked on the day of the
-   block.
+   units; the rest waits for the next block) and the ground truth (flows between classes, what
+   each class holds, the miners' day) is booked on the day of the block.
 
 Reactions to the price (ratio = price / production cost): under 1, miners sell more than they
 mine (electricity costs more BTC) plus part of their reserve; forced sellers sell everything;
@@ -84,9 +85,11 @@ from hodlflow.sim.blocksdir import write_blocks_dir
 from hodlflow.sim.fastchain import COIN, DUST, Address, Coin
 from hodlflow.sim.scenario import Scenario, load_scenario
 from hodlflow.sim.truth import (
+    CLASSES,
     MINER,
     TYPE_CLASS,
     AddressTruth,
+    BalanceTruth,
     FlowTruth,
     MinerTruth,
     write_prices,
@@ -571,13 +574,16 @@ class Merchant(Entity):
 
 
 class TxRec:
-    __slots__ = ("enc", "fee", "transfers", "miner_delta")
+    """A queued transaction: its bytes, fee, transfers between entities and, per class, the
+    change of what the class holds (outputs it receives less inputs it spends)."""
 
-    def __init__(self, enc: fc.EncodedTx, fee: int, transfers: list, miner_delta: int):
+    __slots__ = ("enc", "fee", "transfers", "deltas")
+
+    def __init__(self, enc: fc.EncodedTx, fee: int, transfers: list, deltas: list[int]):
         self.enc = enc
         self.fee = fee
         self.transfers = transfers
-        self.miner_delta = miner_delta
+        self.deltas = deltas
 
 
 class Simulation:
@@ -600,6 +606,7 @@ class Simulation:
         self._plan_chain()
         self._plan_market()
         self.flows = FlowTruth()
+        self.balances = BalanceTruth(self.days)
         self.miners_truth = MinerTruth(
             [p.name for p in self.phase_of_day],
             self.price,
@@ -1046,12 +1053,11 @@ class Simulation:
         locktime = self.first_height[self.day] - 1 if ent.locktime_height else 0
         enc = fc.encode_tx(inputs, raw_outs, sequence=ent.sequence, locktime=locktime)
         txid, day = enc.txid, self.day
-        miner_delta = 0
+        deltas = [0] * len(CLASSES)
         total_in = 0
         for c in inputs:
             total_in += c.value
-            if c.addr.owner.entity.cls == MINER:
-                miner_delta -= c.value
+            deltas[c.addr.owner.entity.cls] -= c.value
         own_transfers = transfers is None
         if own_transfers:
             transfers = []
@@ -1065,12 +1071,11 @@ class Simulation:
             if addr.kind in SPENDABLE:
                 owner.add(Coin(txid, vout, value, addr, -1, day))
             rcv = owner.entity
-            if rcv.cls == MINER:
-                miner_delta += value
+            deltas[rcv.cls] += value
             if own_transfers and rcv is not ent:
                 transfers.append((src, rcv.cls, value))
         fee = total_in - total_out - sum(v for v, _ in extras)
-        self.queue.append(TxRec(enc, fee, transfers, miner_delta))
+        self.queue.append(TxRec(enc, fee, transfers, deltas))
         self.n_tx += 1
 
     # -- coinjoin -----------------------------------------------------------------------------
@@ -1228,12 +1233,14 @@ class Simulation:
             coin = Coin(cb_txid, 0, subsidy + fees, addr, height, d)
             producer.immature.append(coin)
             self.miner_reserve += subsidy + fees
+            self.balances.add_coinbase(d, subsidy + fees)
             self.miners_truth.add_block(d, subsidy, fees, self.block_difficulty[i])
             for t in txs:
                 if t.transfers:
                     self.flows.add(d, t.transfers)
                     self.miners_truth.add_transfers(d, t.transfers)
-                self.miner_reserve += t.miner_delta
+                self.balances.add(d, t.deltas)
+                self.miner_reserve += t.deltas[MINER]
 
     def _block(
         self, height, i, producer, tag, addr, value, txs, sibling
@@ -1357,6 +1364,7 @@ def run_simulation(
     first_day = sc.first_day
     write_prices(out / "prices.csv", first_day, sim.price)
     flow_rows = sim.flows.write(truth_dir / "daily_flows.csv", first_day)
+    sim.balances.write(truth_dir / "daily_balances.csv", first_day)
     sim.miners_truth.write(truth_dir / "miner_daily.csv", first_day)
     _write_labels(sim, out / "labels")
     cm = sc.cost_model
@@ -1411,6 +1419,7 @@ def run_simulation(
             "prices": "prices.csv",
             "addresses": "truth/addresses.csv",
             "daily_flows": "truth/daily_flows.csv",
+            "daily_balances": "truth/daily_balances.csv",
             "miner_daily": "truth/miner_daily.csv",
             "pools": "labels/pools.json",
             "exchange_labels": "labels/exchanges.csv",

@@ -1,5 +1,5 @@
-"""Ground truth of a simulation run: who owns each address, what moved between classes, and the
-miners' day. One writer per file of ``<out>/truth/``; the columns and their meaning are the
+"""Ground truth of a simulation run: who owns each address, what moved between classes, what each
+class holds, and the miners' day. One writer per file of ``<out>/truth/``; the columns and their meaning are the
 contracts in ``schemas/truth.*.yaml`` (a CSV header line with those names, amounts in integer
 satoshis, days as ISO dates from the block times).
 
@@ -48,6 +48,7 @@ TYPE_CLASS: dict[str, int] = {
 TRUTH_FILES = {
     "truth.addresses": "addresses.csv",
     "truth.daily_flows": "daily_flows.csv",
+    "truth.daily_balances": "daily_balances.csv",
     "truth.miner_daily": "miner_daily.csv",
 }
 
@@ -132,6 +133,35 @@ class FlowTruth:
                 date = (first_day + dt.timedelta(days=day)).isoformat()
                 fh.write(f"{date},{CLASSES[src]},{CLASSES[dst]},{value},{count}\n")
         return len(rows)
+
+
+class BalanceTruth:
+    """Value held by each class at the end of each day, booked from the transactions of the
+    day's blocks: ``add(day, deltas)`` with one signed change per class (outputs to the class's
+    owners less the inputs they spent), ``add_coinbase(day, value)`` for a block's reward."""
+
+    def __init__(self, days: int) -> None:
+        self._deltas = [[0] * len(CLASSES) for _ in range(days)]
+
+    def add(self, day: int, deltas: Sequence[int]) -> None:
+        row = self._deltas[day]
+        for cls, delta in enumerate(deltas):
+            row[cls] += delta
+
+    def add_coinbase(self, day: int, value: int) -> None:
+        self._deltas[day][MINER] += value
+
+    def write(self, path: str | Path, first_day: dt.date) -> int:
+        """One row per (day, class), zeros included; returns the number of rows."""
+        balance = [0] * len(CLASSES)
+        with open(path, "w", encoding="ascii", newline="") as fh:
+            fh.write(_csv_line(truth_columns("truth.daily_balances")))
+            for day, row in enumerate(self._deltas):
+                date = (first_day + dt.timedelta(days=day)).isoformat()
+                for cls, delta in enumerate(row):
+                    balance[cls] += delta
+                    fh.write(f"{date},{CLASSES[cls]},{balance[cls]}\n")
+        return len(self._deltas) * len(CLASSES)
 
 
 class MinerDay:
@@ -245,6 +275,7 @@ __all__ = [
     "TYPE_CLASS",
     "WEAK",
     "AddressTruth",
+    "BalanceTruth",
     "FlowTruth",
     "MinerTruth",
     "truth_columns",

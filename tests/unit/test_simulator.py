@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import doctest
 import filecmp
 import hashlib
 import json
@@ -27,6 +28,7 @@ from hodlflow.chain.network import MAIN
 from hodlflow.chain.script import classify_script
 from hodlflow.entities.labels import load_label_seeds, load_pools, match_pool
 from hodlflow.sim import fastchain as fc
+from hodlflow.sim import truth as truth_module
 from hodlflow.sim.scenario import ScenarioError
 from hodlflow.sim.simulator import SimulationError, run_simulation
 
@@ -358,6 +360,29 @@ def test_true_balances_add_up_to_the_chain(chain, tiny):
         assert sum(got.values()) == supply, day
         assert got == {c: by_class.get(c, 0) for c in classes}, day
     assert all(truth[d]["strong"] > 0 and truth[d]["exchange"] > 0 for d in days[1:])
+
+
+def test_the_truth_module_examples_hold():
+    """The doctests of hodlflow.sim.truth, net_weak_to_strong's hand numbers among them."""
+    result = doctest.testmod(truth_module)
+    assert result.failed == 0 and result.attempted >= 5
+
+
+def test_net_weak_to_strong_follows_the_contract_from_the_true_flows(tiny):
+    """The definition of schemas/truth.daily_flows.yaml, from tiny's true flows of a day: the
+    mean of strong hands' net inflow and weak hands' net outflow."""
+    by_day: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    for r in _read_csv(tiny / "truth" / "daily_flows.csv"):
+        by_day[r["day"]][(r["from_class"], r["to_class"])] = int(r["value_sats"])
+    for flows in by_day.values():
+        inflow = defaultdict(int)
+        for (src, dst), v in flows.items():
+            if src != dst:
+                inflow[dst] += v
+                inflow[src] -= v
+        expected = (inflow["strong"] - inflow["weak"]) / 2
+        assert truth_module.net_weak_to_strong(flows) == expected
+    assert any(truth_module.net_weak_to_strong(f) != 0 for f in by_day.values())
 
 
 def test_production_cost_follows_the_cost_model(tiny):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -133,6 +133,36 @@ class FlowTruth:
                 date = (first_day + dt.timedelta(days=day)).isoformat()
                 fh.write(f"{date},{CLASSES[src]},{CLASSES[dst]},{value},{count}\n")
         return len(rows)
+
+
+def net_weak_to_strong(flows_by_pair: Mapping[tuple[str, str], float]) -> float:
+    """Net weak→strong migration of one day (or any span), in the unit of the flows: the mean of
+    the strong hands' net inflow and the weak hands' net outflow, ½(strong net inflow − weak net
+    inflow), as ``schemas/truth.daily_flows.yaml`` defines it. ``flows_by_pair`` maps
+    (from_class, to_class) to the value transferred (class names of :data:`CLASSES`); a class's
+    net inflow is what it received from other classes less what it paid to other classes, so
+    rows within a class (exchange to exchange) do not count. A direct weak→strong payment
+    counts fully; a path through an exchange (weak deposits, strong withdraws) or another class
+    counts half on each side. Positive: strong hands accumulate; negative: they distribute.
+
+    >>> net_weak_to_strong({
+    ...     ("weak", "strong"): 10,       # an OTC sale: counts fully
+    ...     ("weak", "exchange"): 40,     # weak hands sell: half of it
+    ...     ("exchange", "strong"): 30,   # strong hands withdraw what they bought: half
+    ...     ("strong", "exchange"): 6,    # strong hands take a little profit: minus half
+    ...     ("exchange", "exchange"): 99, # within a class: not counted
+    ... })
+    42.0
+    >>> net_weak_to_strong({("strong", "exchange"): 50, ("exchange", "weak"): 30})
+    -40.0
+    """
+
+    def net_inflow(cls: str) -> float:
+        got = sum(v for (src, dst), v in flows_by_pair.items() if dst == cls and src != cls)
+        paid = sum(v for (src, dst), v in flows_by_pair.items() if src == cls and dst != cls)
+        return got - paid
+
+    return 0.5 * (net_inflow("strong") - net_inflow("weak"))
 
 
 class BalanceTruth:
@@ -278,6 +308,7 @@ __all__ = [
     "BalanceTruth",
     "FlowTruth",
     "MinerTruth",
+    "net_weak_to_strong",
     "truth_columns",
     "write_prices",
 ]

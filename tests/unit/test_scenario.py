@@ -118,6 +118,11 @@ def test_a_missing_required_key_is_named():
          "'-', got 'Bit, Inc'"),
         ("agents.exchanges[0].withdrawal_batch", 0, "must be an integer from 1 to 2000, got 0"),
         ("agents.weak_traders", {"hold_days": [0, 3]}, "must be a positive integer, got 0"),
+        ("agents.strong_holders", {"take_profit_above": 0.9}, "must be a number over 1 up to 100, got 0.9"),
+        ("agents.strong_holders", {"take_profit_above": 1}, "must be a number over 1 up to 100, got 1"),
+        ("agents.strong_holders", {"take_profit_above": "soon"}, "must be a number over 1 up to 100, got 'soon'"),
+        ("agents.strong_holders", {"take_profit_fraction": 0.7}, "must be a number over 0 up to 0.6, got 0.7"),
+        ("agents.strong_holders", {"take_profit_fraction": 0}, "must be a number over 0 up to 0.6, got 0"),
         ("agents.coinjoin", {"participants": [1, 5]}, "must be an integer from 2 to 500, got 1"),
         ("agents.payments", {"users": 5}, "must be > 0 when users pay merchants"),
     ],
@@ -133,6 +138,20 @@ def test_the_path_of_a_nested_bad_value_is_complete():
     assert msg.startswith("s.yaml: agents.weak_traders.hold_days[0]: ")
     msg = _error(_with("agents.payments", {"users": 5}))
     assert msg.startswith("s.yaml: agents.payments.merchants: ")
+
+
+def test_take_profit_settings_are_read_and_named_in_errors():
+    s = parse_scenario(_with("agents.strong_holders", {"take_profit_above": 2, "count": 3}))
+    assert s.agents.strong_holders.take_profit_above == 2.0
+    assert s.agents.strong_holders.take_profit_fraction == 0.1
+    off = parse_scenario(_with("agents.strong_holders", {"take_profit_above": None}))
+    assert off.agents.strong_holders.take_profit_above is None
+    assert parse_scenario(MINIMAL).agents.strong_holders.take_profit_above is None
+    msg = _error(_with("agents.strong_holders", {"take_profit_fraction": 0.9}))
+    assert msg.startswith("s.yaml: agents.strong_holders.take_profit_fraction: ")
+    msg = _error(_with("agents.strong_holders", {"take_profit_abve": 2}))
+    assert msg.startswith("s.yaml: agents.strong_holders.take_profit_abve: unknown key")
+    assert "did you mean 'take_profit_above'?" in msg
 
 
 def test_duplicate_names_and_tags_are_errors():

@@ -175,6 +175,13 @@ class StrongHoldersSpec:
     # The largest 5% of holders by budget (the whales, who also buy over the counter): the
     # chance a purchase goes to their first (cold-storage) address; None = address_reuse.
     whale_address_reuse: float | None = None
+    # Profit-taking into rallies: at or above this price / the holder's average cost (USD paid
+    # for what it withdrew from exchanges and bought over the counter) it sells
+    # take_profit_fraction of its balance a turn, more the higher the multiple (× multiple /
+    # take_profit_above, at most × 3 and at most 0.6 of the balance a turn), and buys nothing
+    # while it does. None = off: only the rare small sales of spend_prob_per_year.
+    take_profit_above: float | None = None
+    take_profit_fraction: float = 0.1
     scripts: dict[str, float] = field(
         default_factory=lambda: {"p2wpkh": 3.0, "p2tr": 2.0, "p2wsh": 1.0, "p2pkh": 0.5}
     )
@@ -496,6 +503,15 @@ def _list(item: Callable[[Any, str], Any], min_len: int = 0):
     return read
 
 
+def _optional(conv: Callable[[Any, str], Any]):
+    """``conv``, or None for a YAML null (the setting is off)."""
+
+    def read(v: Any, path: str) -> Any:
+        return None if v is None else conv(v, path)
+
+    return read
+
+
 def _dataclass_reader(cls, convs: dict[str, Callable[[Any, str], Any]]):
     """Read a mapping into ``cls``: each field through its converter, missing fields from the
     dataclass defaults (required when it has none), unknown keys rejected."""
@@ -626,6 +642,8 @@ _read_strong = _dataclass_reader(
         "spend_prob_per_year": _FRACTION,
         "address_reuse": _FRACTION,
         "whale_address_reuse": _FRACTION,
+        "take_profit_above": _optional(_float(1.0, 100.0, "a number over 1 up to 100", True)),
+        "take_profit_fraction": _float(0.0, 0.6, "a number over 0 up to 0.6", open_lo=True),
         "scripts": _weights,
     },
 )

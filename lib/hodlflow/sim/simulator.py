@@ -102,6 +102,7 @@ TARGET_TIMESPAN = RETARGET_INTERVAL * 600
 POW_LIMIT = fc.bits_to_target(MAIN.pow_limit_bits)
 SPENDABLE = frozenset(fc.SPENDABLE_KINDS)
 MIN_SALE = 20_000  # sats: smaller sales are not worth a transaction
+MAX_TAKE_PROFIT = 0.6  # most of its balance a long-term holder sells in one profit-taking turn
 MAX_INPUTS = 400  # inputs per ordinary spend
 STAMP_SATS = 1_000
 FEE_JITTER = (0.8, 1.3)  # a transaction's fee rate is the day's rate times a draw from this
@@ -133,7 +134,10 @@ class Wallet:
 class Entity:
     """One real-world owner. ``kind`` is the script kind of its own addresses; ``reuse`` the
     chance it receives on its first address again; ``change_reuse`` the chance change goes
-    back to the address just spent."""
+    back to the address just spent. An entity that ``tracks_cost`` adds the USD value (at the
+    day's price) of what other entities pay it to ``cost_usd``: what it paid for its coins."""
+
+    tracks_cost = False
 
     def __init__(self, sim: Simulation, etype: str, label: str, kind: str, reuse: float = 0.0):
         self.eid = len(sim.entities)
@@ -145,6 +149,7 @@ class Entity:
         self.reuse = reuse
         self.change_reuse = 0.0
         self.wallet = Wallet(self)
+        self.cost_usd = 0.0
         self.home: Address | None = None
         self.exchange: Exchange | None = None
         self.last = -1  # last day it acted on accrued budgets
@@ -179,8 +184,10 @@ class Miner(Entity):
             amount += int(habits.stress_reserve_sell * (1 - ratio) * max(0, balance - amount))
         amount = min(amount, balance)
         if amount >= MIN_SALE:
+            buyer = None
             if sim.otc_buyers and sim.rng.random() < habits.otc_share:
                 buyer = sim.pick_otc_buyer()
+            if buyer is not None:
                 target = sim.receive_address(buyer)
             else:
                 target = self.exchange.deposit_address(sim, self)
@@ -386,12 +393,38 @@ class Exchange(Entity):
 
 
 class StrongHolder(Entity):
-    """Buys through an exchange and withdraws, more under the production cost; rarely moves."""
+    """Buys through an exchange and withdraws, more under the production cost; rarely moves.
+
+    With ``take_profit_above`` set it also distributes into rallies, as real long-term holders
+    do: their unrealized profit is largest at market tops, and that is when they sell (the
+    long-term-holder supply falls at tops while new short-term buyers take the coins, then
+    rises again in the bear market that follows). The holder knows its cost basis (USD paid
+    for what it received from other entities: exchange withdrawals and over-the-counter
+    purchases, at the day's price; a sale lowers it in proportion), and while the price is
+    at or over ``take_profit_above`` × its average cost it sells ``take_profit_fraction`` of
+    its balance a turn to its exchange, more the higher the multiple, and buys nothing (a
+    holder taking profit is not buying). Off (None), it behaves and draws exactly as before.
+    """
+
+    tracks_cost = True
 
     def __init__(self, sim, label, kind, reuse, daily_usd):
         super().__init__(sim, "long_term_holder", label, kind, reuse)
         self.daily_usd = daily_usd
         self.pending_usd = 0.0
+        self.distributing = False
+
+    def profit_multiple(self, price: float) -> float:
+        """Price over the average cost of what it holds (0.0 when it holds nothing)."""
+        if self.wallet.balance <= 0 or self.cost_usd <= 0:
+            return 0.0
+        return price * self.wallet.balance / COIN / self.cost_usd
+
+    def sell(self, sim: Simulation, amount: int) -> None:
+        """Pay ``amount`` to its exchange deposit address; the cost basis falls in proportion."""
+        before = self.wallet.balance
+        if sim.pay_or_sweep(self, self.exchange.deposit_address(sim, self), amount) and before:
+            self.cost_usd *= max(0, self.wallet.balance) / before
 
     def act(self, sim: Simulation, d: int) -> None:
         spec = sim.sc.agents.strong_holders
@@ -401,8 +434,20 @@ class StrongHolder(Entity):
         since = max(self.last, d - int(window))
         usd = self.daily_usd * (sim.cum_demand[d + 1] - sim.cum_demand[since + 1])
         elapsed, self.last = d - self.last, d
-        usd += min(self.pending_usd, self.daily_usd * 60)  # unfilled demand fades after 60 days
         price, ratio = sim.price[d], sim.ratio[d]
+        above = spec.take_profit_above
+        multiple = self.profit_multiple(price) if above is not None else 0.0
+        self.distributing = above is not None and multiple >= above
+        if self.distributing:
+            # Distribute: a share of the balance growing with the profit, and no buying.
+            share = spec.take_profit_fraction * min(3.0, multiple / above)
+            amount = int(self.wallet.balance * min(MAX_TAKE_PROFIT, share))
+            if amount >= MIN_SALE:
+                self.sell(sim, amount)
+            self.pending_usd = 0.0
+            sim.schedule(self, d + sim.delay(spec.buy_every_days, d))
+            return
+        usd += min(self.pending_usd, self.daily_usd * 60)  # unfilled demand fades after 60 days
         want = int(usd / price * COIN)
         if want >= MIN_SALE:
             got = self.exchange.request(sim.receive_address(self), want)
@@ -413,7 +458,7 @@ class StrongHolder(Entity):
             if ratio > 1.3:  # take a little profit
                 amount = int(self.wallet.balance * sim.rng.uniform(0.05, 0.3))
                 if amount >= MIN_SALE:
-                    sim.pay_or_sweep(self, self.exchange.deposit_address(sim, self), amount)
+                    self.sell(sim, amount)
             elif len(self.wallet.coins) >= 5:  # consolidate into a new own address
                 inputs = sim.take_all(self.wallet, MAX_INPUTS)
                 sim.sweep(self, inputs, sim.new_address(self.wallet, self.kind, "receive"))
@@ -886,8 +931,16 @@ class Simulation:
         """Days to the next turn of an agent that keeps its habits whatever the phase."""
         return 1 + int(self.rng.expovariate(1.0 / max(mean_days - 0.5, 0.01)))
 
-    def pick_otc_buyer(self) -> Entity:
-        return self.rng.choices(self.otc_buyers, weights=self.otc_weights)[0]
+    def pick_otc_buyer(self) -> Entity | None:
+        """A whale buying over the counter, by weight; whales taking profit do not buy (None
+        when all of them are)."""
+        buyers, weights = self.otc_buyers, self.otc_weights
+        if any(w.distributing for w in buyers):
+            pairs = [(b, w) for b, w in zip(buyers, weights, strict=True) if not b.distributing]
+            if not pairs:
+                return None
+            buyers, weights = [b for b, _ in pairs], [w for _, w in pairs]
+        return self.rng.choices(buyers, weights=weights)[0]
 
     # -- addresses ----------------------------------------------------------------------------
 
@@ -986,7 +1039,8 @@ class Simulation:
         the counter (a direct weak→strong transfer); else None (sell on an exchange). Draws
         nothing when ``share`` is 0, so scenarios without OTC sales keep their chains."""
         if share and self.otc_buyers and self.rng.random() < share:
-            return self.receive_address(self.pick_otc_buyer())
+            buyer = self.pick_otc_buyer()
+            return self.receive_address(buyer) if buyer is not None else None
         return None
 
     def sell_all(self, ent: Entity, otc_share: float = 0.0) -> bool:
@@ -1072,6 +1126,8 @@ class Simulation:
                 owner.add(Coin(txid, vout, value, addr, -1, day))
             rcv = owner.entity
             deltas[rcv.cls] += value
+            if rcv.tracks_cost and rcv is not ent:
+                rcv.cost_usd += value / COIN * self.price[day]
             if own_transfers and rcv is not ent:
                 transfers.append((src, rcv.cls, value))
         fee = total_in - total_out - sum(v for v, _ in extras)

@@ -33,7 +33,9 @@ Reactions to the price (ratio = price / production cost): under 1, miners sell m
 mine (electricity costs more BTC) plus part of their reserve; forced sellers sell everything;
 traders hold for shorter and open fewer positions; long-term holders buy more (and withdraw
 what they buy from exchanges). Long-term holders' weights are log-normal, so a few whales
-absorb most of it and holdings concentrate.
+absorb most of it and holdings concentrate. In a rally, long-term holders may distribute
+(``take_profit_above``: they sell to exchanges while the price is far over what they paid)
+and late buyers come in once the price has risen fast, then stop out under their cost.
 
 What the chain does not meet (it is valid for everything hodlflow checks with
 ``check_pow: false``): proof of work (headers carry realistic nBits, about 1e14, but hashes do
@@ -536,6 +538,90 @@ class ForcedSeller(Entity):
         sim.schedule(self, d + (1 if near else sim.delay(spec.buy_every_days, d)))
 
 
+class LateBuyer(Entity):
+    """A retail buyer who comes in late in a rally and leaves at a loss, as real ones do.
+
+    Short-term holders pile in after a strong rally (fear of missing out: the short-term-holder
+    supply rises into market tops) and sell when the price falls under what they paid. Out of
+    the market it looks at the price now and then; once the price is ``enter_above_momentum``
+    × its level ``momentum_days`` ago it buys a position (median ``position_usd``, log-normal)
+    through its exchange in ``purchases`` purchases a few days apart, each withdrawn to a fresh
+    address of its own. It then sells everything back to its exchange when the price is
+    ``stop_loss`` under its average cost, or after ``max_hold_days``; a flipper (chance
+    ``flip_share``) buys once and sells as soon as it is in profit after ``flip_hold_days``.
+    After a sale it buys again only on a new rally: the momentum must first fall under the
+    threshold and then cross it again.
+    """
+
+    tracks_cost = True
+
+    def __init__(self, sim, label, kind, flipper: bool):
+        super().__init__(sim, "late_buyer", label, kind, 0.0)
+        self.flipper = flipper
+        self.armed = True  # may enter on the next rally
+        self.entry_day = -1  # first purchase of the position held; -1 = out of the market
+        self.left = 0  # purchases still to make
+        self.per_purchase_usd = 0.0
+        self.next_buy = 0
+        self.flip_day = 0
+
+    def act(self, sim: Simulation, d: int) -> None:
+        spec = sim.sc.agents.late_buyers
+        if self.entry_day < 0:
+            momentum = sim.momentum(d, spec.momentum_days)
+            if momentum is not None and momentum < spec.enter_above_momentum:
+                self.armed = True
+            elif momentum is not None and self.armed:
+                self._enter(sim, d, spec)
+                sim.schedule(self, d + 1)
+                return
+            sim.schedule(self, d + sim.delay(spec.watch_every_days, d))
+            return
+        price = sim.price[d]
+        balance = self.wallet.balance
+        if balance > 0:
+            cost = self.cost_usd / (balance / COIN)
+            if (
+                price <= cost * (1 - spec.stop_loss)
+                or d - self.entry_day >= spec.max_hold_days
+                or (self.flipper and d >= self.flip_day and price > cost)
+            ):
+                if sim.sell_all(self) and not self.wallet.coins:
+                    self._leave()
+                    sim.schedule(self, d + sim.delay(spec.watch_every_days, d))
+                    return
+        if self.left and d >= self.next_buy:
+            self._buy(sim, d, spec)
+        elif not self.left and balance <= 0:
+            self._leave()  # nothing was granted: the position never opened
+            sim.schedule(self, d + sim.delay(spec.watch_every_days, d))
+            return
+        sim.schedule(self, d + 1)  # holders watch the price every day
+
+    def _enter(self, sim: Simulation, d: int, spec) -> None:
+        rng = sim.rng
+        self.armed = False
+        self.entry_day = d
+        self.left = 1 if self.flipper else rng.randint(*spec.purchases)
+        position = spec.position_usd / sim.sc.scale * rng.lognormvariate(0.0, 1.0)
+        self.per_purchase_usd = position / self.left
+        if self.flipper:
+            self.flip_day = d + rng.randint(*spec.flip_hold_days)
+        self._buy(sim, d, spec)
+
+    def _buy(self, sim: Simulation, d: int, spec) -> None:
+        addr = sim.new_address(self.wallet, self.kind, "receive")  # self custody, fresh address
+        self.exchange.request(addr, int(self.per_purchase_usd / sim.price[d] * COIN))
+        self.left -= 1
+        if self.left:
+            self.next_buy = d + sim.rng.randint(*spec.purchase_gap_days)
+
+    def _leave(self) -> None:
+        self.entry_day = -1
+        self.left = 0
+        self.cost_usd = 0.0
+
+
 class CoinjoinUser(Entity):
     """Buys, mixes in coinjoin rounds, spends mixed coins one by one."""
 
@@ -852,6 +938,12 @@ class Simulation:
             budget = fs.position_usd / sc.scale * rng.lognormvariate(0.0, 0.8)
             kind = self.pick_kind(fs.scripts)
             self.forced.append(assign(ForcedSeller(self, f"forced:{i}", kind, 0.5, budget)))
+        lb = ag.late_buyers
+        self.late: list[LateBuyer] = []
+        for i in range(self._count(lb.count)):
+            kind = self.pick_kind(lb.scripts)
+            flipper = rng.random() < lb.flip_share
+            self.late.append(assign(LateBuyer(self, f"late:{i}", kind, flipper)))
         cj = ag.coinjoin
         self.cj_users: list[CoinjoinUser] = []
         self.coordinator: Coordinator | None = None
@@ -898,6 +990,8 @@ class Simulation:
             first(t, wt.entry_every_days)
         for f in self.forced:
             first(f, fs.buy_every_days)
+        for b in self.late:
+            first(b, lb.watch_every_days)
         for u in self.cj_users:
             first(u, cj.postmix_spend_every_days)
         if self.coordinator is not None:
@@ -930,6 +1024,10 @@ class Simulation:
     def calendar_delay(self, mean_days: float) -> int:
         """Days to the next turn of an agent that keeps its habits whatever the phase."""
         return 1 + int(self.rng.expovariate(1.0 / max(mean_days - 0.5, 0.01)))
+
+    def momentum(self, d: int, days: int) -> float | None:
+        """Price on day ``d`` over the price ``days`` earlier (None before that day exists)."""
+        return self.price[d] / self.price[d - days] if d >= days else None
 
     def pick_otc_buyer(self) -> Entity | None:
         """A whale buying over the counter, by weight; whales taking profit do not buy (None

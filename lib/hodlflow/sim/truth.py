@@ -39,6 +39,7 @@ TYPE_CLASS: dict[str, int] = {
     "long_term_holder": STRONG,
     "short_term_trader": WEAK,
     "forced_seller": WEAK,
+    "late_buyer": WEAK,
     "coinjoin_user": COINJOIN,
     "coinjoin_coordinator": COINJOIN,
     "merchant": OTHER,

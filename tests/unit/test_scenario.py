@@ -59,6 +59,13 @@ def test_the_shipped_scenarios_load():
     tiny = load_scenario(str(SCENARIO_DIR / "tiny.yaml"))
     assert tiny.days <= 10
     assert "scale" in yaml.safe_load((SCENARIO_DIR / "capitulation.yaml").read_text())
+    dist = load_scenario("distribution")
+    assert [p.name for p in dist.phases][-4:] == ["rally", "euphoria", "top", "decline"]
+    history = sum(p.days for p in dist.phases if p.name.startswith("history"))
+    assert history > 155 and all(p.blocks_per_day >= 144 for p in dist.phases)
+    assert dist.agents.strong_holders.take_profit_above is not None
+    assert dist.agents.late_buyers.count > 0
+    assert any(not ex.change_to_hot_address for ex in dist.agents.exchanges)
 
 
 def test_defaults_fill_what_a_scenario_leaves_out():

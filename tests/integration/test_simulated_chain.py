@@ -15,6 +15,7 @@ from hodlflow import tables
 from hodlflow.ingest.check import run_check
 from hodlflow.ingest.job import run_ingest
 from hodlflow.sim.simulator import run_simulation
+from hodlflow.sim.truth import net_weak_to_strong
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +251,9 @@ def test_flow_tables_cover_every_processed_day_and_agree_with_the_class_flows(sp
         inflow = sum(v for (d, f, t), v in class_flows.items() if d == day and t == "exchange" and f != "exchange")
         assert r.inflow_btc == pytest.approx(inflow / 1e8), day
         w2s = class_flows.get((day, "weak", "strong"), 0) - class_flows.get((day, "strong", "weak"), 0)
-        assert migration[day].net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
+        assert migration[day].direct_net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
+        pairs = {(f, t): v / 1e8 for (d, f, t), v in class_flows.items() if d == day}
+        assert migration[day].net_weak_to_strong_btc == pytest.approx(net_weak_to_strong(pairs)), day
     days = sorted(exchange)
     assert exchange[days[-1]].flow_balance_btc == pytest.approx(sum(exchange[d].netflow_btc for d in days))
 

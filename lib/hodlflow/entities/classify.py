@@ -118,6 +118,13 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
     )
 
 
+def aged_coin_age(day: Column, row_day: Column) -> Column:
+    """The coin age on ``day`` of an entity whose last ``entities.entity_daily`` row is of
+    ``row_day`` (on or before ``day``): it did not move since, so its coins aged by the days
+    between, ``coin_age_days`` + (day − row_day). Reads ``coin_age_days`` (NULL when empty)."""
+    return F.col("coin_age_days") + F.datediff(day, row_day)
+
+
 def coins_class(age: Column, s: EntitiesSettings) -> Column:
     """``strong`` when coins of value-weighted age ``age`` have the LTH weight of the holder
     rule (≥ ``holder.strong_min_weight``), else ``weak``: the class of a payer by the coins it

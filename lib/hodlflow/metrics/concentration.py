@@ -1,11 +1,16 @@
-"""Holding concentration per day (METRICS.md, "Concentration"): top-10/top-100 entity share,
-Gini and HHI over entity balances, entity balance cohorts, accumulation entities.
+"""Holding concentration per day: top-10/top-100 entity share, Gini and HHI over entity
+balances, entity balance cohorts, accumulation entities, and what strong and weak hands hold.
 
 An entity's balance on a day is its last ``entities.entity_daily`` row on or before it
 (entity_daily has rows only for days an entity moved). An id that a later entities run merged
 away (``entities.merges``) holds its last balance until the first row of a cluster that contains
 it — the survivor's first row at or after the start of the run that merged it, following merge
 chains — so no coin is counted twice or lost across merges.
+
+An entity that did not move on a day keeps the receipts and spends of its last row but not its
+holder class: its coins aged since, so the class is decided again for the day
+(:func:`with_holder_class_on`, the rule of :func:`hodlflow.entities.classify.holder_class` on
+the aged coin age).
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from hodlflow.config import EntitiesSettings
+from hodlflow.entities import classify
 from hodlflow.metrics.supply import band_of
 
 SATS = 1e8
-# Entity balance cohorts of METRICS.md, in BTC: (name, min, max exclusive).
+# Entity balance cohorts, in BTC: (name, min, max exclusive).
 BALANCE_COHORTS = (
     ("lt_1", 0, 1),
     ("1_10", 1, 10),
@@ -74,14 +81,16 @@ def holdings(
     first: dt.date,
     last: dt.date,
 ) -> DataFrame:
-    """(day, entity_id, entity_type, balance_sats, receive_count, send_count) for every day
-    ``first``..``last`` and every entity holding a positive balance that day."""
+    """(day, entity_id, entity_type, balance_sats, receive_count, send_count, row_day,
+    coin_age_days) for every day ``first``..``last`` and every entity holding a positive
+    balance that day; ``row_day`` is the day of the entity's last row on or before it and
+    ``coin_age_days`` that row's (not aged: see :func:`with_holder_class_on`)."""
     rows = entity_daily.filter(F.col("day") <= F.lit(last))
     order = Window.partitionBy("entity_id").orderBy("day")
     ends = _merge_ends(rows, merges, runs)
     intervals = (
         rows.select("entity_id", "day", "entity_type", "balance_sats", "receive_count",
-                    "send_count", F.lead("day").over(order).alias("_next"))
+                    "send_count", "coin_age_days", F.lead("day").over(order).alias("_next"))
         .join(ends, "entity_id", "left")
         .withColumn("_until", F.least("_next", "merged_end"))  # exclusive; NULL = open
         .filter(F.col("balance_sats") > 0)
@@ -92,7 +101,36 @@ def holdings(
     return intervals.filter(lo <= hi).select(
         F.explode(F.sequence(lo, hi, F.expr("INTERVAL 1 DAY"))).alias("day"),
         "entity_id", "entity_type", "balance_sats", "receive_count", "send_count",
+        F.col("day").alias("row_day"), "coin_age_days",
     )  # fmt: skip
+
+
+def with_holder_class_on(
+    held: DataFrame, types: DataFrame | None, s: EntitiesSettings
+) -> DataFrame:
+    """``held`` (one row per day and entity: ``day``, ``entity_id``, ``entity_type``,
+    ``balance_sats``, ``receive_count``, ``send_count`` and, of the entity's last
+    ``entities.entity_daily`` row on or before the day, ``row_day`` and ``coin_age_days``) with
+    ``holder_class`` as of ``day``: the rule of :func:`hodlflow.entities.classify.holder_class`
+    on the coin age aged to the day (:func:`hodlflow.entities.classify.aged_coin_age`), the
+    receipts and spends as of the row. ``types`` (entity_id, entity_type: the types known at
+    the latest entities run, as ``entities.class_flows`` classes typed entities) replaces the
+    row's type for the class where it knows the entity (an id merged away keeps its row's; the
+    ``entity_type`` column itself stays the row's); a typed entity (exchange, miner, coinjoin)
+    has no holder class (NULL), as an empty one."""
+    age = classify.aged_coin_age(F.col("day"), F.col("row_day"))
+    if types is None:
+        return held.withColumn("holder_class", classify.holder_class(age, s))
+    # The rule reads ``entity_type``: give it the latest type for the class, keep the row's.
+    now = types.select("entity_id", F.col("entity_type").alias("_now"))
+    return (
+        held.join(now, "entity_id", "left")
+        .withColumnRenamed("entity_type", "_row_type")
+        .withColumn("entity_type", F.coalesce("_now", "_row_type"))
+        .withColumn("holder_class", classify.holder_class(age, s))
+        .drop("entity_type", "_now")
+        .withColumnRenamed("_row_type", "entity_type")
+    )
 
 
 def _is_accumulator(min_receives: int) -> Column:
@@ -118,8 +156,15 @@ def top_sum(n: int, x: Column) -> Column:
 def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
     """Per day of ``held`` (output of :func:`holdings`): entities holding, top-10 and top-100
     share of what entities hold, Gini and HHI of entity balances, accumulation entities (≥ N
-    receipts, never spent, not exchange or miner) and their balance."""
+    receipts, never spent, not exchange or miner) and their balance; when ``held`` has
+    ``holder_class`` (:func:`with_holder_class_on`), what the strong and the weak entities
+    hold (``strong_balance_btc``, ``weak_balance_btc``) in the same pass."""
     x = F.col("balance_sats").cast("double")
+    classed = "holder_class" in held.columns
+    by_class = [
+        F.sum(F.when(F.col("holder_class") == c, x).otherwise(0.0)).alias(f"_{c}")
+        for c in (classify.STRONG, classify.WEAK)
+    ] if classed else []  # fmt: skip
     agg = ranked(held, "balance_sats", "entity_id").groupBy("day").agg(
         F.count(F.lit(1)).alias("entities_holding"),
         F.sum(x).alias("_total"),
@@ -132,6 +177,7 @@ def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
             "accumulation_entities"
         ),
         F.sum(F.when(_is_accumulator(accumulation_min_receives), x).otherwise(0.0)).alias("_acc"),
+        *by_class,
     )
     n = F.col("entities_holding").cast("double")
     asc_weighted = (n + 1) * F.col("_total") - F.col("_rank_x")
@@ -144,7 +190,9 @@ def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
         (F.col("_squares") / (F.col("_total") * F.col("_total"))).alias("hhi"),
         "accumulation_entities",
         (F.col("_acc") / SATS).alias("accumulation_btc"),
-    )
+        *((F.col(f"_{c}") / SATS).alias(f"{c}_balance_btc")
+          for c in (classify.STRONG, classify.WEAK) if classed),
+    )  # fmt: skip
 
 
 def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> DataFrame:

@@ -205,38 +205,11 @@ def cmd_entities(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from hodlflow.entities.evaluate import evaluate_entities, format_scores
+    from hodlflow.evaluation import evaluate_simulation, format_evaluation
 
     settings = _settings(args)
     spark = _session(settings)
-    truth = os.path.join(args.sim, "truth", "addresses.csv")
-    print(format_scores(evaluate_entities(spark, settings, truth)))
-    from hodlflow import tables
-    from hodlflow.metrics.evaluate import evaluate_miner_series
-
-    if tables.exists(spark, settings, "metrics.miner_pressure"):
-        miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
-        print("miner series against truth/miner_daily.csv")
-        print(format_scores(evaluate_miner_series(spark, settings, miner_truth)))
-    if tables.exists(spark, settings, "metrics.holder_migration"):
-        from hodlflow.metrics.evaluate import daily_flow_comparison, evaluate_flow_series
-
-        flows_truth = os.path.join(args.sim, "truth", "daily_flows.csv")
-        print("flow series against truth/daily_flows.csv")
-        print(format_scores(evaluate_flow_series(spark, settings, flows_truth)))
-        from hodlflow.metrics.evaluate import evaluate_concentration
-
-        print("concentration against the true entities' balances")
-        miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
-        print(format_scores(evaluate_concentration(spark, settings, truth, miner_truth)))
-        per_day = os.path.join(args.sim, "evaluation", "daily_flows.csv")
-        os.makedirs(os.path.dirname(per_day), exist_ok=True)
-        daily = daily_flow_comparison(spark, settings, flows_truth)
-        with open(per_day, "w") as out:  # one row per day: small
-            out.write(",".join(daily.columns) + "\n")
-            for r in daily.toLocalIterator():
-                out.write(",".join(str(v) for v in r) + "\n")
-        print(f"per-day comparison (ours vs truth): {per_day}")
+    print(format_evaluation(evaluate_simulation(spark, settings, args.sim)))
     return EXIT_OK
 
 

@@ -625,15 +625,16 @@ def format_holder_decisions(scores: dict[str, Any]) -> str:
     def pct(v) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
-    lines = ["day         phase             holders  decided (share)   right (share)"]
+    width = max([16, *(len(p) for p in scores["phases"])])
+    lines = [f"{'day':<11} {'phase':<{width}}  holders  decided (share)     right (share)"]
     for r in scores["days"]:
         lines.append(
-            f"{str(r['day']):<11} {r['phase']:<16} {r['holders']:>8,} {r['decided']:>8,} "
+            f"{str(r['day']):<11} {r['phase']:<{width}} {r['holders']:>8,} {r['decided']:>8,} "
             f"({pct(r['decided_share'])}) {r['right']:>8,} ({pct(r['right_share'])})"
         )
     for name, s in [("all", scores["all"]), *scores["phases"].items()]:
         lines.append(
-            f"{name:<28} {s['holders']:>8,} {s['decided']:>8,} ({pct(s['decided_share'])}) "
+            f"{name:<{width + 12}} {s['holders']:>8,} {s['decided']:>8,} ({pct(s['decided_share'])}) "
             f"{s['right']:>8,} ({pct(s['right_share'])})  worst day: decided "
             f"{s['worst_decided']}, right {s['worst_right']}"
         )

@@ -213,6 +213,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_evaluate_suite(args: argparse.Namespace) -> int:
+    from hodlflow.suite import format_suite_table, format_times, run_suite
+
+    settings = _settings(args)
+    named = tuple(n for n in (args.scenarios or "").split(",") if n)
+    result = run_suite(settings, args.out, seed=args.seed, random_count=args.random,
+                       quick=args.quick, named=named)  # fmt: skip
+    table = format_suite_table(result.scenarios)
+    times = format_times(result.runs)
+    with open(os.path.join(args.out, "suite.txt"), "w", encoding="utf-8") as fh:
+        fh.write(f"{table}\n\n{times}\n\n{format_suite_table(result.scenarios, markdown=True)}\n")
+    print(f"\n{table}\n\nwall seconds per step:\n{times}")
+    print(f"\nper scenario: {args.out}/<scenario>/evaluation.txt; this table: {args.out}/suite.txt")
+    return EXIT_OK
+
+
 def cmd_prices(args: argparse.Namespace) -> int:
     from hodlflow.metrics.prices import load_prices
 
@@ -352,6 +368,7 @@ steps, in pipeline order:
   report     metrics.* -> report.html + PNG charts             hodlflow report --out report
   check      reconcile the chain tables                        hodlflow check
   evaluate   score entities against a simulation's truth      hodlflow evaluate --sim sim
+  evaluate-suite  several simulated markets, one table         hodlflow evaluate-suite --out suite-out
   maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
   sql        spark-sql shell, or one query (-e)                hodlflow sql -e "SELECT * FROM metrics.miner_pressure"
   serve-sql  Thrift JDBC/ODBC server for BI tools              hodlflow serve-sql --port 10000
@@ -548,6 +565,28 @@ def build_parser() -> argparse.ArgumentParser:
              "<sim>/truth/addresses.csv of `hodlflow simulate`.")  # fmt: skip
     s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
     s.set_defaults(func=cmd_evaluate)
+
+    s = _sub(sub, "evaluate-suite",
+             "simulate, process and evaluate several markets; one table of the measures",
+             "  hodlflow evaluate-suite --out suite-out              # capitulation, distribution, 3 random\n"
+             "  hodlflow evaluate-suite --out /tmp/s --seed 7 --random 5\n"
+             "  hodlflow evaluate-suite --out /tmp/q --quick --random 2   # tiny random ones only\n",
+             parents=[common],
+             description="Runs capitulation, distribution and N scenarios drawn from --seed "
+             "(simulate -> ingest -> entities -> metrics -> evaluate, each in OUT/<scenario>/, "
+             "its scenario.yaml written there) in one Spark session and prints one table: "
+             "clustering precision and ARI, exchange and miner recall, holder decisions, net "
+             "weak->strong migration against the truth, exchange and miner flow errors, the "
+             "worst of each and whether its goal is met. The same seed gives the same table.")  # fmt: skip
+    s.add_argument("--out", default="suite-out", help="folder of the scenarios' runs")
+    s.add_argument("--seed", type=int, default=1, help="seed of the random scenarios (default 1)")
+    s.add_argument("--random", type=int, default=3, metavar="N",
+                   help="how many random scenarios (default 3)")  # fmt: skip
+    s.add_argument("--scenarios", default="capitulation,distribution",
+                   help="named scenarios to run first, comma-separated (empty: none)")  # fmt: skip
+    s.add_argument("--quick", action="store_true",
+                   help="only tiny-sized random scenarios (a couple of weeks each)")  # fmt: skip
+    s.set_defaults(func=cmd_evaluate_suite)
 
     s = _sub(sub, "maintain", "compact (OPTIMIZE) and clean (VACUUM) every Delta table",
              "  hodlflow maintain\n"

@@ -384,3 +384,12 @@ def test_sample_days_every_seventh_day_of_each_phase_and_its_last():
     got = sample_days([("b", d + dt.timedelta(days=10), d + dt.timedelta(days=10)),
                        ("a", d, d + dt.timedelta(days=9))])  # fmt: skip
     assert [(x.day, p) for x, p in got] == [(1, "a"), (8, "a"), (10, "a"), (11, "b")]
+
+
+def test_the_module_examples_hold():
+    """Doctests of hodlflow.entities.evaluate: format_scores, sample_days, holder_decision_scores."""
+    import doctest
+
+    import hodlflow.entities.evaluate as module
+
+    assert doctest.testmod(module).failed == 0

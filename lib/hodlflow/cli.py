@@ -219,7 +219,7 @@ def cmd_evaluate_suite(args: argparse.Namespace) -> int:
     settings = _settings(args)
     named = tuple(n for n in (args.scenarios or "").split(",") if n)
     result = run_suite(settings, args.out, seed=args.seed, random_count=args.random,
-                       quick=args.quick, named=named)  # fmt: skip
+                       quick=args.quick, named=named, resume=args.resume)  # fmt: skip
     table = format_suite_table(result.scenarios)
     times = format_times(result.runs)
     with open(os.path.join(args.out, "suite.txt"), "w", encoding="utf-8") as fh:
@@ -586,6 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="named scenarios to run first, comma-separated (empty: none)")  # fmt: skip
     s.add_argument("--quick", action="store_true",
                    help="only tiny-sized random scenarios (a couple of weeks each)")  # fmt: skip
+    s.add_argument("--resume", action="store_true",
+                   help="keep the scenarios already measured in OUT (same scenario.yaml)")  # fmt: skip
     s.set_defaults(func=cmd_evaluate_suite)
 
     s = _sub(sub, "maintain", "compact (OPTIMIZE) and clean (VACUUM) every Delta table",

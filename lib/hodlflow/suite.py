@@ -288,22 +288,47 @@ def run_scenario(spark, settings: Settings, scenario: SuiteScenario, folder: str
     return measures, info
 
 
+def measured_before(scenario: SuiteScenario, folder: str) -> dict[str, Any] | None:
+    """The ``measures.json`` of an earlier run of the same scenario in ``folder`` (its
+    ``scenario.yaml`` equal to ``scenario``'s), else None."""
+    try:
+        with open(os.path.join(folder, "scenario.yaml"), encoding="utf-8") as fh:
+            same = yaml.safe_load(fh) == yaml.safe_load(yaml.safe_dump(scenario.data))
+        with open(os.path.join(folder, "measures.json"), encoding="utf-8") as fh:
+            return json.load(fh) if same else None
+    except (OSError, ValueError):
+        return None
+
+
 def run_suite(
     settings: Settings, out: str, seed: int = 1, random_count: int = 3, quick: bool = False,
     named: tuple[str, ...] = ("capitulation", "distribution"), log: Callable[[str], None] = print,
+    resume: bool = False,
 ) -> SuiteResult:  # fmt: skip
     """Run every scenario of :func:`suite_scenarios` in one Spark session (its catalog under
-    ``OUT/_session``), one after another, each with its own warehouse and table prefix."""
-    from hodlflow.spark import build_session
-
+    ``OUT/_session``), one after another, each with its own warehouse and table prefix. With
+    ``resume``, a scenario already measured in its folder (:func:`measured_before`) is taken
+    from there, not run again (a suite stopped half-way goes on)."""
     scenarios = suite_scenarios(seed, random_count, named, quick)
     os.makedirs(out, exist_ok=True)
-    spark = build_session(settings.with_overrides({"warehouse.path": os.path.join(out, "_session")}))
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = None
     result = SuiteResult()
     for sc in scenarios:
-        log(f"scenario {sc.name} ...")
-        measures, info = run_scenario(spark, settings, sc, os.path.join(out, sc.name), log)
+        folder = os.path.join(out, sc.name)
+        before = measured_before(sc, folder) if resume else None
+        if before is not None:
+            log(f"scenario {sc.name}: measured before, kept ({folder}/measures.json)")
+            measures, info = before["measures"], before["run"]
+        else:
+            if spark is None:
+                from hodlflow.spark import build_session
+
+                spark = build_session(
+                    settings.with_overrides({"warehouse.path": os.path.join(out, "_session")})
+                )
+                spark.sparkContext.setLogLevel("ERROR")
+            log(f"scenario {sc.name} ...")
+            measures, info = run_scenario(spark, settings, sc, folder, log)
         result.scenarios.append((sc.name, measures))
         result.runs.append((sc.name, info))
     return result

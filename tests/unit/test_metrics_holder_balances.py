@@ -27,7 +27,7 @@ def _row(day, entity, etype, balance, age, receives, sends):
     return (D[day], entity, etype, 0, 0, 0, balance * COIN, age, None, None, receives, sends)
 
 
-def _held(spark, types=True):
+def _held(spark, types=True, in_holdings=False):
     daily = spark.createDataFrame(
         [
             # 1: spent before, 153.5 days old on d0: weak on d0 and d1 (w < 0.5), strong from d2
@@ -49,11 +49,13 @@ def _held(spark, types=True):
     )
     merges = spark.createDataFrame([], "old_entity_id bigint, new_entity_id bigint, end_height int")
     runs = spark.createDataFrame([], "end_height int, first_day date")
-    held = holdings(daily, merges, runs, D[0], D[3])
     latest = spark.createDataFrame(
         [(1, "unknown"), (2, "unknown"), (3, "exchange"), (4, "exchange"), (5, "unknown")],
         "entity_id bigint, entity_type string",
     )
+    if in_holdings:  # the metrics step's way: the latest types joined before the expansion
+        return with_holder_class_on(holdings(daily, merges, runs, D[0], D[3], latest), None, SETTINGS)
+    held = holdings(daily, merges, runs, D[0], D[3])
     return with_holder_class_on(held, latest if types else None, SETTINGS)
 
 
@@ -81,3 +83,11 @@ def test_strong_and_weak_balances_per_day_by_hand(spark):
 def test_without_the_latest_types_the_rows_type_decides(spark):
     rows = {r.day: r for r in concentration(_held(spark, types=False), 2).collect()}
     assert rows[D[0]].weak_balance_btc == pytest.approx(15)  # 4 is weak by its row (spent)
+
+
+def test_the_latest_types_joined_in_holdings_give_the_same_classes(spark):
+    key = lambda r: (r.day, r.entity_id)  # noqa: E731
+    apart = sorted((key(r), r.holder_class, r.entity_type) for r in _held(spark).collect())
+    joined = sorted((key(r), r.holder_class, r.entity_type)
+                     for r in _held(spark, in_holdings=True).collect())  # fmt: skip
+    assert joined == apart

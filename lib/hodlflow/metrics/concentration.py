@@ -80,11 +80,14 @@ def holdings(
     runs: DataFrame,
     first: dt.date,
     last: dt.date,
+    types: DataFrame | None = None,
 ) -> DataFrame:
     """(day, entity_id, entity_type, balance_sats, receive_count, send_count, row_day,
-    coin_age_days) for every day ``first``..``last`` and every entity holding a positive
-    balance that day; ``row_day`` is the day of the entity's last row on or before it and
-    ``coin_age_days`` that row's (not aged: see :func:`with_holder_class_on`)."""
+    coin_age_days, class_type) for every day ``first``..``last`` and every entity holding a
+    positive balance that day; ``row_day`` is the day of the entity's last row on or before it
+    and ``coin_age_days`` that row's (not aged: see :func:`with_holder_class_on`);
+    ``class_type`` is the entity's type in ``types`` (entity_id, entity_type: the latest run's)
+    where it has one, else the row's (joined per row, before the days are expanded)."""
     rows = entity_daily.filter(F.col("day") <= F.lit(last))
     order = Window.partitionBy("entity_id").orderBy("day")
     ends = _merge_ends(rows, merges, runs)
@@ -95,14 +98,28 @@ def holdings(
         .withColumn("_until", F.least("_next", "merged_end"))  # exclusive; NULL = open
         .filter(F.col("balance_sats") > 0)
         .filter(F.col("_until").isNull() | (F.col("_until") > F.lit(first)))
+        .transform(lambda df: _with_class_type(df, types))
     )  # fmt: skip
     lo = F.greatest(F.col("day"), F.lit(first))
     hi = F.least(F.coalesce(F.date_sub(F.col("_until"), 1), F.lit(last)), F.lit(last))
     return intervals.filter(lo <= hi).select(
         F.explode(F.sequence(lo, hi, F.expr("INTERVAL 1 DAY"))).alias("day"),
         "entity_id", "entity_type", "balance_sats", "receive_count", "send_count",
-        F.col("day").alias("row_day"), "coin_age_days",
+        F.col("day").alias("row_day"), "coin_age_days", "class_type",
     )  # fmt: skip
+
+
+def _with_class_type(df: DataFrame, types: DataFrame | None) -> DataFrame:
+    """``df`` with ``class_type``: the type of ``types`` (entity_id, entity_type) for the
+    entity, else its own ``entity_type``."""
+    if types is None:
+        return df.withColumn("class_type", F.col("entity_type"))
+    now = types.select("entity_id", F.col("entity_type").alias("_now"))
+    return (
+        df.join(now, "entity_id", "left")
+        .withColumn("class_type", F.coalesce("_now", "entity_type"))
+        .drop("_now")
+    )
 
 
 def with_holder_class_on(
@@ -113,22 +130,23 @@ def with_holder_class_on(
     ``entities.entity_daily`` row on or before the day, ``row_day`` and ``coin_age_days``) with
     ``holder_class`` as of ``day``: the rule of :func:`hodlflow.entities.classify.holder_class`
     on the coin age aged to the day (:func:`hodlflow.entities.classify.aged_coin_age`), the
-    receipts and spends as of the row. ``types`` (entity_id, entity_type: the types known at
-    the latest entities run, as ``entities.class_flows`` classes typed entities) replaces the
-    row's type for the class where it knows the entity (an id merged away keeps its row's; the
-    ``entity_type`` column itself stays the row's); a typed entity (exchange, miner, coinjoin)
-    has no holder class (NULL), as an empty one."""
+    receipts and spends as of the row. The type the rule reads is that of ``types``
+    (entity_id, entity_type: the types known at the latest entities run, as
+    ``entities.class_flows`` classes typed entities) where it knows the entity (an id merged
+    away keeps its row's), or, with ``types`` None, ``held``'s ``class_type`` (from
+    :func:`holdings`) or else the row's; the ``entity_type`` column stays the row's. A typed
+    entity (exchange, miner, coinjoin) has no holder class (NULL), as an empty one."""
     age = classify.aged_coin_age(F.col("day"), F.col("row_day"))
-    if types is None:
-        return held.withColumn("holder_class", classify.holder_class(age, s))
-    # The rule reads ``entity_type``: give it the latest type for the class, keep the row's.
-    now = types.select("entity_id", F.col("entity_type").alias("_now"))
+    if types is not None:
+        held = _with_class_type(held.drop("class_type"), types)
+    elif "class_type" not in held.columns:
+        held = held.withColumn("class_type", F.col("entity_type"))
+    # The rule reads ``entity_type``: give it the class's type, keep the row's.
     return (
-        held.join(now, "entity_id", "left")
-        .withColumnRenamed("entity_type", "_row_type")
-        .withColumn("entity_type", F.coalesce("_now", "_row_type"))
+        held.withColumnRenamed("entity_type", "_row_type")
+        .withColumnRenamed("class_type", "entity_type")
         .withColumn("holder_class", classify.holder_class(age, s))
-        .drop("entity_type", "_now")
+        .drop("entity_type")
         .withColumnRenamed("_row_type", "entity_type")
     )
 

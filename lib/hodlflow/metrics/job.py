@@ -189,9 +189,9 @@ def _entity_balances(spark, settings, start, covered):
     types = read("entities.entities").select("entity_id", "entity_type")
     held = cc.holdings(
         read("entities.entity_daily"), read("entities.merges"), read("entities.runs"),
-        start, covered,
+        start, covered, types,
     )  # fmt: skip
-    held = cc.with_holder_class_on(held, types, settings.entities).localCheckpoint()
+    held = cc.with_holder_class_on(held, None, settings.entities).localCheckpoint()
     return held, read("entities.entities").select("entity_id", "miner_hop")
 
 

@@ -18,8 +18,11 @@ BTCD_VERSION := v0.24.2
 BTCD := .cache/bin/btcd
 BTCD_STAMP := .cache/bin/.btcd-$(BTCD_VERSION)
 DEMO_DIR ?= demo-out
+SUITE_DIR ?= suite-out
+SUITE_SEED ?= 1
+SUITE_RANDOM ?= 3
 
-.PHONY: setup airflow-setup system-packages demo test test-fast lint bench bench-scale clean
+.PHONY: setup airflow-setup system-packages demo evaluate-suite test test-fast lint bench bench-scale clean
 
 # The set-up steps (the two virtual environments, the Delta jars, btcd, Debian's packages) wait on
 # the network and on builds of their own: `make test` and `make demo` run them side by side
@@ -83,6 +86,12 @@ test-fast: $(STAMP)
 demo:
 	$(SETUP_MAKE) setup
 	$(BIN)/hodlflow demo --out "$(DEMO_DIR)"
+
+# capitulation, distribution and SUITE_RANDOM scenarios drawn from SUITE_SEED, each simulated,
+# processed and evaluated; one table of the measures (30-60 min on 2 cores).
+evaluate-suite:
+	$(SETUP_MAKE) setup
+	$(BIN)/hodlflow evaluate-suite --out "$(SUITE_DIR)" --seed $(SUITE_SEED) --random $(SUITE_RANDOM)
 
 # The peer parsers are measured side by side; one that fails to install is reported as missing.
 bench: setup

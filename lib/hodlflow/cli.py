@@ -205,38 +205,27 @@ def cmd_entities(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from hodlflow.entities.evaluate import evaluate_entities, format_scores
+    from hodlflow.evaluation import evaluate_simulation, format_evaluation
 
     settings = _settings(args)
     spark = _session(settings)
-    truth = os.path.join(args.sim, "truth", "addresses.csv")
-    print(format_scores(evaluate_entities(spark, settings, truth)))
-    from hodlflow import tables
-    from hodlflow.metrics.evaluate import evaluate_miner_series
+    print(format_evaluation(evaluate_simulation(spark, settings, args.sim)))
+    return EXIT_OK
 
-    if tables.exists(spark, settings, "metrics.miner_pressure"):
-        miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
-        print("miner series against truth/miner_daily.csv")
-        print(format_scores(evaluate_miner_series(spark, settings, miner_truth)))
-    if tables.exists(spark, settings, "metrics.holder_migration"):
-        from hodlflow.metrics.evaluate import daily_flow_comparison, evaluate_flow_series
 
-        flows_truth = os.path.join(args.sim, "truth", "daily_flows.csv")
-        print("flow series against truth/daily_flows.csv")
-        print(format_scores(evaluate_flow_series(spark, settings, flows_truth)))
-        from hodlflow.metrics.evaluate import evaluate_concentration
+def cmd_evaluate_suite(args: argparse.Namespace) -> int:
+    from hodlflow.suite import format_suite_table, format_times, run_suite
 
-        print("concentration against the true entities' balances")
-        miner_truth = os.path.join(args.sim, "truth", "miner_daily.csv")
-        print(format_scores(evaluate_concentration(spark, settings, truth, miner_truth)))
-        per_day = os.path.join(args.sim, "evaluation", "daily_flows.csv")
-        os.makedirs(os.path.dirname(per_day), exist_ok=True)
-        daily = daily_flow_comparison(spark, settings, flows_truth)
-        with open(per_day, "w") as out:  # one row per day: small
-            out.write(",".join(daily.columns) + "\n")
-            for r in daily.toLocalIterator():
-                out.write(",".join(str(v) for v in r) + "\n")
-        print(f"per-day comparison (ours vs truth): {per_day}")
+    settings = _settings(args)
+    named = tuple(n for n in (args.scenarios or "").split(",") if n)
+    result = run_suite(settings, args.out, seed=args.seed, random_count=args.random,
+                       quick=args.quick, named=named, resume=args.resume)  # fmt: skip
+    table = format_suite_table(result.scenarios)
+    times = format_times(result.runs)
+    with open(os.path.join(args.out, "suite.txt"), "w", encoding="utf-8") as fh:
+        fh.write(f"{table}\n\n{times}\n\n{format_suite_table(result.scenarios, markdown=True)}\n")
+    print(f"\n{table}\n\nwall seconds per step:\n{times}")
+    print(f"\nper scenario: {args.out}/<scenario>/evaluation.txt; this table: {args.out}/suite.txt")
     return EXIT_OK
 
 
@@ -379,6 +368,7 @@ steps, in pipeline order:
   report     metrics.* -> report.html + PNG charts             hodlflow report --out report
   check      reconcile the chain tables                        hodlflow check
   evaluate   score entities against a simulation's truth      hodlflow evaluate --sim sim
+  evaluate-suite  several simulated markets, one table         hodlflow evaluate-suite --out suite-out
   maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
   sql        spark-sql shell, or one query (-e)                hodlflow sql -e "SELECT * FROM metrics.miner_pressure"
   serve-sql  Thrift JDBC/ODBC server for BI tools              hodlflow serve-sql --port 10000
@@ -575,6 +565,30 @@ def build_parser() -> argparse.ArgumentParser:
              "<sim>/truth/addresses.csv of `hodlflow simulate`.")  # fmt: skip
     s.add_argument("--sim", required=True, help="output folder of `hodlflow simulate`")
     s.set_defaults(func=cmd_evaluate)
+
+    s = _sub(sub, "evaluate-suite",
+             "simulate, process and evaluate several markets; one table of the measures",
+             "  hodlflow evaluate-suite --out suite-out              # capitulation, distribution, 3 random\n"
+             "  hodlflow evaluate-suite --out /tmp/s --seed 7 --random 5\n"
+             "  hodlflow evaluate-suite --out /tmp/q --quick --random 2   # tiny random ones only\n",
+             parents=[common],
+             description="Runs capitulation, distribution and N scenarios drawn from --seed "
+             "(simulate -> ingest -> entities -> metrics -> evaluate, each in OUT/<scenario>/, "
+             "its scenario.yaml written there) in one Spark session and prints one table: "
+             "clustering precision and ARI, exchange and miner recall, holder decisions, net "
+             "weak->strong migration against the truth, exchange and miner flow errors, the "
+             "worst of each and whether its goal is met. The same seed gives the same table.")  # fmt: skip
+    s.add_argument("--out", default="suite-out", help="folder of the scenarios' runs")
+    s.add_argument("--seed", type=int, default=1, help="seed of the random scenarios (default 1)")
+    s.add_argument("--random", type=int, default=3, metavar="N",
+                   help="how many random scenarios (default 3)")  # fmt: skip
+    s.add_argument("--scenarios", default="capitulation,distribution",
+                   help="named scenarios to run first, comma-separated (empty: none)")  # fmt: skip
+    s.add_argument("--quick", action="store_true",
+                   help="only tiny-sized random scenarios (a couple of weeks each)")  # fmt: skip
+    s.add_argument("--resume", action="store_true",
+                   help="keep the scenarios already measured in OUT (same scenario.yaml)")  # fmt: skip
+    s.set_defaults(func=cmd_evaluate_suite)
 
     s = _sub(sub, "maintain", "compact (OPTIMIZE) and clean (VACUUM) every Delta table",
              "  hodlflow maintain\n"

@@ -84,15 +84,18 @@ def _truth_story(out: str) -> None:
           f"{avg(during, 'miner_to_exchange_sats'):10.2f} BTC from then")  # fmt: skip
 
 
-def _entities(spark, settings: Settings, out: str, manifest: dict, entities_db: str) -> None:
-    """Cluster and type the simulated chain with the simulator's published labels (pool tags,
-    exchange cold wallets), show the largest entities and score them against the truth."""
-    from hodlflow.entities.evaluate import evaluate_entities
-    from hodlflow.entities.job import run_entities
-
+def simulated_chain_settings(settings: Settings, out: str, manifest: dict) -> Settings:
+    """``settings`` for the simulated chain in ``out`` (its ``manifest``): its blocks directory
+    and start block, no proof of work, and the labels it publishes (pool tags, exchange cold
+    wallets) added to the entities step's."""
     files = manifest.get("files", {})
-    settings = settings.with_overrides(
+    return settings.with_overrides(
         {
+            "network": "main",
+            "check_pow": False,  # simulated headers carry mainnet difficulty without the work
+            "ingest.blocks_dir": os.path.join(out, "blocks"),
+            "ingest.start_hash": manifest["start_hash"],
+            "ingest.start_height": manifest["start_height"],
             "entities.pools": [*settings.entities.pools, os.path.join(out, files["pools"])],
             "entities.label_seeds": [
                 *settings.entities.label_seeds,
@@ -100,6 +103,27 @@ def _entities(spark, settings: Settings, out: str, manifest: dict, entities_db: 
             ],
         }
     )
+
+
+def drop_tables(spark, settings: Settings) -> None:
+    """Drop every chain, entities and gold table of ``settings`` and remove their folders."""
+    chain_db = f"{settings.db_prefix}chain"
+    entities_db = f"{settings.db_prefix}entities"
+    gold = [(f"{settings.db_prefix}{db}", (t,)) for db, t in _gold_tables()]
+    for db, names in ((chain_db, CHAIN_TABLES), (entities_db, ENTITY_TABLES), *gold):
+        for table in names:
+            spark.sql(f"DROP TABLE IF EXISTS {db}.{table}")
+            shutil.rmtree(Path(settings.warehouse) / db / table, ignore_errors=True)
+
+
+def _entities(spark, settings: Settings, out: str, manifest: dict, entities_db: str) -> None:
+    """Cluster and type the simulated chain with the simulator's published labels (pool tags,
+    exchange cold wallets: ``settings`` from :func:`simulated_chain_settings`), show the largest
+    entities and score them against the truth."""
+    from hodlflow.entities.evaluate import evaluate_entities
+    from hodlflow.entities.job import run_entities
+
+    files = manifest.get("files", {})
     print("\nclustering addresses into entities ...")
     print(run_entities(spark, settings).summary())
     print("\nentities by type:")
@@ -131,6 +155,7 @@ FLOW_STORY = (
     "AS miner_to_exch, round(avg(x.netflow_btc), 1) AS exch_netflow, "
     "round(avg(m.weak_to_exchange_btc), 1) AS weak_sell, "
     "round(avg(m.exchange_to_strong_btc), 1) AS strong_buy, "
+    "round(avg(m.direct_net_weak_to_strong_btc), 1) AS direct_w2s, "
     "round(avg(m.net_weak_to_strong_btc), 1) AS net_weak_to_strong "
     "FROM {metrics}.holder_migration m JOIN {metrics}.exchange_flows x USING (day) "
     "JOIN {metrics}.miner_pressure p USING (day) "
@@ -142,7 +167,8 @@ HOLDER_STORY = (
     "SELECT m.day, round(p.price_to_cost, 2) AS price_to_cost, "
     "round(m.lth_supply_btc, 0) AS lth_supply, round(m.sth_to_lth_btc, 1) AS sth_to_lth, "
     "round(m.top100_share, 4) AS top100_share, round(m.gini, 4) AS gini, "
-    "m.accumulation_entities AS accumulators, round(x.balance_btc, 0) AS exchange_balance, "
+    "m.accumulation_entities AS accumulators, round(m.strong_balance_btc, 0) AS strong_held, "
+    "round(m.weak_balance_btc, 0) AS weak_held, round(x.balance_btc, 0) AS exchange_balance, "
     "round(c.mvrv, 3) AS mvrv, round(c.sopr, 3) AS sopr, round(l.sopr, 3) AS lth_sopr "
     "FROM {metrics}.holder_migration m JOIN {metrics}.miner_pressure p USING (day) "
     "LEFT JOIN {metrics}.exchange_flows x USING (day) "
@@ -206,25 +232,12 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
         f"{manifest.get('blocks', '?')} blocks, {manifest.get('transactions', '?')} transactions, "
         f"{manifest.get('days', '?')} days in {blocks_dir}"
     )
-    settings = settings.with_overrides(
-        {
-            "network": "main",
-            "check_pow": False,  # simulated headers carry mainnet difficulty without the work
-            "ingest.blocks_dir": blocks_dir,
-            "ingest.start_hash": manifest["start_hash"],
-            "ingest.start_height": manifest["start_height"],
-        }
-    )
+    settings = simulated_chain_settings(settings, out, manifest)
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("ERROR")
     chain_db = f"{settings.db_prefix}chain"
     entities_db = f"{settings.db_prefix}entities"
-    # A demo starts from scratch: drop what an earlier demo left.
-    gold = [(f"{settings.db_prefix}{db}", (t,)) for db, t in _gold_tables()]
-    for db, names in ((chain_db, CHAIN_TABLES), (entities_db, ENTITY_TABLES), *gold):
-        for table in names:
-            spark.sql(f"DROP TABLE IF EXISTS {db}.{table}")
-            shutil.rmtree(Path(settings.warehouse) / db / table, ignore_errors=True)
+    drop_tables(spark, settings)  # a demo starts from scratch: drop what an earlier demo left
     print(run_ingest(spark, settings).summary())
     report = run_check(spark, settings)
     print(report.text())

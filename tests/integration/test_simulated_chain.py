@@ -15,6 +15,7 @@ from hodlflow import tables
 from hodlflow.ingest.check import run_check
 from hodlflow.ingest.job import run_ingest
 from hodlflow.sim.simulator import run_simulation
+from hodlflow.sim.truth import net_weak_to_strong
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +251,9 @@ def test_flow_tables_cover_every_processed_day_and_agree_with_the_class_flows(sp
         inflow = sum(v for (d, f, t), v in class_flows.items() if d == day and t == "exchange" and f != "exchange")
         assert r.inflow_btc == pytest.approx(inflow / 1e8), day
         w2s = class_flows.get((day, "weak", "strong"), 0) - class_flows.get((day, "strong", "weak"), 0)
-        assert migration[day].net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
+        assert migration[day].direct_net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
+        pairs = {(f, t): v / 1e8 for (d, f, t), v in class_flows.items() if d == day}
+        assert migration[day].net_weak_to_strong_btc == pytest.approx(net_weak_to_strong(pairs)), day
     days = sorted(exchange)
     assert exchange[days[-1]].flow_balance_btc == pytest.approx(sum(exchange[d].netflow_btc for d in days))
 
@@ -262,29 +265,38 @@ def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_
 
     out, *_ = simulated
     settings, *_ = miner_metrics
-    path = str(out / "truth" / "daily_flows.csv")
-    truth: dict[str, dict[str, float]] = {}
-    with open(path) as fh:
+    truth: dict[str, dict] = {}
+    with open(out / "truth" / "daily_flows.csv") as fh:
         for t in csv.DictReader(fh):
-            d = truth.setdefault(t["day"], {"volume": 0.0, "net": 0.0, "in": 0.0})
+            d = truth.setdefault(t["day"], {"volume": 0.0, "pairs": {}, "in": 0.0})
             v = int(t["value_sats"]) / 1e8
             d["volume"] += v
-            pair = (t["from_class"], t["to_class"])
-            d["net"] += v if pair == ("weak", "strong") else -v if pair == ("strong", "weak") else 0.0
+            d["pairs"][(t["from_class"], t["to_class"])] = v
             d["in"] += v if t["to_class"] == "exchange" and t["from_class"] != "exchange" else 0.0
+    for d in truth.values():
+        d["net"] = net_weak_to_strong(d["pairs"])
+    with open(out / "truth" / "daily_balances.csv") as fh:
+        strong = {t["day"]: int(t["balance_sats"]) / 1e8 for t in csv.DictReader(fh) if t["class"] == "strong"}
     ours = {
-        str(r.day): r.net_weak_to_strong_btc
+        str(r.day): r
         for r in tables.read_table(spark, settings, "metrics.holder_migration").collect()
     }
-    considered = [d for d, t in truth.items() if abs(t["net"]) > 0.01 * t["volume"] and d in ours]
-    right = [d for d in considered if (ours[d] > 0) - (ours[d] < 0) == (truth[d]["net"] > 0) - (truth[d]["net"] < 0)]
-    report = evaluate_flow_series(spark, settings, path)
-    mig = report["net_weak_to_strong"]
-    assert (mig["days_true_flow_over_share"], mig["sign_right_days"]) == (len(considered), len(right))
-    assert report["exchange_inflow_btc"]["true"] == pytest.approx(sum(t["in"] for t in truth.values()))
-    per_day = {str(r.day): r for r in daily_flow_comparison(spark, settings, path).collect()}
+    sign = lambda x: (x > 0) - (x < 0)  # noqa: E731
+    pos = [d for d, t in truth.items() if t["net"] > 0.01 * t["volume"] and d in ours]
+    neg = [d for d, t in truth.items() if t["net"] < -0.01 * t["volume"] and d in ours]
+    report = evaluate_flow_series(spark, settings, str(out / "truth"))
+    mig = report["net_weak_to_strong_btc"]
+    assert (mig["positive_days"], mig["positive_right"]) == (
+        len(pos), sum(sign(ours[d].net_weak_to_strong_btc) > 0 for d in pos))
+    assert (mig["negative_days"], mig["negative_right"]) == (
+        len(neg), sum(sign(ours[d].net_weak_to_strong_btc) < 0 for d in neg))
+    assert report["exchange_inflow_btc"]["true"] == pytest.approx(
+        sum(t["in"] for d, t in truth.items() if d in ours))
+    per_day = {str(r.day): r for r in daily_flow_comparison(spark, settings, str(out / "truth")).collect()}
     assert sorted(per_day) == sorted(ours)
     assert all(per_day[d].true_net_weak_to_strong_btc == pytest.approx(truth[d]["net"]) for d in truth if d in per_day)
+    assert all(per_day[d].true_strong_balance_btc == pytest.approx(strong[d]) for d in per_day)
+    assert all(per_day[d].strong_balance_btc == ours[d].strong_balance_btc for d in per_day)
 
 
 def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(spark, simulated, miner_metrics):

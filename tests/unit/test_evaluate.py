@@ -329,3 +329,58 @@ def test_format_scores_aligns_values_and_indents_nested_dicts():
         "      weak  3\n"
         "type  miner"
     )
+
+
+# ---------------------------------------------------------------------------- holders over days
+
+
+def test_holder_decisions_over_sampled_days_worked_by_hand(spark):
+    """True strong owner s1 (entity 100: spent once, 153.5 days old on d0, so weak until its
+    coins pass 155 days on d2), s2 (entity 200: one fresh receipt, neutral; gone by d3), weak
+    owner w1 (entity 300: neutral until it spends on d2), a miner m1 (not a holder owner)."""
+    import datetime as dt
+
+    from hodlflow.config import load_settings
+    from hodlflow.entities.evaluate import holder_decision_scores, holder_decisions
+
+    d = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(4)]
+    days = spark.createDataFrame([(d[0], "a"), (d[2], "a"), (d[3], "b")], "day date, phase string")
+    truth = frame(spark, [("s1", "strong"), ("s2", "strong"), ("w1", "weak"), ("m1", "miner")],
+                  "address string, entity_class string")  # fmt: skip
+    moves = frame(spark, [(d[0], "s1", 10), (d[1], "s2", 5), (d[3], "s2", -5), (d[0], "w1", 3),
+                          (d[2], "w1", -1), (d[0], "m1", 50)],
+                  "day date, address string, value_sats bigint")  # fmt: skip
+    address_entity = frame(spark, [("s1", 100), ("s2", 200), ("w1", 300), ("m1", 400)], CLUSTERS)
+    daily = frame(
+        spark,
+        [(d[0], 100, "unknown", 10, 153.5, 1, 1), (d[1], 200, "unknown", 5, 0.0, 1, 0),
+         (d[0], 300, "unknown", 3, 0.0, 1, 0), (d[2], 300, "unknown", 2, 2.0, 1, 1),
+         (d[0], 400, "miner", 50, 0.0, 1, 0)],
+        "day date, entity_id bigint, entity_type string, balance_sats bigint, "
+        "coin_age_days double, receive_count bigint, send_count bigint",
+    )  # fmt: skip
+    rows = holder_decisions(days, truth, moves, address_entity, daily, None,
+                            load_settings("test").entities).collect()  # fmt: skip
+    got = {r.day: (r.phase, r.holders, r.decided, r.right) for r in rows}
+    assert got == {d[0]: ("a", 2, 1, 0), d[2]: ("a", 3, 2, 2), d[3]: ("b", 2, 2, 2)}
+    by_class = {r.day: (r.strong_holders, r.strong_decided, r.weak_holders, r.weak_decided) for r in rows}
+    assert by_class[d[2]] == (2, 1, 1, 1)
+    scores = holder_decision_scores([r.asDict() for r in rows])
+    a = scores["phases"]["a"]
+    assert (a["holders"], a["decided"], a["right"], a["days"]) == (5, 3, 2, 2)
+    assert a["decided_share"] == pytest.approx(0.6) and a["right_share"] == pytest.approx(2 / 3)
+    assert (a["worst_decided"], a["worst_right"]) == ("0.500 on 2025-01-01", "0.000 on 2025-01-01")
+    assert scores["all"]["decided_share"] == pytest.approx(5 / 7)
+    assert scores["all"]["right_share"] == pytest.approx(4 / 5)
+    assert list(scores["phases"]) == ["a", "b"]
+
+
+def test_sample_days_every_seventh_day_of_each_phase_and_its_last():
+    import datetime as dt
+
+    from hodlflow.entities.evaluate import sample_days
+
+    d = dt.date(2025, 1, 1)
+    got = sample_days([("b", d + dt.timedelta(days=10), d + dt.timedelta(days=10)),
+                       ("a", d, d + dt.timedelta(days=9))])  # fmt: skip
+    assert [(x.day, p) for x, p in got] == [(1, "a"), (8, "a"), (10, "a"), (11, "b")]

@@ -59,6 +59,13 @@ def test_the_shipped_scenarios_load():
     tiny = load_scenario(str(SCENARIO_DIR / "tiny.yaml"))
     assert tiny.days <= 10
     assert "scale" in yaml.safe_load((SCENARIO_DIR / "capitulation.yaml").read_text())
+    dist = load_scenario("distribution")
+    assert [p.name for p in dist.phases][-4:] == ["rally", "euphoria", "top", "decline"]
+    history = sum(p.days for p in dist.phases if p.name.startswith("history"))
+    assert history > 155 and all(p.blocks_per_day >= 144 for p in dist.phases)
+    assert dist.agents.strong_holders.take_profit_above is not None
+    assert dist.agents.late_buyers.count > 0
+    assert any(not ex.change_to_hot_address for ex in dist.agents.exchanges)
 
 
 def test_defaults_fill_what_a_scenario_leaves_out():
@@ -118,6 +125,21 @@ def test_a_missing_required_key_is_named():
          "'-', got 'Bit, Inc'"),
         ("agents.exchanges[0].withdrawal_batch", 0, "must be an integer from 1 to 2000, got 0"),
         ("agents.weak_traders", {"hold_days": [0, 3]}, "must be a positive integer, got 0"),
+        ("agents.strong_holders", {"take_profit_above": 0.9}, "must be a number over 1 up to 100, got 0.9"),
+        ("agents.strong_holders", {"take_profit_above": 1}, "must be a number over 1 up to 100, got 1"),
+        ("agents.strong_holders", {"take_profit_above": "soon"}, "must be a number over 1 up to 100, got 'soon'"),
+        ("agents.strong_holders", {"take_profit_fraction": 0.7}, "must be a number over 0 up to 0.6, got 0.7"),
+        ("agents.strong_holders", {"take_profit_fraction": 0}, "must be a number over 0 up to 0.6, got 0"),
+        ("agents.late_buyers", {"count": -1}, "must be a non-negative integer, got -1"),
+        ("agents.late_buyers", {"momentum_days": 0}, "must be an integer from 1 to 365, got 0"),
+        ("agents.late_buyers", {"enter_above_momentum": 0.8}, "must be a number over 1 up to 10, got 0.8"),
+        ("agents.late_buyers", {"purchases": [0, 2]}, "must be an integer from 1 to 10, got 0"),
+        ("agents.late_buyers", {"purchase_gap_days": 3}, "must be a pair [low, high] of positive integers (days), got 3"),
+        ("agents.late_buyers", {"stop_loss": 1.0}, "must be a number from 0 to 0.95, got 1"),
+        ("agents.late_buyers", {"max_hold_days": 0}, "must be a positive integer, got 0"),
+        ("agents.late_buyers", {"flip_share": -0.1}, "must be a number from 0 to 1, got -0.1"),
+        ("agents.late_buyers", {"flip_hold_days": [5, 2]}, "low must not exceed high, got [5, 2]"),
+        ("agents.late_buyers", {"position_usd": 0}, "must be a positive number, got 0"),
         ("agents.coinjoin", {"participants": [1, 5]}, "must be an integer from 2 to 500, got 1"),
         ("agents.payments", {"users": 5}, "must be > 0 when users pay merchants"),
     ],
@@ -133,6 +155,32 @@ def test_the_path_of_a_nested_bad_value_is_complete():
     assert msg.startswith("s.yaml: agents.weak_traders.hold_days[0]: ")
     msg = _error(_with("agents.payments", {"users": 5}))
     assert msg.startswith("s.yaml: agents.payments.merchants: ")
+
+
+def test_take_profit_settings_are_read_and_named_in_errors():
+    s = parse_scenario(_with("agents.strong_holders", {"take_profit_above": 2, "count": 3}))
+    assert s.agents.strong_holders.take_profit_above == 2.0
+    assert s.agents.strong_holders.take_profit_fraction == 0.1
+    off = parse_scenario(_with("agents.strong_holders", {"take_profit_above": None}))
+    assert off.agents.strong_holders.take_profit_above is None
+    assert parse_scenario(MINIMAL).agents.strong_holders.take_profit_above is None
+    msg = _error(_with("agents.strong_holders", {"take_profit_fraction": 0.9}))
+    assert msg.startswith("s.yaml: agents.strong_holders.take_profit_fraction: ")
+    msg = _error(_with("agents.strong_holders", {"take_profit_abve": 2}))
+    assert msg.startswith("s.yaml: agents.strong_holders.take_profit_abve: unknown key")
+    assert "did you mean 'take_profit_above'?" in msg
+
+
+def test_late_buyer_settings_are_read_and_named_in_errors():
+    assert parse_scenario(MINIMAL).agents.late_buyers.count == 0  # old scenarios have none
+    s = parse_scenario(_with("agents.late_buyers", {"count": 5, "purchases": [2, 2]}))
+    late = s.agents.late_buyers
+    assert (late.count, late.purchases, late.momentum_days, late.stop_loss) == (5, (2, 2), 30, 0.15)
+    msg = _error(_with("agents.late_buyers", {"purchases": [0, 2]}))
+    assert msg.startswith("s.yaml: agents.late_buyers.purchases[0]: ")
+    msg = _error(_with("agents.late_buyers", {"stop_los": 0.1}))
+    assert msg.startswith("s.yaml: agents.late_buyers.stop_los: unknown key")
+    assert "did you mean 'stop_loss'?" in msg
 
 
 def test_duplicate_names_and_tags_are_errors():

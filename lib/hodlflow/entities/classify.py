@@ -18,7 +18,7 @@ Entity type, first rule that holds:
 
 Holder class, for entities of type ``unknown`` with a balance, on day D: with a = D −
 ``coin_day_sum`` / ``balance_sats`` (value-weighted, entity-adjusted coin age) and
-w = 1 / (1 + e^(−0.1·(a − ``lth_days``))) (METRICS.md):
+w = 1 / (1 + e^(−0.1·(a − ``lth_days``))) (the entity-adjusted long-term-holder weight):
 
 * ``strong`` — w ≥ ``strong_min_weight``; or an accumulator: ≥ ``accumulation_min_receives``
   receipts and never spent; or dormant: never spent and a ≥ ``dormant_days``;
@@ -97,7 +97,7 @@ def coin_age(day: Column) -> Column:
 
 
 def lth_weight(age: Column, lth_days: float) -> Column:
-    """METRICS.md's entity-adjusted LTH weight 1 / (1 + e^(−0.1·(age − lth_days)))."""
+    """The entity-adjusted long-term-holder weight 1 / (1 + e^(−0.1·(age − lth_days)))."""
     return F.lit(1.0) / (F.lit(1.0) + F.exp(F.lit(-0.1) * (age - F.lit(lth_days))))
 
 
@@ -116,6 +116,13 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
         .when(F.col("send_count") > 0, WEAK)
         .otherwise(NEUTRAL),
     )
+
+
+def aged_coin_age(day: Column, row_day: Column) -> Column:
+    """The coin age on ``day`` of an entity whose last ``entities.entity_daily`` row is of
+    ``row_day`` (on or before ``day``): it did not move since, so its coins aged by the days
+    between, ``coin_age_days`` + (day − row_day). Reads ``coin_age_days`` (NULL when empty)."""
+    return F.col("coin_age_days") + F.datediff(day, row_day)
 
 
 def coins_class(age: Column, s: EntitiesSettings) -> Column:

@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import os
 from typing import Any
 
 from pyspark.errors import AnalysisException
@@ -423,3 +424,218 @@ def evaluate_entities(spark: SparkSession, settings, truth_path: str) -> dict[st
         }
     finally:
         predicted.unpersist()
+
+
+# ---------------------------------------------------------------------------- holders over days
+
+
+def sample_days(phases: list[tuple[str, Any, Any]], every_days: int = 7) -> list[tuple[Any, str]]:
+    """(day, phase) pairs: each phase's first day and every ``every_days``-th day after it, and
+    its last day; ``phases`` is (name, first day, last day). Sorted by day.
+
+    >>> import datetime as dt
+    >>> d = dt.date(2025, 1, 1)
+    >>> [(str(x), p) for x, p in sample_days([("a", d, d + dt.timedelta(days=15))])]
+    [('2025-01-01', 'a'), ('2025-01-08', 'a'), ('2025-01-15', 'a'), ('2025-01-16', 'a')]
+    """
+    import datetime as dt
+
+    out = set()
+    for name, first, last in phases:
+        for i in range(0, (last - first).days + 1, every_days):
+            out.add((first + dt.timedelta(days=i), name))
+        out.add((last, name))
+    return sorted(out)
+
+
+def holder_decisions(
+    days: DataFrame,
+    truth: DataFrame,
+    moves: DataFrame,
+    address_entity: DataFrame,
+    entity_daily: DataFrame,
+    types: DataFrame | None,
+    entities_settings,
+) -> DataFrame:
+    """Per sampled day (``days``: day, phase): how the true strong and weak owners that hold
+    coins at the day's end are classed by our entities as of that day.
+
+    Inputs: ``truth`` (address, entity_class: the true owners' classes, truth/addresses.csv);
+    ``moves`` (day, address, value_sats: outputs received > 0, inputs spent < 0, from
+    chain.outputs and chain.inputs) — an address holds at D when Σ value_sats of its moves up
+    to D is > 0; ``address_entity`` (address, entity_id): the clustering is the final one
+    (entities.address_entity), so an address counts under the entity it ends in, on every day;
+    ``entity_daily`` (entities.entity_daily rows); ``types`` (entity_id, entity_type: the
+    latest types, or None for each row's own).
+
+    The entity's holder class as of D is decided from its last entity_daily row on or before D
+    with its coins aged to D (:func:`hodlflow.metrics.concentration.with_holder_class_on`, the
+    rule of the metrics' strong and weak balances); a row of an id that a later run merged away
+    is not under the final id, so such an entity counts from its survivor's first row on.
+
+    Returns one row per sampled day with holders at its end: day, phase, ``holders`` (true
+    strong or weak addresses holding), ``decided`` (of them, whose entity is strong or weak that
+    day; neutral, typed or no row is undecided), ``right`` (of the decided, the class equals the
+    truth's), and the same three for each truth class (``strong_holders`` ...)."""
+    from hodlflow.metrics.concentration import with_holder_class_on
+
+    owners = truth.where(F.col("entity_class").isin(*HOLDER_CLASSES)).select(
+        "address", F.col("entity_class").alias("truth_class")
+    )
+    own_moves = moves.join(owners.select("address"), "address")
+    held = (
+        days.select(F.col("day").alias("_d"), "phase")
+        .join(own_moves, F.col("day") <= F.col("_d"))
+        .groupBy("_d", "phase", "address")
+        .agg(F.sum("value_sats").alias("_bal"))
+        .filter(F.col("_bal") > 0)
+        .select(F.col("_d").alias("day"), "phase", "address")
+        .join(owners, "address")
+        .join(address_entity.select("address", "entity_id"), "address", "left")
+    )
+    wanted = held.select("day", "entity_id").where(F.col("entity_id").isNotNull()).distinct()
+    rows = entity_daily.select(
+        F.col("day").alias("row_day"), "entity_id", "entity_type", "balance_sats",
+        "receive_count", "send_count", "coin_age_days",
+    )  # fmt: skip
+    last = (
+        wanted.join(rows, "entity_id")
+        .filter(F.col("row_day") <= F.col("day"))
+        .groupBy("day", "entity_id")
+        .agg(F.max_by(F.struct(*(c for c in rows.columns if c != "entity_id")), "row_day")
+             .alias("_r"))
+        .select("day", "entity_id", "_r.*")
+    )
+    classed = with_holder_class_on(last, types, entities_settings).select(
+        "day", "entity_id", "holder_class"
+    )
+    judged = held.join(classed, ["day", "entity_id"], "left")
+    decided = F.col("holder_class").isin(*HOLDER_CLASSES)
+    right = decided & (F.col("holder_class") == F.col("truth_class"))
+
+    def counts(prefix: str, cond: Column) -> list[Column]:
+        return [
+            F.count(F.when(cond, 1)).alias(f"{prefix}holders"),
+            F.count(F.when(cond & decided, 1)).alias(f"{prefix}decided"),
+            F.count(F.when(cond & right, 1)).alias(f"{prefix}right"),
+        ]
+
+    return judged.groupBy("day", "phase").agg(
+        *counts("", F.lit(True)),
+        *(c for cls in HOLDER_CLASSES for c in counts(f"{cls}_", F.col("truth_class") == cls)),
+    )
+
+
+def holder_decision_scores(per_day: list[dict[str, Any]]) -> dict[str, Any]:
+    """Shares from the rows of :func:`holder_decisions` (as dicts): per day and per phase
+    (address-days summed over its sampled days) ``decided_share`` = decided / holders and
+    ``right_share`` = right / decided (None over nothing), with the counts; overall the same
+    over every sampled day and the worst day of each share (the lowest; the earliest of equal).
+
+    >>> s = holder_decision_scores([
+    ...     {"day": "d1", "phase": "p", "holders": 4, "decided": 2, "right": 1},
+    ...     {"day": "d2", "phase": "p", "holders": 2, "decided": 2, "right": 2}])
+    >>> s["all"]["decided_share"], s["all"]["right_share"], s["all"]["worst_decided"]
+    (0.6666666666666666, 0.75, '0.500 on d1')
+    """
+
+    def shares(h: int, d: int, r: int) -> dict[str, Any]:
+        return {
+            "holders": h, "decided": d, "right": r,
+            "decided_share": d / h if h else None, "right_share": r / d if d else None,
+        }  # fmt: skip
+
+    def worst(rows: list[dict[str, Any]], key: str) -> tuple[Any, Any]:
+        known = [r for r in rows if r[key] is not None]
+        if not known:
+            return None, None
+        w = min(known, key=lambda r: (r[key], str(r["day"])))
+        return w[key], w["day"]
+
+    days = sorted(
+        ({"day": r["day"], "phase": r["phase"], **shares(r["holders"], r["decided"], r["right"])}
+         for r in per_day), key=lambda r: str(r["day"]),
+    )  # fmt: skip
+
+    def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        out = shares(*(sum(r[k] for r in rows) for k in ("holders", "decided", "right")))
+        out["days"] = len(rows)
+        for key in ("decided_share", "right_share"):
+            value, day = worst(rows, key)
+            out[f"worst_{key.removesuffix('_share')}"] = (
+                "n/a" if value is None else f"{value:.3f} on {day}"
+            )
+            out[f"worst_{key}"] = value
+        return out
+
+    phases: dict[str, list[dict[str, Any]]] = {}
+    for r in days:
+        phases.setdefault(r["phase"], []).append(r)
+    first = {p: min(str(r["day"]) for r in rs) for p, rs in phases.items()}
+    return {
+        "all": summary(days),
+        "phases": {p: summary(phases[p]) for p in sorted(phases, key=first.get)},
+        "days": days,
+    }
+
+
+def evaluate_holder_decisions(
+    spark: SparkSession, settings, sim_dir: str, every_days: int = 7
+) -> dict[str, Any]:
+    """:func:`holder_decision_scores` over the days of :func:`sample_days` of the simulation's
+    phases (``truth/miner_daily.csv``), only those the entities step covered (from the first
+    entities.entity_daily day to the last run's last day), with the truth owners of
+    ``truth/addresses.csv`` and the chain and entities tables of ``settings``."""
+    from hodlflow import tables
+
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    phase_rows = (
+        spark.read.option("header", True).csv(os.path.join(sim_dir, "truth", "miner_daily.csv"))
+        .groupBy("phase")
+        .agg(F.min(F.col("day").cast("date")).alias("first"),
+             F.max(F.col("day").cast("date")).alias("last"))
+        .collect()
+    )  # fmt: skip
+    lo = read("entities.entity_daily").agg(F.min("day")).first()[0]
+    hi = read("entities.runs").agg(F.max("last_day")).first()[0]
+    sampled = [
+        (d, p) for d, p in sample_days([(r.phase, r.first, r.last) for r in phase_rows], every_days)
+        if lo is not None and hi is not None and lo <= d <= hi
+    ]
+    if not sampled:
+        return holder_decision_scores([])
+    days = spark.createDataFrame(sampled, "day date, phase string")
+    truth = read_truth_addresses(spark, os.path.join(sim_dir, "truth", "addresses.csv"))
+    moves = (
+        read("chain.outputs").select("day", "address", "value_sats")
+        .unionByName(read("chain.inputs").select(
+            "day", "address", (-F.col("value_sats")).alias("value_sats")))
+        .filter(F.col("address").isNotNull())
+    )  # fmt: skip
+    rows = holder_decisions(
+        days, truth, moves, read("entities.address_entity"), read("entities.entity_daily"),
+        read("entities.entities").select("entity_id", "entity_type"), settings.entities,
+    ).collect()  # fmt: skip
+    return holder_decision_scores([r.asDict() for r in rows])
+
+
+def format_holder_decisions(scores: dict[str, Any]) -> str:
+    """The per-day and per-phase lines of :func:`holder_decision_scores`."""
+
+    def pct(v) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    width = max([16, *(len(p) for p in scores["phases"])])
+    lines = [f"{'day':<11} {'phase':<{width}}  holders  decided (share)     right (share)"]
+    for r in scores["days"]:
+        lines.append(
+            f"{str(r['day']):<11} {r['phase']:<{width}} {r['holders']:>8,} {r['decided']:>8,} "
+            f"({pct(r['decided_share'])}) {r['right']:>8,} ({pct(r['right_share'])})"
+        )
+    for name, s in [("all", scores["all"]), *scores["phases"].items()]:
+        lines.append(
+            f"{name:<{width + 12}} {s['holders']:>8,} {s['decided']:>8,} ({pct(s['decided_share'])}) "
+            f"{s['right']:>8,} ({pct(s['right_share'])})  worst day: decided "
+            f"{s['worst_decided']}, right {s['worst_right']}"
+        )
+    return "\n".join(lines)

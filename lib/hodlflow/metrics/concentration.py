@@ -1,11 +1,16 @@
-"""Holding concentration per day (METRICS.md, "Concentration"): top-10/top-100 entity share,
-Gini and HHI over entity balances, entity balance cohorts, accumulation entities.
+"""Holding concentration per day: top-10/top-100 entity share, Gini and HHI over entity
+balances, entity balance cohorts, accumulation entities, and what strong and weak hands hold.
 
 An entity's balance on a day is its last ``entities.entity_daily`` row on or before it
 (entity_daily has rows only for days an entity moved). An id that a later entities run merged
 away (``entities.merges``) holds its last balance until the first row of a cluster that contains
 it — the survivor's first row at or after the start of the run that merged it, following merge
 chains — so no coin is counted twice or lost across merges.
+
+An entity that did not move on a day keeps the receipts and spends of its last row but not its
+holder class: its coins aged since, so the class is decided again for the day
+(:func:`with_holder_class_on`, the rule of :func:`hodlflow.entities.classify.holder_class` on
+the aged coin age).
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from hodlflow.config import EntitiesSettings
+from hodlflow.entities import classify
 from hodlflow.metrics.supply import band_of
 
 SATS = 1e8
-# Entity balance cohorts of METRICS.md, in BTC: (name, min, max exclusive).
+# Entity balance cohorts, in BTC: (name, min, max exclusive).
 BALANCE_COHORTS = (
     ("lt_1", 0, 1),
     ("1_10", 1, 10),
@@ -73,26 +80,75 @@ def holdings(
     runs: DataFrame,
     first: dt.date,
     last: dt.date,
+    types: DataFrame | None = None,
 ) -> DataFrame:
-    """(day, entity_id, entity_type, balance_sats, receive_count, send_count) for every day
-    ``first``..``last`` and every entity holding a positive balance that day."""
+    """(day, entity_id, entity_type, balance_sats, receive_count, send_count, row_day,
+    coin_age_days, class_type) for every day ``first``..``last`` and every entity holding a
+    positive balance that day; ``row_day`` is the day of the entity's last row on or before it
+    and ``coin_age_days`` that row's (not aged: see :func:`with_holder_class_on`);
+    ``class_type`` is the entity's type in ``types`` (entity_id, entity_type: the latest run's)
+    where it has one, else the row's (joined per row, before the days are expanded)."""
     rows = entity_daily.filter(F.col("day") <= F.lit(last))
     order = Window.partitionBy("entity_id").orderBy("day")
     ends = _merge_ends(rows, merges, runs)
     intervals = (
         rows.select("entity_id", "day", "entity_type", "balance_sats", "receive_count",
-                    "send_count", F.lead("day").over(order).alias("_next"))
+                    "send_count", "coin_age_days", F.lead("day").over(order).alias("_next"))
         .join(ends, "entity_id", "left")
         .withColumn("_until", F.least("_next", "merged_end"))  # exclusive; NULL = open
         .filter(F.col("balance_sats") > 0)
         .filter(F.col("_until").isNull() | (F.col("_until") > F.lit(first)))
+        .transform(lambda df: _with_class_type(df, types))
     )  # fmt: skip
     lo = F.greatest(F.col("day"), F.lit(first))
     hi = F.least(F.coalesce(F.date_sub(F.col("_until"), 1), F.lit(last)), F.lit(last))
     return intervals.filter(lo <= hi).select(
         F.explode(F.sequence(lo, hi, F.expr("INTERVAL 1 DAY"))).alias("day"),
         "entity_id", "entity_type", "balance_sats", "receive_count", "send_count",
+        F.col("day").alias("row_day"), "coin_age_days", "class_type",
     )  # fmt: skip
+
+
+def _with_class_type(df: DataFrame, types: DataFrame | None) -> DataFrame:
+    """``df`` with ``class_type``: the type of ``types`` (entity_id, entity_type) for the
+    entity, else its own ``entity_type``."""
+    if types is None:
+        return df.withColumn("class_type", F.col("entity_type"))
+    now = types.select("entity_id", F.col("entity_type").alias("_now"))
+    return (
+        df.join(now, "entity_id", "left")
+        .withColumn("class_type", F.coalesce("_now", "entity_type"))
+        .drop("_now")
+    )
+
+
+def with_holder_class_on(
+    held: DataFrame, types: DataFrame | None, s: EntitiesSettings
+) -> DataFrame:
+    """``held`` (one row per day and entity: ``day``, ``entity_id``, ``entity_type``,
+    ``balance_sats``, ``receive_count``, ``send_count`` and, of the entity's last
+    ``entities.entity_daily`` row on or before the day, ``row_day`` and ``coin_age_days``) with
+    ``holder_class`` as of ``day``: the rule of :func:`hodlflow.entities.classify.holder_class`
+    on the coin age aged to the day (:func:`hodlflow.entities.classify.aged_coin_age`), the
+    receipts and spends as of the row. The type the rule reads is that of ``types``
+    (entity_id, entity_type: the types known at the latest entities run, as
+    ``entities.class_flows`` classes typed entities) where it knows the entity (an id merged
+    away keeps its row's), or, with ``types`` None, ``held``'s ``class_type`` (from
+    :func:`holdings`) or else the row's; the ``entity_type`` column stays the row's. A typed
+    entity (exchange, miner, coinjoin) has no holder class (NULL), as an empty one."""
+    age = classify.aged_coin_age(F.col("day"), F.col("row_day"))
+    if types is not None:
+        held = _with_class_type(held.drop("class_type"), types)
+    elif "class_type" not in held.columns:
+        held = held.withColumn("class_type", F.col("entity_type"))
+    # The rule reads ``entity_type``: give it the class's type, keep the row's.
+    return (
+        held.withColumnRenamed("entity_type", "_row_type")
+        .withColumnRenamed("class_type", "entity_type")
+        .withColumn("holder_class", classify.holder_class(age, s))
+        .drop("entity_type")
+        .withColumnRenamed("_row_type", "entity_type")
+    )
 
 
 def _is_accumulator(min_receives: int) -> Column:
@@ -118,8 +174,15 @@ def top_sum(n: int, x: Column) -> Column:
 def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
     """Per day of ``held`` (output of :func:`holdings`): entities holding, top-10 and top-100
     share of what entities hold, Gini and HHI of entity balances, accumulation entities (≥ N
-    receipts, never spent, not exchange or miner) and their balance."""
+    receipts, never spent, not exchange or miner) and their balance; when ``held`` has
+    ``holder_class`` (:func:`with_holder_class_on`), what the strong and the weak entities
+    hold (``strong_balance_btc``, ``weak_balance_btc``) in the same pass."""
     x = F.col("balance_sats").cast("double")
+    classed = "holder_class" in held.columns
+    by_class = [
+        F.sum(F.when(F.col("holder_class") == c, x).otherwise(0.0)).alias(f"_{c}")
+        for c in (classify.STRONG, classify.WEAK)
+    ] if classed else []  # fmt: skip
     agg = ranked(held, "balance_sats", "entity_id").groupBy("day").agg(
         F.count(F.lit(1)).alias("entities_holding"),
         F.sum(x).alias("_total"),
@@ -132,6 +195,7 @@ def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
             "accumulation_entities"
         ),
         F.sum(F.when(_is_accumulator(accumulation_min_receives), x).otherwise(0.0)).alias("_acc"),
+        *by_class,
     )
     n = F.col("entities_holding").cast("double")
     asc_weighted = (n + 1) * F.col("_total") - F.col("_rank_x")
@@ -144,7 +208,9 @@ def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
         (F.col("_squares") / (F.col("_total") * F.col("_total"))).alias("hhi"),
         "accumulation_entities",
         (F.col("_acc") / SATS).alias("accumulation_btc"),
-    )
+        *((F.col(f"_{c}") / SATS).alias(f"{c}_balance_btc")
+          for c in (classify.STRONG, classify.WEAK) if classed),
+    )  # fmt: skip
 
 
 def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> DataFrame:

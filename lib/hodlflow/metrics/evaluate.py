@@ -1,18 +1,23 @@
 """The gold tables against the simulator's books: the miner series of
 ``metrics.miner_pressure`` (``truth/miner_daily.csv``: totals and per-day errors), the flow
-series (``truth/daily_flows.csv``) and the top-100 share per phase (true entities from
+series per day — every class pair, exchange in- and outflow, the net weak→strong migration by
+the same rule on both sides (``truth/daily_flows.csv``) — and what strong and weak hands hold
+(``truth/daily_balances.csv``), and the top-100 share per phase (true entities from
 ``truth/addresses.csv``). Only one row per day reaches the driver."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from hodlflow import tables
+from hodlflow.metrics import flows as fl
 from hodlflow.metrics.concentration import ranked, top_sum
+from hodlflow.sim.truth import CLASSES
 
 SERIES = (
     ("miner_outflow_btc", "miner_outflow_sats"),
@@ -61,84 +66,243 @@ def evaluate_miner_series(spark: SparkSession, settings, truth_path: str) -> dic
     return out
 
 
-def daily_flow_comparison(spark: SparkSession, settings, truth_path: str):
-    """One row per day the entities step covered: our and the true net weak→strong migration,
-    exchange inflow and outflow (BTC), and the day's true transferred volume
-    (``truth/daily_flows.csv``: value between different entities, all classes)."""
-    truth = spark.read.option("header", True).csv(truth_path).select(
-        F.col("day").cast("date").alias("day"), "from_class", "to_class",
-        (F.col("value_sats").cast("bigint") / 1e8).alias("v"),
-    )  # fmt: skip
+CLASS_PAIRS = tuple((a, b) for a in CLASSES for b in CLASSES)
+# (name, signed): a signed series is judged by its sign too.
+FLOW_SERIES = (
+    ("net_weak_to_strong_btc", True),
+    ("direct_net_weak_to_strong_btc", True),
+    ("strong_net_inflow_btc", True),
+    ("weak_net_inflow_btc", True),
+    ("exchange_inflow_btc", False),
+    ("exchange_outflow_btc", False),
+    *((f"{a}_to_{b}_btc", False) for a, b in CLASS_PAIRS),
+)
+BALANCE_SERIES = ("strong_balance_btc", "weak_balance_btc")
 
-    def pair(frm, to) -> F.Column:
-        return F.sum(F.when(frm & to, F.col("v")).otherwise(0.0))
 
+def _pair_sums(flows: DataFrame, value: F.Column) -> list[F.Column]:
     fc, tc = F.col("from_class"), F.col("to_class")
-    true_day = truth.groupBy("day").agg(
-        F.sum("v").alias("true_volume_btc"),
-        (pair(fc == "weak", tc == "strong") - pair(fc == "strong", tc == "weak")).alias(
-            "true_net_weak_to_strong_btc"
+    return [
+        F.sum(F.when((fc == a) & (tc == b), value).otherwise(0.0)).alias(f"{a}_to_{b}_btc")
+        for a, b in CLASS_PAIRS
+    ]
+
+
+def _flow_columns(flows: DataFrame, value: F.Column) -> DataFrame:
+    """Per day of class flows (day, from_class, to_class, value): every class pair, exchange
+    in- and outflow, each holder class's net inflow, the direct and the net weak→strong
+    migration by the rule of :func:`hodlflow.metrics.flows.holder_migration`, in BTC."""
+    fc, tc = F.col("from_class"), F.col("to_class")
+    flows = flows.select("day", "from_class", "to_class", value.alias("_v"))
+    value = F.col("_v")
+    per_day = flows.withColumn("value_sats", value * 1e8).groupBy("day").agg(
+        *_pair_sums(flows, value),
+        F.sum(F.when((fc != "exchange") & (tc == "exchange"), value).otherwise(0.0)).alias(
+            "exchange_inflow_btc"
         ),
-        pair(fc != "exchange", tc == "exchange").alias("true_exchange_inflow_btc"),
-        pair(fc == "exchange", tc != "exchange").alias("true_exchange_outflow_btc"),
+        F.sum(F.when((fc == "exchange") & (tc != "exchange"), value).otherwise(0.0)).alias(
+            "exchange_outflow_btc"
+        ),
+        fl.net_inflow("strong").alias("strong_net_inflow_btc"),
+        fl.net_inflow("weak").alias("weak_net_inflow_btc"),
+        F.sum(value).alias("volume_btc"),
     )
-    migration = tables.read_table(spark, settings, "metrics.holder_migration").filter(
-        F.col("net_weak_to_strong_btc").isNotNull()
+    return per_day.withColumn(
+        "direct_net_weak_to_strong_btc", F.col("weak_to_strong_btc") - F.col("strong_to_weak_btc")
+    ).withColumn(
+        "net_weak_to_strong_btc",
+        fl.net_weak_to_strong(F.col("strong_net_inflow_btc"), F.col("weak_net_inflow_btc")),
     )
-    exchange = tables.read_table(spark, settings, "metrics.exchange_flows")
-    return (
-        migration.select("day", "net_weak_to_strong_btc")
-        .join(exchange.select("day", F.col("inflow_btc").alias("exchange_inflow_btc"),
-                              F.col("outflow_btc").alias("exchange_outflow_btc")), "day")
-        .join(true_day, "day", "left")
-        .na.fill(0.0)
-        .orderBy("day")
+
+
+def compare_daily(
+    migration: DataFrame,
+    entity_flows: DataFrame,
+    true_flows: DataFrame,
+    true_balances: DataFrame,
+) -> DataFrame:
+    """One row per day of ``migration`` (metrics.holder_migration rows: ``day``,
+    ``strong_balance_btc``, ``weak_balance_btc``) whose net migration is known (the days the
+    entities step covered): for each series of :data:`FLOW_SERIES` ours (from
+    ``entity_flows``: day, from_class, to_class, value_btc) and ``true_<series>`` (from
+    ``true_flows``: day, from_class, to_class, value_sats — truth/daily_flows.csv), the same
+    rule on both sides; our and the true strong and weak balances (``true_balances``: day,
+    class, balance_sats — truth/daily_balances.csv) and their change from the day before
+    (``*_change_btc``, NULL on the first day); and ``true_volume_btc``, the day's true
+    transferred volume (every row of the truth, within a class too). A day without a flow
+    row has 0 on that side."""
+    ours = _flow_columns(entity_flows, F.col("value_btc").cast("double")).drop("volume_btc")
+    true = _flow_columns(true_flows, F.col("value_sats").cast("double") / 1e8)
+    true = true.select(
+        "day", F.col("volume_btc").alias("true_volume_btc"),
+        *(F.col(c).alias(f"true_{c}") for c, _ in FLOW_SERIES),
     )  # fmt: skip
+    bal = F.col("balance_sats").cast("double") / 1e8
+    true_bal = true_balances.groupBy("day").agg(
+        *(F.sum(F.when(F.col("class") == c.split("_")[0], bal)).alias(f"true_{c}")
+          for c in BALANCE_SERIES)
+    )  # fmt: skip
+    days = migration.filter(F.col("net_weak_to_strong_btc").isNotNull()).select(
+        "day", *BALANCE_SERIES
+    )
+    flow_cols = [c for c, _ in FLOW_SERIES]
+    joined = (
+        days.join(ours, "day", "left")
+        .join(true, "day", "left")
+        .join(true_bal, "day", "left")
+        .na.fill(0.0, [*flow_cols, *(f"true_{c}" for c in flow_cols), "true_volume_btc"])
+    )
+    order = Window.orderBy("day")
+    changes = [
+        (F.col(f"{side}{c}") - F.lag(f"{side}{c}").over(order)).alias(
+            f"{side}{c.replace('_btc', '_change_btc')}"
+        )
+        for c in BALANCE_SERIES
+        for side in ("", "true_")
+    ]
+    return joined.select(
+        "day", "true_volume_btc",
+        *(F.col(f"{side}{c}") for c, _ in FLOW_SERIES for side in ("", "true_")),
+        *(F.col(f"{side}{c}") for c in BALANCE_SERIES for side in ("", "true_")),
+        *changes,
+    ).orderBy("day")  # fmt: skip
+
+
+def daily_flow_comparison(spark: SparkSession, settings, truth_dir: str) -> DataFrame:
+    """:func:`compare_daily` of the metrics tables of ``settings`` and the simulation's
+    ``truth_dir`` (``truth/daily_flows.csv``, ``truth/daily_balances.csv``)."""
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    csv = lambda name: spark.read.option("header", True).csv(os.path.join(truth_dir, name))  # noqa: E731
+    flows = csv("daily_flows.csv").select(
+        F.col("day").cast("date").alias("day"), "from_class", "to_class",
+        F.col("value_sats").cast("bigint").alias("value_sats"),
+    )  # fmt: skip
+    balances = csv("daily_balances.csv").select(
+        F.col("day").cast("date").alias("day"), "class",
+        F.col("balance_sats").cast("bigint").alias("balance_sats"),
+    )  # fmt: skip
+    return compare_daily(read("metrics.holder_migration"), read("metrics.entity_flows"), flows,
+                         balances)  # fmt: skip
+
+
+def _stats_columns(name: str, ours: str, true: str, signed: bool, mean: bool, min_share: float):
+    o, t, vol = F.col(ours), F.col(true), F.col("true_volume_btc")
+    both = o.isNotNull() & t.isNotNull()
+    cols = [
+        F.count(F.when(both, 1)).alias(f"{name}|days"),
+        (F.avg if mean else F.sum)(F.when(both, o)).alias(f"{name}|ours"),
+        (F.avg if mean else F.sum)(F.when(both, t)).alias(f"{name}|true"),
+        # Pearson's r; NULL when a side is constant (F.corr divides by zero under ANSI mode).
+        F.try_divide(
+            F.covar_pop(F.when(both, o), F.when(both, t)),
+            F.stddev_pop(F.when(both, o)) * F.stddev_pop(F.when(both, t)),
+        ).alias(f"{name}|correlation"),
+    ]
+    if signed:
+        pos = both & (t > min_share * vol)
+        neg = both & (t < -min_share * vol)
+        cols += [
+            F.count(F.when(pos, 1)).alias(f"{name}|positive_days"),
+            F.count(F.when(pos & (o > 0), 1)).alias(f"{name}|positive_right"),
+            F.count(F.when(neg, 1)).alias(f"{name}|negative_days"),
+            F.count(F.when(neg & (o < 0), 1)).alias(f"{name}|negative_right"),
+        ]
+    return cols
+
+
+def series_stats(daily: DataFrame, min_share: float = 0.01) -> dict[str, dict[str, Any]]:
+    """Per series of ``daily`` (:func:`compare_daily`), ours against the truth over the days
+    both have a value:
+
+    * flow series (:data:`FLOW_SERIES`): ``ours`` and ``true`` = the sums over the days
+      (``of`` = "sum"), ``total_error`` = |ours − true| / |true| (None when true is 0), the
+      daily Pearson ``correlation`` (None when either side is constant);
+    * balances (:data:`BALANCE_SERIES`): the same with the means over the days (``of`` =
+      "mean"), and their day-to-day changes (``*_change_btc``) as a signed series (sums);
+    * a signed series (the net flows and the balance changes) also gets its sign agreement in
+      both directions: of the ``positive_days`` whose true value exceeds ``min_share`` of the
+      day's true transferred volume, ``positive_right`` have ours > 0 (``positive_share``); of
+      the ``negative_days`` under −``min_share`` of it, ``negative_right`` have ours < 0
+      (``negative_share``); a share over no day is None.
+
+    One Spark job; only its one row reaches the driver."""
+    spec = [(c, signed, False) for c, signed in FLOW_SERIES]
+    spec += [(c, False, True) for c in BALANCE_SERIES]
+    spec += [(c.replace("_btc", "_change_btc"), True, False) for c in BALANCE_SERIES]
+    cols = [col for c, signed, mean in spec
+            for col in _stats_columns(c, c, f"true_{c}", signed, mean, min_share)]  # fmt: skip
+    row = daily.agg(*cols).first().asDict()
+    out: dict[str, dict[str, Any]] = {}
+    for c, signed, mean in spec:
+        got = {k.split("|", 1)[1]: v for k, v in row.items() if k.split("|", 1)[0] == c}
+        ours, true = got["ours"], got["true"]
+        stats: dict[str, Any] = {
+            "days": got["days"],
+            "of": "mean" if mean else "sum",
+            "ours": ours,
+            "true": true,
+            "total_error": abs(ours - true) / abs(true) if ours is not None and true else None,
+            "correlation": got["correlation"],
+        }
+        if signed:
+            for side in ("positive", "negative"):
+                n, k = got[f"{side}_days"], got[f"{side}_right"]
+                stats[f"{side}_days"] = n
+                stats[f"{side}_right"] = k
+                stats[f"{side}_share"] = k / n if n else None
+        out[c] = stats
+    return out
 
 
 def evaluate_flow_series(
-    spark: SparkSession, settings, truth_path: str, min_share: float = 0.01
-) -> dict[str, Any]:
-    """The migration goal of the gold tables: on the days whose true net weak→strong flow is
-    larger than ``min_share`` of the day's transferred volume, how often our net has the true
-    sign; and the exchange inflow/outflow totals against truth."""
-    daily = daily_flow_comparison(spark, settings, truth_path)
-    true_net, ours = F.col("true_net_weak_to_strong_btc"), F.col("net_weak_to_strong_btc")
-    considered = F.abs(true_net) > min_share * F.col("true_volume_btc")
-    row = daily.agg(
-        F.count(F.lit(1)).alias("days"),
-        F.sum(F.when(considered, 1).otherwise(0)).alias("considered"),
-        F.sum(F.when(considered & (F.signum(ours) == F.signum(true_net)), 1).otherwise(0)).alias(
-            "right"
-        ),
-        F.sum(ours).alias("ours_net"),
-        F.sum(true_net).alias("true_net"),
-        F.sum("exchange_inflow_btc").alias("ours_in"),
-        F.sum("true_exchange_inflow_btc").alias("true_in"),
-        F.sum("exchange_outflow_btc").alias("ours_out"),
-        F.sum("true_exchange_outflow_btc").alias("true_out"),
-    ).first()
+    spark: SparkSession, settings, truth_dir: str, min_share: float = 0.01
+) -> dict[str, dict[str, Any]]:
+    """:func:`series_stats` of :func:`daily_flow_comparison`: our flows, net migration and
+    holder balances per day against the simulation's truth in ``truth_dir``."""
+    return series_stats(daily_flow_comparison(spark, settings, truth_dir), min_share)
 
-    def err(a, b):
-        return abs(a - b) / b if b else None
 
-    return {
-        "net_weak_to_strong": {
-            "days": row.days,
-            "days_true_flow_over_share": row.considered,
-            "sign_right_days": row.right,
-            "sign_right_share": row.right / row.considered if row.considered else None,
-            "ours_total_btc": row.ours_net,
-            "true_total_btc": row.true_net,
-        },
-        "exchange_inflow_btc": {
-            "ours": row.ours_in, "true": row.true_in, "total_error": err(row.ours_in, row.true_in)
-        },
-        "exchange_outflow_btc": {
-            "ours": row.ours_out, "true": row.true_out,
-            "total_error": err(row.ours_out, row.true_out),
-        },
-    }  # fmt: skip
+MAIN_SERIES = (
+    "net_weak_to_strong_btc", "direct_net_weak_to_strong_btc", "strong_net_inflow_btc",
+    "weak_net_inflow_btc", "strong_balance_btc", "weak_balance_btc",
+    "strong_balance_change_btc", "weak_balance_change_btc", "exchange_inflow_btc",
+    "exchange_outflow_btc",
+)  # fmt: skip
+
+
+def format_series_table(stats: dict[str, dict[str, Any]], names=None) -> str:
+    """One line per series of :func:`series_stats` (``names``: which, in order; default every
+    series, the class pairs whose true and our totals are both 0 left out): ours, true, total
+    error, daily correlation and, for signed series, the sign agreement on the true positive and
+    negative days as share (right/days)."""
+    names = list(stats) if names is None else list(names)
+    head = ("series", "of", "ours", "true", "error", "corr", "sign +", "sign -")
+    lines = [head]
+
+    def num(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    def sign(st, side):
+        if f"{side}_days" not in st:
+            return ""
+        n, k = st[f"{side}_days"], st[f"{side}_right"]
+        return f"{num(st[f'{side}_share'], '.2f')} ({k}/{n})"
+
+    for name in names:
+        st = stats[name]
+        if not st["ours"] and not st["true"] and st["of"] == "sum" and "positive_days" not in st:
+            continue
+        lines.append((
+            name.removesuffix("_btc"), st["of"], num(st["ours"], ",.1f"), num(st["true"], ",.1f"),
+            num(st["total_error"], ".1%"), num(st["correlation"], ".3f"),
+            sign(st, "positive"), sign(st, "negative"),
+        ))  # fmt: skip
+    widths = [max(len(str(r[i])) for r in lines) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
+                  for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+        for r in lines
+    )  # fmt: skip
 
 
 def top_share(moves, days, n: int):

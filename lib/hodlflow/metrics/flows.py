@@ -1,7 +1,7 @@
 """Flow tables from ``entities.class_flows`` (value paid between entity classes per day):
 ``metrics.entity_flows``, ``metrics.exchange_flows`` and ``metrics.holder_migration``
-(METRICS.md: exchanges; weak→strong migration). Each reads the flows of the days it computes,
-plus, for running totals, the previous stored row."""
+(exchanges; weak→strong migration). Each reads the flows of the days it computes, plus, for
+running totals, the previous stored row."""
 
 from __future__ import annotations
 
@@ -58,10 +58,28 @@ def exchange_flows(days: DataFrame, class_flows: DataFrame, opening_balance: flo
     )
 
 
+def net_inflow(cls: str) -> F.Column:
+    """Aggregate over class flows: the value class ``cls`` received from other classes less what
+    it paid to other classes, in BTC. Flows within the class (from_class = to_class) cancel."""
+    fc, tc, v = F.col("from_class"), F.col("to_class"), F.col("value_sats")
+    got = F.when((tc == cls) & (fc != cls), v)
+    paid = F.when((fc == cls) & (tc != cls), v)
+    return F.sum(F.coalesce(got, F.lit(0)) - F.coalesce(paid, F.lit(0))) / SATS
+
+
+def net_weak_to_strong(strong_net: F.Column, weak_net: F.Column) -> F.Column:
+    """The net weak→strong migration from the two classes' net inflows: ½(strong − weak), the
+    mean of what strong hands took in and what weak hands gave out (the rule of
+    ``schemas/truth.daily_flows.yaml`` and :func:`hodlflow.sim.truth.net_weak_to_strong`)."""
+    return F.lit(0.5) * (strong_net - weak_net)
+
+
 def holder_migration(days: DataFrame, class_flows: DataFrame) -> DataFrame:
-    """Per day of ``days``: value paid by weak to strong entities, by strong to weak, and the
-    net (weak→strong − strong→weak); also what strong and weak hands bought from exchanges and
-    sold to them."""
+    """Per day of ``days``: value paid by weak to strong entities and by strong to weak (the
+    direct flows) and their difference; what strong and weak hands bought from exchanges and
+    sold to them; each class's net inflow from all other classes, and the net weak→strong
+    migration ½(strong net inflow − weak net inflow): a direct weak→strong payment counts
+    fully, a path through exchanges or any other class half on each side."""
     per_day = class_flows.groupBy("day").agg(
         _pair(lambda c: c == "weak", lambda c: c == "strong").alias("weak_to_strong_btc"),
         _pair(lambda c: c == "strong", lambda c: c == "weak").alias("strong_to_weak_btc"),
@@ -69,9 +87,14 @@ def holder_migration(days: DataFrame, class_flows: DataFrame) -> DataFrame:
         _pair(lambda c: c == "strong", lambda c: c == "exchange").alias("strong_to_exchange_btc"),
         _pair(lambda c: c == "exchange", lambda c: c == "weak").alias("exchange_to_weak_btc"),
         _pair(lambda c: c == "weak", lambda c: c == "exchange").alias("weak_to_exchange_btc"),
+        net_inflow("strong").alias("strong_net_inflow_btc"),
+        net_inflow("weak").alias("weak_net_inflow_btc"),
     )
     cols = [c for c in per_day.columns if c != "day"]
     rows = days.join(per_day, "day", "left").na.fill(0.0, cols)
     return rows.withColumn(
-        "net_weak_to_strong_btc", F.col("weak_to_strong_btc") - F.col("strong_to_weak_btc")
+        "direct_net_weak_to_strong_btc", F.col("weak_to_strong_btc") - F.col("strong_to_weak_btc")
+    ).withColumn(
+        "net_weak_to_strong_btc",
+        net_weak_to_strong(F.col("strong_net_inflow_btc"), F.col("weak_net_inflow_btc")),
     )

@@ -183,12 +183,15 @@ def _supply(spark, settings, blocks, prices, start, last, lo, log):
 
 
 def _entity_balances(spark, settings, start, covered):
-    """(holdings per day and entity, entity_id → miner_hop) for days start..covered."""
+    """(holdings per day and entity with their holder class that day, entity_id → miner_hop)
+    for days start..covered."""
     read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    types = read("entities.entities").select("entity_id", "entity_type")
     held = cc.holdings(
         read("entities.entity_daily"), read("entities.merges"), read("entities.runs"),
-        start, covered,
-    ).localCheckpoint()  # fmt: skip
+        start, covered, types,
+    )  # fmt: skip
+    held = cc.with_holder_class_on(held, None, settings.entities).localCheckpoint()
     return held, read("entities.entities").select("entity_id", "miner_hop")
 
 
@@ -223,8 +226,11 @@ def _migration(spark, settings, flows, start, last, covered, lth_rows, held):
     upto = sp.calendar(spark, start, covered)
     moves = fl.holder_migration(upto, flows.filter(F.col("day") >= F.lit(start)))
     conc = cc.concentration(held, settings.entities.holder.accumulation_min_receives)
-    with_counts = upto.join(conc, "day", "left").na.fill(0, ["entities_holding",
-                                                             "accumulation_entities"])
+    with_counts = (
+        upto.join(conc, "day", "left")
+        .na.fill(0, ["entities_holding", "accumulation_entities"])
+        .na.fill(0.0, ["strong_balance_btc", "weak_balance_btc"])
+    )
     return rows.join(moves, "day", "left").join(with_counts, "day", "left")
 
 

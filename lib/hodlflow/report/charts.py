@@ -75,8 +75,11 @@ CHARTS: tuple[ChartSpec, ...] = (
         id="migration",
         title="Weak → strong hands",
         y_label="BTC per day",
-        caption="Net coins weak holders paid to strong holders (metrics.holder_migration."
-        "net_weak_to_strong_btc), weak hands selling to exchanges (weak_to_exchange_btc) and "
+        caption="Net weak → strong migration (metrics.holder_migration.net_weak_to_strong_btc:"
+        " half of what strong hands took in from every other class less what they paid out, "
+        "plus half of what weak hands paid out less what they took in; a direct weak → strong "
+        "payment counts in full, one through an exchange half on each side), weak hands "
+        "selling to exchanges (weak_to_exchange_btc) and "
         "strong hands buying from them (exchange_to_strong_btc). Holder classes are decided per "
         "day without look-ahead. Gaps: days past the entities step's last day.",
         series=(

@@ -215,7 +215,8 @@ def _facts_html(data: ReportData) -> str:
     items += [
         f"Last close: {_fmt(f.get('last_price_usd'), ' USD', 0)}; production cost on the last "
         f"day: {_fmt(f.get('last_production_cost_usd_per_btc'), ' USD', 0)} per BTC.",
-        f"Net weak → strong over the range: {_fmt(f.get('net_weak_to_strong_btc'), ' BTC')}.",
+        "Net weak → strong migration over the range (½ strong hands' net inflow − ½ weak "
+        f"hands' net inflow): {_fmt(f.get('net_weak_to_strong_btc'), ' BTC')}.",
         f"Long-term holder supply on the last day: {_fmt(f.get('last_lth_supply_btc'), ' BTC')}.",
         f"Exchange balance on the last processed day: "
         f"{_fmt(f.get('last_exchange_balance_btc'), ' BTC')}.",

@@ -3,9 +3,9 @@
 A scenario says how long the chain runs (``phases``: days, blocks per day, how busy, where the
 price goes), what mining costs (``cost_model``), how the chain looks (``chain``: start height,
 difficulty, stale blocks, blk file size) and who acts on it (``agents``: mining pools and solo
-miners, exchanges, long-term holders, short-term traders, forced sellers, coinjoin users,
-payment users and merchants). The dataclasses below are the reference: every key is optional
-and takes the default shown, except the fields without one (``price.start_usd``;
+miners, exchanges, long-term holders, short-term traders, forced sellers, late buyers,
+coinjoin users, payment users and merchants). The dataclasses below are the reference: every
+key is optional and takes the default shown, except the fields without one (``price.start_usd``;
 ``phases[*].name``, ``days``, ``end_usd``; ``agents.pools[*].name``, ``tag``,
 ``hashrate_share``; ``agents.exchanges[*].name``, ``market_share``). Leaving ``agents`` out
 gives one pool and one exchange. Unknown keys are errors, so a typo never silently falls back
@@ -19,10 +19,10 @@ Numbers: integers are YAML integers (``880_000`` works); floats accept integers 
 YAML 1.1 reads ``1.1e14`` as text, numeric strings too.
 
 ``scale`` multiplies the number of agents (pool members, holders, traders, forced sellers,
-coinjoin users, payment users, merchants) and so the transactions. The story's money does not
-grow with it: ``strong_holders.daily_usd`` is shared by all holders, pool members share their
-pool's hash rate, and ``trade_usd`` and ``position_usd`` (given at scale 1) are divided by the
-scale, so the BTC that moves between classes stays about the same at any scale. Payment and
+late buyers, coinjoin users, payment users, merchants) and so the transactions. The story's
+money does not grow with it: ``strong_holders.daily_usd`` is shared by all holders, pool
+members share their pool's hash rate, and ``trade_usd`` and the ``position_usd`` of forced
+sellers and late buyers (given at scale 1) are divided by the scale, so the BTC that moves between classes stays about the same at any scale. Payment and
 coinjoin amounts are per payment and stay as given.
 
 >>> s = parse_scenario({"phases": [{"name": "p", "days": 2, "end_usd": 60000}],
@@ -175,6 +175,13 @@ class StrongHoldersSpec:
     # The largest 5% of holders by budget (the whales, who also buy over the counter): the
     # chance a purchase goes to their first (cold-storage) address; None = address_reuse.
     whale_address_reuse: float | None = None
+    # Profit-taking into rallies: at or above this price / the holder's average cost (USD paid
+    # for what it withdrew from exchanges and bought over the counter) it sells
+    # take_profit_fraction of its balance a turn, more the higher the multiple (× multiple /
+    # take_profit_above, at most × 3 and at most 0.6 of the balance a turn), and buys nothing
+    # while it does. None = off: only the rare small sales of spend_prob_per_year.
+    take_profit_above: float | None = None
+    take_profit_fraction: float = 0.1
     scripts: dict[str, float] = field(
         default_factory=lambda: {"p2wpkh": 3.0, "p2tr": 2.0, "p2wsh": 1.0, "p2pkh": 0.5}
     )
@@ -206,6 +213,26 @@ class ForcedSellersSpec:
     otc_share: float = 0.0  # share of the forced sales paid straight to a large long-term holder
     scripts: dict[str, float] = field(
         default_factory=lambda: {"p2wpkh": 3.0, "p2sh_p2wpkh": 1.0, "p2pkh": 1.0}
+    )
+
+
+@dataclass(frozen=True)
+class LateBuyersSpec:
+    """Retail buyers who come in late in a rally and leave at a loss (or flip at a profit)."""
+
+    count: int = 0
+    position_usd: float = 10_000.0  # median position (log-normal, sigma 1), at scale 1
+    momentum_days: int = 30  # the rally they see: price today / price this many days ago ...
+    enter_above_momentum: float = 1.2  # ... at least this, and they buy
+    watch_every_days: float = 3.0  # mean wait between looks at the price while out
+    purchases: tuple[int, int] = (1, 3)  # a position is bought in this many purchases ...
+    purchase_gap_days: tuple[int, int] = (2, 6)  # ... this many days apart
+    stop_loss: float = 0.15  # sell everything when the price is this share under their cost
+    max_hold_days: int = 120  # or when they have held this long
+    flip_share: float = 0.2  # flippers buy once and sell once in profit after flip_hold_days
+    flip_hold_days: tuple[int, int] = (2, 10)
+    scripts: dict[str, float] = field(
+        default_factory=lambda: {"p2wpkh": 5.0, "p2tr": 1.0, "p2sh_p2wpkh": 1.0, "p2pkh": 1.0}
     )
 
 
@@ -260,6 +287,7 @@ class AgentsSpec:
     strong_holders: StrongHoldersSpec = StrongHoldersSpec()
     weak_traders: WeakTradersSpec = WeakTradersSpec()
     forced_sellers: ForcedSellersSpec = ForcedSellersSpec()
+    late_buyers: LateBuyersSpec = LateBuyersSpec()
     coinjoin: CoinjoinSpec = CoinjoinSpec()
     payments: PaymentsSpec = PaymentsSpec()
 
@@ -496,6 +524,15 @@ def _list(item: Callable[[Any, str], Any], min_len: int = 0):
     return read
 
 
+def _optional(conv: Callable[[Any, str], Any]):
+    """``conv``, or None for a YAML null (the setting is off)."""
+
+    def read(v: Any, path: str) -> Any:
+        return None if v is None else conv(v, path)
+
+    return read
+
+
 def _dataclass_reader(cls, convs: dict[str, Callable[[Any, str], Any]]):
     """Read a mapping into ``cls``: each field through its converter, missing fields from the
     dataclass defaults (required when it has none), unknown keys rejected."""
@@ -626,6 +663,8 @@ _read_strong = _dataclass_reader(
         "spend_prob_per_year": _FRACTION,
         "address_reuse": _FRACTION,
         "whale_address_reuse": _FRACTION,
+        "take_profit_above": _optional(_float(1.0, 100.0, "a number over 1 up to 100", True)),
+        "take_profit_fraction": _float(0.0, 0.6, "a number over 0 up to 0.6", open_lo=True),
         "scripts": _weights,
     },
 )
@@ -655,6 +694,25 @@ _read_forced = _dataclass_reader(
         "sell_below_ratio": _POS,
         "sell_daily_prob": _FRACTION,
         "otc_share": _FRACTION,
+        "scripts": _weights,
+    },
+)
+
+
+_read_late = _dataclass_reader(
+    LateBuyersSpec,
+    {
+        "count": _NONNEG_INT,
+        "position_usd": _POS,
+        "momentum_days": _int(1, 365, "an integer from 1 to 365"),
+        "enter_above_momentum": _float(1.0, 10.0, "a number over 1 up to 10", open_lo=True),
+        "watch_every_days": _POS,
+        "purchases": _pair(_int(1, 10, "an integer from 1 to 10"), "integers from 1 to 10"),
+        "purchase_gap_days": _pair(_POS_INT, "positive integers (days)"),
+        "stop_loss": _float(0.0, 0.95, "a number from 0 to 0.95"),
+        "max_hold_days": _POS_INT,
+        "flip_share": _FRACTION,
+        "flip_hold_days": _pair(_POS_INT, "positive integers (days)"),
         "scripts": _weights,
     },
 )
@@ -720,6 +778,7 @@ _read_agents = _dataclass_reader(
         "strong_holders": _read_strong,
         "weak_traders": _read_weak,
         "forced_sellers": _read_forced,
+        "late_buyers": _read_late,
         "coinjoin": _read_coinjoin,
         "payments": _read_payments,
     },
@@ -833,6 +892,7 @@ __all__ = [
     "ExchangeSpec",
     "ForcedSellersSpec",
     "InterExchangeSpec",
+    "LateBuyersSpec",
     "MinerHabits",
     "PaymentsSpec",
     "Phase",

@@ -6,7 +6,8 @@
     out/blocks/          blk*.dat (+ xor.dat): Bitcoin Core's layout, a few stale blocks,
                          some blocks stored after their child
     out/prices.csv       day, close_usd
-    out/truth/addresses.csv, daily_flows.csv, miner_daily.csv   (schemas/truth.*.yaml)
+    out/truth/addresses.csv, daily_flows.csv, daily_balances.csv, miner_daily.csv
+                         (schemas/truth.*.yaml)
     out/labels/pools.json, exchanges.csv   what an analyst knows publicly: the pools' coinbase
                          tags and the exchanges' cold wallets (hodlflow.entities.labels formats)
     out/manifest.json    what to give the ingest (network main, check_pow false, start hash
@@ -25,14 +26,16 @@ How a day runs (the same seed and scenario give byte-identical files):
    coinjoin rounds run; exchanges sweep deposits into hot wallets, pay withdrawals (queued by
    the buyers), move coins between hot and cold wallets and to other exchanges;
 4. the day's transactions fill the day's blocks in order (a block holds at most 4M weight
-   units; the rest waits for the next block) and the ground truth is booked on the day of the
-   block.
+   units; the rest waits for the next block) and the ground truth (flows between classes, what
+   each class holds, the miners' day) is booked on the day of the block.
 
 Reactions to the price (ratio = price / production cost): under 1, miners sell more than they
 mine (electricity costs more BTC) plus part of their reserve; forced sellers sell everything;
 traders hold for shorter and open fewer positions; long-term holders buy more (and withdraw
 what they buy from exchanges). Long-term holders' weights are log-normal, so a few whales
-absorb most of it and holdings concentrate.
+absorb most of it and holdings concentrate. In a rally, long-term holders may distribute
+(``take_profit_above``: they sell to exchanges while the price is far over what they paid)
+and late buyers come in once the price has risen fast, then stop out under their cost.
 
 What the chain does not meet (it is valid for everything hodlflow checks with
 ``check_pow: false``): proof of work (headers carry realistic nBits, about 1e14, but hashes do
@@ -84,9 +87,11 @@ from hodlflow.sim.blocksdir import write_blocks_dir
 from hodlflow.sim.fastchain import COIN, DUST, Address, Coin
 from hodlflow.sim.scenario import Scenario, load_scenario
 from hodlflow.sim.truth import (
+    CLASSES,
     MINER,
     TYPE_CLASS,
     AddressTruth,
+    BalanceTruth,
     FlowTruth,
     MinerTruth,
     write_prices,
@@ -99,6 +104,7 @@ TARGET_TIMESPAN = RETARGET_INTERVAL * 600
 POW_LIMIT = fc.bits_to_target(MAIN.pow_limit_bits)
 SPENDABLE = frozenset(fc.SPENDABLE_KINDS)
 MIN_SALE = 20_000  # sats: smaller sales are not worth a transaction
+MAX_TAKE_PROFIT = 0.6  # most of its balance a long-term holder sells in one profit-taking turn
 MAX_INPUTS = 400  # inputs per ordinary spend
 STAMP_SATS = 1_000
 FEE_JITTER = (0.8, 1.3)  # a transaction's fee rate is the day's rate times a draw from this
@@ -130,7 +136,10 @@ class Wallet:
 class Entity:
     """One real-world owner. ``kind`` is the script kind of its own addresses; ``reuse`` the
     chance it receives on its first address again; ``change_reuse`` the chance change goes
-    back to the address just spent."""
+    back to the address just spent. An entity that ``tracks_cost`` adds the USD value (at the
+    day's price) of what other entities pay it to ``cost_usd``: what it paid for its coins."""
+
+    tracks_cost = False
 
     def __init__(self, sim: Simulation, etype: str, label: str, kind: str, reuse: float = 0.0):
         self.eid = len(sim.entities)
@@ -142,6 +151,7 @@ class Entity:
         self.reuse = reuse
         self.change_reuse = 0.0
         self.wallet = Wallet(self)
+        self.cost_usd = 0.0
         self.home: Address | None = None
         self.exchange: Exchange | None = None
         self.last = -1  # last day it acted on accrued budgets
@@ -176,8 +186,10 @@ class Miner(Entity):
             amount += int(habits.stress_reserve_sell * (1 - ratio) * max(0, balance - amount))
         amount = min(amount, balance)
         if amount >= MIN_SALE:
+            buyer = None
             if sim.otc_buyers and sim.rng.random() < habits.otc_share:
                 buyer = sim.pick_otc_buyer()
+            if buyer is not None:
                 target = sim.receive_address(buyer)
             else:
                 target = self.exchange.deposit_address(sim, self)
@@ -383,12 +395,38 @@ class Exchange(Entity):
 
 
 class StrongHolder(Entity):
-    """Buys through an exchange and withdraws, more under the production cost; rarely moves."""
+    """Buys through an exchange and withdraws, more under the production cost; rarely moves.
+
+    With ``take_profit_above`` set it also distributes into rallies, as real long-term holders
+    do: their unrealized profit is largest at market tops, and that is when they sell (the
+    long-term-holder supply falls at tops while new short-term buyers take the coins, then
+    rises again in the bear market that follows). The holder knows its cost basis (USD paid
+    for what it received from other entities: exchange withdrawals and over-the-counter
+    purchases, at the day's price; a sale lowers it in proportion), and while the price is
+    at or over ``take_profit_above`` × its average cost it sells ``take_profit_fraction`` of
+    its balance a turn to its exchange, more the higher the multiple, and buys nothing (a
+    holder taking profit is not buying). Off (None), it behaves and draws exactly as before.
+    """
+
+    tracks_cost = True
 
     def __init__(self, sim, label, kind, reuse, daily_usd):
         super().__init__(sim, "long_term_holder", label, kind, reuse)
         self.daily_usd = daily_usd
         self.pending_usd = 0.0
+        self.distributing = False
+
+    def profit_multiple(self, price: float) -> float:
+        """Price over the average cost of what it holds (0.0 when it holds nothing)."""
+        if self.wallet.balance <= 0 or self.cost_usd <= 0:
+            return 0.0
+        return price * self.wallet.balance / COIN / self.cost_usd
+
+    def sell(self, sim: Simulation, amount: int) -> None:
+        """Pay ``amount`` to its exchange deposit address; the cost basis falls in proportion."""
+        before = self.wallet.balance
+        if sim.pay_or_sweep(self, self.exchange.deposit_address(sim, self), amount) and before:
+            self.cost_usd *= max(0, self.wallet.balance) / before
 
     def act(self, sim: Simulation, d: int) -> None:
         spec = sim.sc.agents.strong_holders
@@ -398,8 +436,20 @@ class StrongHolder(Entity):
         since = max(self.last, d - int(window))
         usd = self.daily_usd * (sim.cum_demand[d + 1] - sim.cum_demand[since + 1])
         elapsed, self.last = d - self.last, d
-        usd += min(self.pending_usd, self.daily_usd * 60)  # unfilled demand fades after 60 days
         price, ratio = sim.price[d], sim.ratio[d]
+        above = spec.take_profit_above
+        multiple = self.profit_multiple(price) if above is not None else 0.0
+        self.distributing = above is not None and multiple >= above
+        if self.distributing:
+            # Distribute: a share of the balance growing with the profit, and no buying.
+            share = spec.take_profit_fraction * min(3.0, multiple / above)
+            amount = int(self.wallet.balance * min(MAX_TAKE_PROFIT, share))
+            if amount >= MIN_SALE:
+                self.sell(sim, amount)
+            self.pending_usd = 0.0
+            sim.schedule(self, d + sim.delay(spec.buy_every_days, d))
+            return
+        usd += min(self.pending_usd, self.daily_usd * 60)  # unfilled demand fades after 60 days
         want = int(usd / price * COIN)
         if want >= MIN_SALE:
             got = self.exchange.request(sim.receive_address(self), want)
@@ -410,7 +460,7 @@ class StrongHolder(Entity):
             if ratio > 1.3:  # take a little profit
                 amount = int(self.wallet.balance * sim.rng.uniform(0.05, 0.3))
                 if amount >= MIN_SALE:
-                    sim.pay_or_sweep(self, self.exchange.deposit_address(sim, self), amount)
+                    self.sell(sim, amount)
             elif len(self.wallet.coins) >= 5:  # consolidate into a new own address
                 inputs = sim.take_all(self.wallet, MAX_INPUTS)
                 sim.sweep(self, inputs, sim.new_address(self.wallet, self.kind, "receive"))
@@ -486,6 +536,90 @@ class ForcedSeller(Entity):
             self.spent_usd += got / COIN * price
         near = ratio < spec.sell_below_ratio * 1.15 and self.wallet.balance > 0
         sim.schedule(self, d + (1 if near else sim.delay(spec.buy_every_days, d)))
+
+
+class LateBuyer(Entity):
+    """A retail buyer who comes in late in a rally and leaves at a loss, as real ones do.
+
+    Short-term holders pile in after a strong rally (fear of missing out: the short-term-holder
+    supply rises into market tops) and sell when the price falls under what they paid. Out of
+    the market it looks at the price now and then; once the price is ``enter_above_momentum``
+    × its level ``momentum_days`` ago it buys a position (median ``position_usd``, log-normal)
+    through its exchange in ``purchases`` purchases a few days apart, each withdrawn to a fresh
+    address of its own. It then sells everything back to its exchange when the price is
+    ``stop_loss`` under its average cost, or after ``max_hold_days``; a flipper (chance
+    ``flip_share``) buys once and sells as soon as it is in profit after ``flip_hold_days``.
+    After a sale it buys again only on a new rally: the momentum must first fall under the
+    threshold and then cross it again.
+    """
+
+    tracks_cost = True
+
+    def __init__(self, sim, label, kind, flipper: bool):
+        super().__init__(sim, "late_buyer", label, kind, 0.0)
+        self.flipper = flipper
+        self.armed = True  # may enter on the next rally
+        self.entry_day = -1  # first purchase of the position held; -1 = out of the market
+        self.left = 0  # purchases still to make
+        self.per_purchase_usd = 0.0
+        self.next_buy = 0
+        self.flip_day = 0
+
+    def act(self, sim: Simulation, d: int) -> None:
+        spec = sim.sc.agents.late_buyers
+        if self.entry_day < 0:
+            momentum = sim.momentum(d, spec.momentum_days)
+            if momentum is not None and momentum < spec.enter_above_momentum:
+                self.armed = True
+            elif momentum is not None and self.armed:
+                self._enter(sim, d, spec)
+                sim.schedule(self, d + 1)
+                return
+            sim.schedule(self, d + sim.delay(spec.watch_every_days, d))
+            return
+        price = sim.price[d]
+        balance = self.wallet.balance
+        if balance > 0:
+            cost = self.cost_usd / (balance / COIN)
+            if (
+                price <= cost * (1 - spec.stop_loss)
+                or d - self.entry_day >= spec.max_hold_days
+                or (self.flipper and d >= self.flip_day and price > cost)
+            ):
+                if sim.sell_all(self) and not self.wallet.coins:
+                    self._leave()
+                    sim.schedule(self, d + sim.delay(spec.watch_every_days, d))
+                    return
+        if self.left and d >= self.next_buy:
+            self._buy(sim, d, spec)
+        elif not self.left and balance <= 0:
+            self._leave()  # nothing was granted: the position never opened
+            sim.schedule(self, d + sim.delay(spec.watch_every_days, d))
+            return
+        sim.schedule(self, d + 1)  # holders watch the price every day
+
+    def _enter(self, sim: Simulation, d: int, spec) -> None:
+        rng = sim.rng
+        self.armed = False
+        self.entry_day = d
+        self.left = 1 if self.flipper else rng.randint(*spec.purchases)
+        position = spec.position_usd / sim.sc.scale * rng.lognormvariate(0.0, 1.0)
+        self.per_purchase_usd = position / self.left
+        if self.flipper:
+            self.flip_day = d + rng.randint(*spec.flip_hold_days)
+        self._buy(sim, d, spec)
+
+    def _buy(self, sim: Simulation, d: int, spec) -> None:
+        addr = sim.new_address(self.wallet, self.kind, "receive")  # self custody, fresh address
+        self.exchange.request(addr, int(self.per_purchase_usd / sim.price[d] * COIN))
+        self.left -= 1
+        if self.left:
+            self.next_buy = d + sim.rng.randint(*spec.purchase_gap_days)
+
+    def _leave(self) -> None:
+        self.entry_day = -1
+        self.left = 0
+        self.cost_usd = 0.0
 
 
 class CoinjoinUser(Entity):
@@ -571,13 +705,16 @@ class Merchant(Entity):
 
 
 class TxRec:
-    __slots__ = ("enc", "fee", "transfers", "miner_delta")
+    """A queued transaction: its bytes, fee, transfers between entities and, per class, the
+    change of what the class holds (outputs it receives less inputs it spends)."""
 
-    def __init__(self, enc: fc.EncodedTx, fee: int, transfers: list, miner_delta: int):
+    __slots__ = ("enc", "fee", "transfers", "deltas")
+
+    def __init__(self, enc: fc.EncodedTx, fee: int, transfers: list, deltas: list[int]):
         self.enc = enc
         self.fee = fee
         self.transfers = transfers
-        self.miner_delta = miner_delta
+        self.deltas = deltas
 
 
 class Simulation:
@@ -600,6 +737,7 @@ class Simulation:
         self._plan_chain()
         self._plan_market()
         self.flows = FlowTruth()
+        self.balances = BalanceTruth(self.days)
         self.miners_truth = MinerTruth(
             [p.name for p in self.phase_of_day],
             self.price,
@@ -800,6 +938,12 @@ class Simulation:
             budget = fs.position_usd / sc.scale * rng.lognormvariate(0.0, 0.8)
             kind = self.pick_kind(fs.scripts)
             self.forced.append(assign(ForcedSeller(self, f"forced:{i}", kind, 0.5, budget)))
+        lb = ag.late_buyers
+        self.late: list[LateBuyer] = []
+        for i in range(self._count(lb.count)):
+            kind = self.pick_kind(lb.scripts)
+            flipper = rng.random() < lb.flip_share
+            self.late.append(assign(LateBuyer(self, f"late:{i}", kind, flipper)))
         cj = ag.coinjoin
         self.cj_users: list[CoinjoinUser] = []
         self.coordinator: Coordinator | None = None
@@ -846,6 +990,8 @@ class Simulation:
             first(t, wt.entry_every_days)
         for f in self.forced:
             first(f, fs.buy_every_days)
+        for b in self.late:
+            first(b, lb.watch_every_days)
         for u in self.cj_users:
             first(u, cj.postmix_spend_every_days)
         if self.coordinator is not None:
@@ -879,8 +1025,20 @@ class Simulation:
         """Days to the next turn of an agent that keeps its habits whatever the phase."""
         return 1 + int(self.rng.expovariate(1.0 / max(mean_days - 0.5, 0.01)))
 
-    def pick_otc_buyer(self) -> Entity:
-        return self.rng.choices(self.otc_buyers, weights=self.otc_weights)[0]
+    def momentum(self, d: int, days: int) -> float | None:
+        """Price on day ``d`` over the price ``days`` earlier (None before that day exists)."""
+        return self.price[d] / self.price[d - days] if d >= days else None
+
+    def pick_otc_buyer(self) -> Entity | None:
+        """A whale buying over the counter, by weight; whales taking profit do not buy (None
+        when all of them are)."""
+        buyers, weights = self.otc_buyers, self.otc_weights
+        if any(w.distributing for w in buyers):
+            pairs = [(b, w) for b, w in zip(buyers, weights, strict=True) if not b.distributing]
+            if not pairs:
+                return None
+            buyers, weights = [b for b, _ in pairs], [w for _, w in pairs]
+        return self.rng.choices(buyers, weights=weights)[0]
 
     # -- addresses ----------------------------------------------------------------------------
 
@@ -979,7 +1137,8 @@ class Simulation:
         the counter (a direct weak→strong transfer); else None (sell on an exchange). Draws
         nothing when ``share`` is 0, so scenarios without OTC sales keep their chains."""
         if share and self.otc_buyers and self.rng.random() < share:
-            return self.receive_address(self.pick_otc_buyer())
+            buyer = self.pick_otc_buyer()
+            return self.receive_address(buyer) if buyer is not None else None
         return None
 
     def sell_all(self, ent: Entity, otc_share: float = 0.0) -> bool:
@@ -1046,12 +1205,11 @@ class Simulation:
         locktime = self.first_height[self.day] - 1 if ent.locktime_height else 0
         enc = fc.encode_tx(inputs, raw_outs, sequence=ent.sequence, locktime=locktime)
         txid, day = enc.txid, self.day
-        miner_delta = 0
+        deltas = [0] * len(CLASSES)
         total_in = 0
         for c in inputs:
             total_in += c.value
-            if c.addr.owner.entity.cls == MINER:
-                miner_delta -= c.value
+            deltas[c.addr.owner.entity.cls] -= c.value
         own_transfers = transfers is None
         if own_transfers:
             transfers = []
@@ -1065,12 +1223,13 @@ class Simulation:
             if addr.kind in SPENDABLE:
                 owner.add(Coin(txid, vout, value, addr, -1, day))
             rcv = owner.entity
-            if rcv.cls == MINER:
-                miner_delta += value
+            deltas[rcv.cls] += value
+            if rcv.tracks_cost and rcv is not ent:
+                rcv.cost_usd += value / COIN * self.price[day]
             if own_transfers and rcv is not ent:
                 transfers.append((src, rcv.cls, value))
         fee = total_in - total_out - sum(v for v, _ in extras)
-        self.queue.append(TxRec(enc, fee, transfers, miner_delta))
+        self.queue.append(TxRec(enc, fee, transfers, deltas))
         self.n_tx += 1
 
     # -- coinjoin -----------------------------------------------------------------------------
@@ -1228,12 +1387,14 @@ class Simulation:
             coin = Coin(cb_txid, 0, subsidy + fees, addr, height, d)
             producer.immature.append(coin)
             self.miner_reserve += subsidy + fees
+            self.balances.add_coinbase(d, subsidy + fees)
             self.miners_truth.add_block(d, subsidy, fees, self.block_difficulty[i])
             for t in txs:
                 if t.transfers:
                     self.flows.add(d, t.transfers)
                     self.miners_truth.add_transfers(d, t.transfers)
-                self.miner_reserve += t.miner_delta
+                self.balances.add(d, t.deltas)
+                self.miner_reserve += t.deltas[MINER]
 
     def _block(
         self, height, i, producer, tag, addr, value, txs, sibling
@@ -1357,6 +1518,7 @@ def run_simulation(
     first_day = sc.first_day
     write_prices(out / "prices.csv", first_day, sim.price)
     flow_rows = sim.flows.write(truth_dir / "daily_flows.csv", first_day)
+    sim.balances.write(truth_dir / "daily_balances.csv", first_day)
     sim.miners_truth.write(truth_dir / "miner_daily.csv", first_day)
     _write_labels(sim, out / "labels")
     cm = sc.cost_model
@@ -1411,6 +1573,7 @@ def run_simulation(
             "prices": "prices.csv",
             "addresses": "truth/addresses.csv",
             "daily_flows": "truth/daily_flows.csv",
+            "daily_balances": "truth/daily_balances.csv",
             "miner_daily": "truth/miner_daily.csv",
             "pools": "labels/pools.json",
             "exchange_labels": "labels/exchanges.csv",

@@ -1,5 +1,5 @@
-"""Ground truth of a simulation run: who owns each address, what moved between classes, and the
-miners' day. One writer per file of ``<out>/truth/``; the columns and their meaning are the
+"""Ground truth of a simulation run: who owns each address, what moved between classes, what each
+class holds, and the miners' day. One writer per file of ``<out>/truth/``; the columns and their meaning are the
 contracts in ``schemas/truth.*.yaml`` (a CSV header line with those names, amounts in integer
 satoshis, days as ISO dates from the block times).
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -39,6 +39,7 @@ TYPE_CLASS: dict[str, int] = {
     "long_term_holder": STRONG,
     "short_term_trader": WEAK,
     "forced_seller": WEAK,
+    "late_buyer": WEAK,
     "coinjoin_user": COINJOIN,
     "coinjoin_coordinator": COINJOIN,
     "merchant": OTHER,
@@ -48,6 +49,7 @@ TYPE_CLASS: dict[str, int] = {
 TRUTH_FILES = {
     "truth.addresses": "addresses.csv",
     "truth.daily_flows": "daily_flows.csv",
+    "truth.daily_balances": "daily_balances.csv",
     "truth.miner_daily": "miner_daily.csv",
 }
 
@@ -132,6 +134,65 @@ class FlowTruth:
                 date = (first_day + dt.timedelta(days=day)).isoformat()
                 fh.write(f"{date},{CLASSES[src]},{CLASSES[dst]},{value},{count}\n")
         return len(rows)
+
+
+def net_weak_to_strong(flows_by_pair: Mapping[tuple[str, str], float]) -> float:
+    """Net weak→strong migration of one day (or any span), in the unit of the flows: the mean of
+    the strong hands' net inflow and the weak hands' net outflow, ½(strong net inflow − weak net
+    inflow), as ``schemas/truth.daily_flows.yaml`` defines it. ``flows_by_pair`` maps
+    (from_class, to_class) to the value transferred (class names of :data:`CLASSES`); a class's
+    net inflow is what it received from other classes less what it paid to other classes, so
+    rows within a class (exchange to exchange) do not count. A direct weak→strong payment
+    counts fully; a path through an exchange (weak deposits, strong withdraws) or another class
+    counts half on each side. Positive: strong hands accumulate; negative: they distribute.
+
+    >>> net_weak_to_strong({
+    ...     ("weak", "strong"): 10,       # an OTC sale: counts fully
+    ...     ("weak", "exchange"): 40,     # weak hands sell: half of it
+    ...     ("exchange", "strong"): 30,   # strong hands withdraw what they bought: half
+    ...     ("strong", "exchange"): 6,    # strong hands take a little profit: minus half
+    ...     ("exchange", "exchange"): 99, # within a class: not counted
+    ... })
+    42.0
+    >>> net_weak_to_strong({("strong", "exchange"): 50, ("exchange", "weak"): 30})
+    -40.0
+    """
+
+    def net_inflow(cls: str) -> float:
+        got = sum(v for (src, dst), v in flows_by_pair.items() if dst == cls and src != cls)
+        paid = sum(v for (src, dst), v in flows_by_pair.items() if src == cls and dst != cls)
+        return got - paid
+
+    return 0.5 * (net_inflow("strong") - net_inflow("weak"))
+
+
+class BalanceTruth:
+    """Value held by each class at the end of each day, booked from the transactions of the
+    day's blocks: ``add(day, deltas)`` with one signed change per class (outputs to the class's
+    owners less the inputs they spent), ``add_coinbase(day, value)`` for a block's reward."""
+
+    def __init__(self, days: int) -> None:
+        self._deltas = [[0] * len(CLASSES) for _ in range(days)]
+
+    def add(self, day: int, deltas: Sequence[int]) -> None:
+        row = self._deltas[day]
+        for cls, delta in enumerate(deltas):
+            row[cls] += delta
+
+    def add_coinbase(self, day: int, value: int) -> None:
+        self._deltas[day][MINER] += value
+
+    def write(self, path: str | Path, first_day: dt.date) -> int:
+        """One row per (day, class), zeros included; returns the number of rows."""
+        balance = [0] * len(CLASSES)
+        with open(path, "w", encoding="ascii", newline="") as fh:
+            fh.write(_csv_line(truth_columns("truth.daily_balances")))
+            for day, row in enumerate(self._deltas):
+                date = (first_day + dt.timedelta(days=day)).isoformat()
+                for cls, delta in enumerate(row):
+                    balance[cls] += delta
+                    fh.write(f"{date},{CLASSES[cls]},{balance[cls]}\n")
+        return len(self._deltas) * len(CLASSES)
 
 
 class MinerDay:
@@ -245,8 +306,10 @@ __all__ = [
     "TYPE_CLASS",
     "WEAK",
     "AddressTruth",
+    "BalanceTruth",
     "FlowTruth",
     "MinerTruth",
+    "net_weak_to_strong",
     "truth_columns",
     "write_prices",
 ]

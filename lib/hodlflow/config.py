@@ -79,6 +79,7 @@ class HolderSettings:
     lth_days: float
     strong_min_weight: float
     accumulation_min_receives: int
+    accumulation_min_btc: float
     dormant_days: float
 
 
@@ -406,7 +407,13 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
     hold = _section(ent, "holder")
     _known(
         hold,
-        {"lth_days", "strong_min_weight", "accumulation_min_receives", "dormant_days"},
+        {
+            "lth_days",
+            "strong_min_weight",
+            "accumulation_min_receives",
+            "accumulation_min_btc",
+            "dormant_days",
+        },
         "entities.holder",
     )
     return EntitiesSettings(
@@ -427,6 +434,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
             accumulation_min_receives=_number(
                 hold, "accumulation_min_receives", "entities.holder", int, 0
             ),
+            accumulation_min_btc=_number(hold, "accumulation_min_btc", "entities.holder", float, 0),
             dormant_days=_number(hold, "dormant_days", "entities.holder", float, 0),
         ),
     )

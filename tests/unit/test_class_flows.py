@@ -1,7 +1,8 @@
 """entities.transfers and entities.class_flows from hand-written per-(transaction, entity) rows:
 a payer of no known type is strong or weak by the age of the coins it spends (LTH weight ≥ 0.5,
-i.e. ≥ 155 days with the default settings), a receiver by its holder class at the day's end; a
-typed entity is of its type's class on every day, as its type is known now."""
+i.e. ≥ 155 days with the default settings) — except a first spend of young coins, other, or weak
+when it pays an exchange —, a receiver by its holder class at the day's end; a typed entity is of
+its type's class on every day, as its type is known now."""
 
 from __future__ import annotations
 
@@ -16,19 +17,26 @@ PER_TX = (
     "txid string, height int, day date, entity_id bigint, in_sats bigint, out_sats bigint, "
     "spent_age_days double"
 )
-RUNNING = "day date, entity_id bigint, entity_type string, holder_class string"
+RUNNING = (
+    "day date, entity_id bigint, entity_type string, holder_class string, send_count bigint, "
+    "day_send_count bigint"
+)
 # Entities: 1 trader (sold its whole wallet: no balance, no holder class at the day's end),
 # 2 whale (strong), 3 old holder, 4 exchange, 5 miner, 6 newcomer (neutral), 7 holder at the
-# 155-day edge, 8 holder just under it.
+# 155-day edge, 8 holder just under it; all of them spent before D. 9, 10 and 11 spend for the
+# first time on D (send_count = that day's sends).
 RUNNING_ROWS = [
-    (D, 1, "unknown", None),
-    (D, 2, "unknown", "strong"),
-    (D, 3, "unknown", "weak"),  # its class at the day's end does not decide how it pays
-    (D, 4, "exchange", None),
-    (D, 5, "miner", None),
-    (D, 6, "unknown", "neutral"),
-    (D, 7, "unknown", "strong"),
-    (D, 8, "unknown", "weak"),
+    (D, 1, "unknown", None, 4, 1),
+    (D, 2, "unknown", "strong", 2, 0),
+    (D, 3, "unknown", "weak", 3, 1),  # its class at the day's end does not decide how it pays
+    (D, 4, "exchange", None, 9, 0),
+    (D, 5, "miner", None, 5, 1),
+    (D, 6, "unknown", "neutral", 0, 0),
+    (D, 7, "unknown", "strong", 2, 1),
+    (D, 8, "unknown", "weak", 2, 1),
+    (D, 9, "unknown", "weak", 1, 1),
+    (D, 10, "unknown", "weak", 1, 1),
+    (D, 11, "unknown", "strong", 1, 1),
 ]
 PER_TX_ROWS = [
     # t1: the trader spends 10-day-old coins (3 BTC): 2 to the whale, 1 back as change.
@@ -45,10 +53,21 @@ PER_TX_ROWS = [
     ("t4", 103, D, 8, 1 * COIN, 0, 154.0),
     ("t4", 103, D, 3, 0, 1 * COIN, None),
 ]
+# First spends: 9 deposits 4-day-old coins at the exchange (a buyer selling back: weak); 10
+# pays 6-day-old coins to the whale (nothing says yet which hands 10 is: other); 11 spends
+# 300-day-old coins for the first time into the exchange (old coins: strong).
+FIRST_SPENDS = [
+    ("t5", 104, D, 9, 1 * COIN, 0, 4.0),
+    ("t5", 104, D, 4, 0, 1 * COIN, None),
+    ("t6", 105, D, 10, 2 * COIN, 0, 6.0),
+    ("t6", 105, D, 2, 0, 2 * COIN, None),
+    ("t7", 106, D, 11, 7 * COIN, 0, 300.0),
+    ("t7", 106, D, 4, 0, 7 * COIN, None),
+]
 
 
 # The entities' current types (entities.entities): what class_flows classes typed entities by.
-TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, 6, 7, 8))]
+TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, 6, 7, 8, 9, 10, 11))]
 
 
 def _flows(spark, per_tx_rows, types):
@@ -82,4 +101,12 @@ def test_a_type_found_later_reclasses_earlier_flows_and_merged_entities_pay_no_f
         (D, "miner", "exchange", 1 * COIN, 1),
         (D, "strong", "exchange", 8 * COIN, 2),
         (D, "weak", "weak", 1 * COIN, 1),
+    ]
+
+
+def test_a_first_spend_of_young_coins_is_weak_into_an_exchange_else_other(spark):
+    assert _flows(spark, FIRST_SPENDS, TYPES) == [
+        (D, "other", "strong", 2 * COIN, 1),
+        (D, "strong", "exchange", 7 * COIN, 1),
+        (D, "weak", "exchange", 1 * COIN, 1),
     ]

@@ -74,7 +74,10 @@ def test_holder_classes_from_age_accumulation_dormancy_and_spending(spark):
         ("old", "unknown", 100, _held(200), 1, 3),
         ("at_155", "unknown", 100, _held(155), 1, 3),
         ("young_spender", "unknown", 100, _held(30), 3, 1),
-        ("accumulator", "unknown", 100, _held(5), 2, 0),
+        # entities.holder.accumulation_min_btc = 10: exactly 10 BTC in two receipts is an
+        # accumulator; a retail buyer's 1 BTC in three receipts is not yet anything.
+        ("accumulator", "unknown", 10 * 10**8, _held(5, 10 * 10**8), 2, 0),
+        ("small_accumulator", "unknown", 10**8, _held(5, 10**8), 3, 0),
         ("dormant", "unknown", 100, _held(60), 1, 0),
         ("fresh", "unknown", 100, _held(59), 1, 0),
         ("empty", "unknown", 0, 0.0, 1, 1),
@@ -90,6 +93,7 @@ def test_holder_classes_from_age_accumulation_dormancy_and_spending(spark):
         "at_155": "strong",
         "young_spender": "weak",
         "accumulator": "strong",
+        "small_accumulator": "neutral",
         "dormant": "strong",
         "fresh": "neutral",
         "empty": None,

@@ -21,7 +21,8 @@ Holder class, for entities of type ``unknown`` with a balance, on day D: with a 
 w = 1 / (1 + e^(−0.1·(a − ``lth_days``))) (the entity-adjusted long-term-holder weight):
 
 * ``strong`` — w ≥ ``strong_min_weight``; or an accumulator: ≥ ``accumulation_min_receives``
-  receipts and never spent; or dormant: never spent and a ≥ ``dormant_days``;
+  receipts, never spent and a balance ≥ ``accumulation_min_btc``; or dormant: never spent and
+  a ≥ ``dormant_days``;
 * ``weak`` — otherwise, when it has spent (young coins that turn over);
 * ``neutral`` — otherwise (young coins never spent yet: too early to tell).
 """
@@ -107,7 +108,11 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
     h = s.holder
     weight = lth_weight(age, h.lth_days)
     never_spent = F.col("send_count") == 0
-    accumulator = (F.col("receive_count") >= h.accumulation_min_receives) & never_spent
+    accumulator = (
+        (F.col("receive_count") >= h.accumulation_min_receives)
+        & never_spent
+        & (F.col("balance_sats") >= F.lit(round(h.accumulation_min_btc * 100_000_000)))
+    )
     dormant = never_spent & (age >= h.dormant_days)
     applies = (F.col("entity_type") == UNKNOWN) & (F.col("balance_sats") > 0)
     return F.when(

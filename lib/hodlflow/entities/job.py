@@ -564,8 +564,13 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
     (METRICS.md's entity-adjusted weight, on the coins moved), weak otherwise. A seller is so
     judged by what it sells, not by what is left after: a trader that sells its whole wallet
-    has no balance, hence no holder class, at the end of that day. ``receiver_class``: its
-    holder class (strong, weak) at the end of the day, else other."""
+    has no balance, hence no holder class, at the end of that day. Except a first spend: an
+    entity that never spent before that day and now spends young coins (weak by the rule above)
+    is ``other`` — nothing it did yet says which hands it is (a fresh wallet's first payment, an
+    exchange hot wallet's change address that common-input ownership has not linked paying its
+    next withdrawals); entities.class_flows makes it weak when it pays an exchange (a buyer who
+    sells back within days). ``receiver_class``: its holder class (strong, weak) at the end of
+    the day, else other."""
     keys = ["txid", "height"]
     senders = per_tx.filter(F.col("in_sats") > 0).select(
         *keys, "day", F.col("entity_id").alias("sender"), "in_sats", "spent_age_days"
@@ -574,6 +579,13 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     receivers = per_tx.filter((F.col("in_sats") == 0) & (F.col("out_sats") > 0)).select(
         *keys, F.col("entity_id").alias("receiver"), "out_sats"
     )
+    first_spend = running.select(
+        "day",
+        F.col("entity_id").alias("sender"),
+        (F.col("send_count") == F.col("day_send_count")).alias("_first_spend"),
+    )
+    coins = classify.coins_class(F.col("spent_age_days"), ent)
+    payer_class = F.when(F.col("_first_spend") & (coins == classify.WEAK), "other").otherwise(coins)
     holder = running.select(
         "day",
         F.col("entity_id").alias("receiver"),
@@ -586,9 +598,9 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     return (
         receivers.join(senders, keys)
         .join(total, keys)
+        .join(first_spend, ["day", "sender"])
         .select(
-            "day", "sender", "receiver", value.alias("value_sats"),
-            classify.coins_class(F.col("spent_age_days"), ent).alias("payer_class"),
+            "day", "sender", "receiver", value.alias("value_sats"), payer_class.alias("payer_class"),
         )
         .join(holder, ["day", "receiver"])
         .groupBy("day", "sender", "receiver", "payer_class", "receiver_class")
@@ -599,8 +611,9 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
 def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
     """entities.class_flows from ``transfers`` and the entities' current ``types`` (entity_id,
     entity_type): a typed entity is of its type's class on every day (types are retroactive),
-    else the payer's class by its coins and the receiver's by its holder class on that day.
-    Payments between entities that have since merged (sender = receiver) are no flows."""
+    else the payer's class by its coins and the receiver's by its holder class on that day; a
+    first spend (payer class other) paid to an exchange is weak: a seller. Payments between
+    entities that have since merged (sender = receiver) are no flows."""
     typed = types.select(
         "entity_id",
         F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type")).alias("_type"),
@@ -614,7 +627,14 @@ def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
         .join(side("receiver"), "receiver", "left")
         .select(
             "day",
-            F.coalesce("_sender_type", "payer_class").alias("from_class"),
+            F.coalesce(
+                "_sender_type",
+                F.when(
+                    (F.col("payer_class") == "other")
+                    & (F.col("_receiver_type") == classify.EXCHANGE),
+                    classify.WEAK,
+                ).otherwise(F.col("payer_class")),
+            ).alias("from_class"),
             F.coalesce("_receiver_type", "receiver_class").alias("to_class"),
             "value_sats",
             "transfers",
@@ -750,7 +770,9 @@ def _running(daily, start_state, pools_df, seeded, ent) -> DataFrame:
         F.col("pool_matched_by").alias("_s_pool_by"),
     ), "entity_id", "left")  # fmt: skip
     base = base.join(pools_df, "entity_id", "left").join(seeded, "entity_id", "left")
-    day_cols = [F.col(c).alias(f"day_{c}") for c in ("received_sats", "sent_sats", "fees_sats")]
+    day_cols = [
+        F.col(c).alias(f"day_{c}") for c in ("received_sats", "sent_sats", "fees_sats", "send_count")
+    ]
     running = base.select(
         "day", "entity_id", *day_cols, "seed_label",
         *((F.coalesce(F.col(f"_s_{c}"), F.lit(0)) + F.sum(c).over(upto)).alias(c) for c in SUMS),

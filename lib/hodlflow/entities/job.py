@@ -562,15 +562,15 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
 
     ``payer_class``: by the coins the payer spends — strong when their value-weighted age a
     gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
-    (METRICS.md's entity-adjusted weight, on the coins moved), weak otherwise. A seller is so
-    judged by what it sells, not by what is left after: a trader that sells its whole wallet
-    has no balance, hence no holder class, at the end of that day. Except a first spend: an
-    entity that never spent before that day and now spends young coins (weak by the rule above)
-    is ``other`` — nothing it did yet says which hands it is (a fresh wallet's first payment, an
-    exchange hot wallet's change address that common-input ownership has not linked paying its
-    next withdrawals); entities.class_flows makes it weak when it pays an exchange (a buyer who
-    sells back within days). ``receiver_class``: its holder class (strong, weak) at the end of
-    the day, else other."""
+    (the entity-adjusted weight of docs/metrics.md, on the coins moved), weak otherwise. A
+    seller is so judged by what it sells, not by what is left after: a trader that sells its
+    whole wallet has no balance, hence no holder class, at the end of that day. Except a first
+    spend: an entity that never spent before that day and now spends young coins (weak by the
+    rule above) is ``other`` — nothing it did yet says which hands it is (a fresh wallet's first
+    payment, an exchange hot wallet's change address that common-input ownership has not linked
+    paying its next withdrawals); entities.class_flows makes it weak when it pays an exchange (a
+    buyer who sells back within days). ``receiver_class``: its holder class (strong, weak) at
+    the end of the day, else other."""
     keys = ["txid", "height"]
     senders = per_tx.filter(F.col("in_sats") > 0).select(
         *keys, "day", F.col("entity_id").alias("sender"), "in_sats", "spent_age_days"

@@ -1,5 +1,5 @@
 """``metrics.miner_pressure``: per day, what miners earn, the hash rate behind it, what it costs
-and the price against that cost (METRICS.md, "Miners"; columns in
+and the price against that cost (docs/metrics.md, "Miners"; columns in
 ``schemas/metrics.miner_pressure.yaml``).
 
 Everything here comes from ``chain.blocks`` (one small aggregate per day) and

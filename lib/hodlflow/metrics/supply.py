@@ -1,6 +1,6 @@
-"""Supply cohorts (METRICS.md, "Coin age and holder cohorts" and "Value and coin-days"): HODL
-waves, long- and short-term holder supply, realized cap and price, MVRV, coin days destroyed,
-dormancy, SOPR and aSOPR, per day.
+"""Supply cohorts (docs/metrics.md, "Coin age and supply cohorts" and "Value, profit and
+coin-days"): HODL waves, long- and short-term holder supply, realized cap and price, MVRV, coin
+days destroyed, dormancy, SOPR and aSOPR, per day.
 
 The unspent supply is kept as a compact aggregate: value unspent by creation day
 (``metrics.supply_state``, one row per creation day, as of the last computed day) and the
@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 SATS = 1e8
-# HODL-wave bands of METRICS.md: (name, min age in days, max age in days exclusive).
+# HODL-wave bands (docs/metrics.md): (name, min age in days, max age in days exclusive).
 BANDS = (
     ("lt_1d", 0, 1),
     ("1d_1w", 1, 7),

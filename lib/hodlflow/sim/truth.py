@@ -260,7 +260,7 @@ class MinerTruth:
 
     @staticmethod
     def hash_rate(difficulty_sum: float) -> float:
-        """METRICS.md: Σ over the day's blocks of difficulty·2^32/600, over 144 blocks."""
+        """Σ over the day's blocks of difficulty·2^32/600, over 144 blocks (docs/metrics.md)."""
         return difficulty_sum * 2**32 / 600 / 144
 
     def production_cost(self, day: int) -> float:

@@ -87,6 +87,8 @@ def test_clustering_perfect_scores_one(spark):
         "addresses_not_in_truth": 0,
         "true_entities": 3,
         "predicted_entities": 3,
+        "largest_true_entity": 3,
+        "largest_predicted_entity": 3,
         "true_pairs": 4,
         "predicted_pairs": 4,
         "true_positive_pairs": 4,
@@ -106,6 +108,7 @@ def test_clustering_one_predicted_entity_loses_precision(spark):
     assert scores["recall"] == 1.0
     assert scores["adjusted_rand_index"] == 0.0
     assert scores["predicted_entities"] == 1
+    assert (scores["largest_predicted_entity"], scores["largest_true_entity"]) == (6, 3)
 
 
 def test_clustering_all_singletons_has_zero_recall(spark):
@@ -116,6 +119,7 @@ def test_clustering_all_singletons_has_zero_recall(spark):
     assert scores["recall"] == 0.0
     assert scores["adjusted_rand_index"] == 0.0
     assert scores["predicted_entities"] == 6
+    assert (scores["largest_predicted_entity"], scores["largest_true_entity"]) == (1, 3)
 
 
 def test_clustering_split_and_merge_worked_by_hand(spark):

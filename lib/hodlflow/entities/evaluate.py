@@ -108,7 +108,9 @@ def clustering_scores(predicted: DataFrame, truth: DataFrame) -> dict[str, Any]:
       index = Σ_ij C(n_ij, 2), expected = Σ_i C(a_i, 2)·Σ_j C(b_j, 2) / C(n, 2) and
       max = (Σ_i C(a_i, 2) + Σ_j C(b_j, 2)) / 2; 1.0 when the denominator is 0 (n < 2, or both
       sides all singletons, or both one entity).
-    * ``true_entities`` and ``predicted_entities`` count the entities among the n addresses.
+    * ``true_entities`` and ``predicted_entities`` count the entities among the n addresses;
+      ``largest_true_entity`` and ``largest_predicted_entity`` are the most addresses one of
+      them holds (a change heuristic gone wrong shows as one predicted entity swallowing many).
 
     Example: truth entities {a, b, c}, {d, e, f}, predicted {a, b}, {c, d}, {e, f}: 2 of the 3
     predicted pairs are true, 2 of the 6 true pairs found, ARI = 24/99.
@@ -150,6 +152,7 @@ def clustering_scores(predicted: DataFrame, truth: DataFrame) -> dict[str, Any]:
             F.count("*").alias("groups"),
             F.sum(_pairs_twice(F.col("n"))).alias("pairs_twice"),
             F.sum("n").alias("addresses"),
+            F.max("n").alias("largest"),
         )
         .collect()
     )
@@ -169,6 +172,8 @@ def clustering_scores(predicted: DataFrame, truth: DataFrame) -> dict[str, Any]:
         "addresses_not_in_truth": value("predicted_only", 3, "addresses"),
         "true_entities": value("both", 1, "groups"),
         "predicted_entities": value("both", 2, "groups"),
+        "largest_true_entity": value("both", 1, "largest"),
+        "largest_predicted_entity": value("both", 2, "largest"),
         "true_pairs": true_pairs,
         "predicted_pairs": predicted_pairs,
         "true_positive_pairs": tp,

@@ -11,6 +11,7 @@ from pyspark.testing import assertDataFrameEqual
 from hodlflow.entities.cospend import (
     build_tx_summary,
     cospend_edges,
+    guard_change_edges,
     with_address_ids,
     with_coinjoin_flag,
 )
@@ -272,3 +273,20 @@ def test_no_change_edge_when_ambiguous_coinjoin_or_paying_an_input_back(spark):
 
 def assert_edges(actual, expected, spark):
     assertDataFrameEqual(actual, spark.createDataFrame(expected, EDGES))
+
+
+def test_change_guard_keeps_untagged_change_and_never_joins_known_owners_that_differ(spark):
+    """Addresses 1-2 untagged; 3 a seed of exchange A, 4 an address of exchange A's entity, 5 of
+    exchange B, 6 a coinbase receiver (miner)."""
+    edges = spark.createDataFrame(
+        [(1, 3), (2, 1), (4, 3), (5, 3), (3, 1), (6, 4), (6, 6)], "src bigint, dst bigint"
+    )
+    tags = spark.createDataFrame(
+        [(3, "exchange:A"), (4, "exchange:A"), (5, "exchange:B"), (6, "miner")],
+        "address_id bigint, tag string",
+    )
+    kept = sorted(tuple(r) for r in guard_change_edges(edges, tags).collect())
+    # (1,3): a fresh change of exchange A's wallet, kept; (2,1): two unknowns, kept; (4,3):
+    # exchange A's own, kept; (5,3): exchange B as A's change, dropped; (3,1): A's seed as an
+    # unknown payer's change, dropped; (6,4): a pool's address as A's change, dropped.
+    assert kept == [(1, 3), (2, 1), (4, 3), (6, 6)]

@@ -323,3 +323,32 @@ def change_edges(
     for more in picks[1:]:
         edges = edges.unionByName(more)
     return edges.filter(F.col("src") != F.col("dst")).distinct()
+
+
+def guard_change_edges(edges: DataFrame, tags: DataFrame) -> DataFrame:
+    """The change edges that cannot merge two owners known to differ.
+
+    Input: ``edges`` (``src`` change address id, ``dst`` the payer's address id), ``tags``
+    (``address_id``, ``tag``): what is already known of an address's owner — ``exchange:NAME``
+    for a label seed or an exchange entity, ``miner`` for a coinbase's receiver or a miner
+    entity, ``coinjoin`` — at most one row per address.
+
+    An edge is kept when its change address has no tag, or the same tag as the payer's: a
+    labelled or typed address belongs to its known owner, so it is nobody else's change (a
+    payment to an exchange's cold wallet of the payer's script type is not change), and two
+    owners known to differ (two exchanges, an exchange and a pool) are never joined through a
+    guessed change.
+    """
+    require_columns(edges, ("src", "dst"), "edges")
+    require_columns(tags, ("address_id", "tag"), "tags")
+    src = tags.select(F.col("address_id").alias("src"), F.col("tag").alias("_src_tag"))
+    dst = tags.select(F.col("address_id").alias("dst"), F.col("tag").alias("_dst_tag"))
+    return (
+        edges.join(src, "src", "left")
+        .join(dst, "dst", "left")
+        .filter(
+            F.col("_src_tag").isNull()
+            | F.coalesce(F.col("_src_tag") == F.col("_dst_tag"), F.lit(False))
+        )
+        .select("src", "dst")
+    )

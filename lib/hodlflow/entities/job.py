@@ -42,6 +42,7 @@ from hodlflow.entities.cospend import (
     build_tx_summary,
     change_edges,
     cospend_edges,
+    guard_change_edges,
     with_address_ids,
     with_coinjoin_flag,
 )
@@ -273,9 +274,9 @@ def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[
     flags = with_coinjoin_flag(build_tx_summary(ins, outs)).localCheckpoint()
     edges = cospend_edges(ins, flags, ids_range)
     if ent.change_heuristics:
-        edges = edges.unionByName(
-            change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
-        )
+        guessed = change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
+        tags = _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range)
+        edges = edges.unionByName(guard_change_edges(guessed, tags))
     edges = edges.localCheckpoint()
     n_edges = edges.count()
     phase(f"{n_edges} edges")
@@ -735,6 +736,40 @@ def _entity_pools(spark, blocks, outs, emap, pools) -> DataFrame:
         .select("entity_id", F.col("pool_name").alias("run_pool"),
                 F.col("matched_by").alias("run_pool_by"))
     )  # fmt: skip
+
+
+def _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range) -> DataFrame:
+    """(address_id, tag) for the run's addresses whose owner is already known: a label seed
+    (``exchange:LABEL``), an address of a typed entity of older runs (``exchange:LABEL``,
+    ``miner``, ``coinjoin``), a coinbase's receiver in the run (``miner``); the guard of the
+    change heuristics (:func:`hodlflow.entities.cospend.guard_change_edges`)."""
+    typed = old_state.filter(F.col("entity_type") != classify.UNKNOWN).select(
+        "entity_id",
+        F.when(
+            F.col("entity_type") == classify.EXCHANGE,
+            F.concat(F.lit("exchange:"), F.coalesce(F.col("label"), F.lit(""))),
+        )
+        .otherwise(F.col("entity_type"))
+        .alias("tag"),
+    )
+    parts = [
+        old_ids.join(typed, "entity_id").select("address_id", "tag"),
+        outs.join(flags.filter("is_coinbase").select("txid", "height"), ["txid", "height"])
+        .join(ids_range, "address")
+        .select("address_id", F.lit(classify.MINER).alias("tag")),
+    ]
+    if seeds:
+        seed_df = spark.createDataFrame(
+            [(a, f"exchange:{label}") for a, label in sorted(seeds.items())],
+            "address string, tag string",
+        )
+        parts.append(ids_range.join(F.broadcast(seed_df), "address").select("address_id", "tag"))
+    tags = parts[0]
+    for more in parts[1:]:
+        tags = tags.unionByName(more)
+    # One tag per address (the last by name in the rare case of several: any differs from an
+    # unknown payer, and the guard only asks whether two tags are equal).
+    return tags.groupBy("address_id").agg(F.max("tag").alias("tag"))
 
 
 def _seed_labels(spark, seeds: dict[str, str], ae_old, new_rows, remapped) -> DataFrame:

@@ -81,6 +81,7 @@ class HolderSettings:
     accumulation_min_receives: int
     accumulation_min_btc: float
     dormant_days: float
+    seller_min_hold_days: float
 
 
 @dataclass(frozen=True)
@@ -413,6 +414,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
             "accumulation_min_receives",
             "accumulation_min_btc",
             "dormant_days",
+            "seller_min_hold_days",
         },
         "entities.holder",
     )
@@ -436,6 +438,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
             ),
             accumulation_min_btc=_number(hold, "accumulation_min_btc", "entities.holder", float, 0),
             dormant_days=_number(hold, "dormant_days", "entities.holder", float, 0),
+            seller_min_hold_days=_number(hold, "seller_min_hold_days", "entities.holder", float, 0),
         ),
     )
 

@@ -37,6 +37,7 @@ RUNNING_ROWS = [
     (D, 9, "unknown", "weak", 1, 1),
     (D, 10, "unknown", "weak", 1, 1),
     (D, 11, "unknown", "strong", 1, 1),
+    (D, 12, "unknown", "weak", 1, 1),
 ]
 PER_TX_ROWS = [
     # t1: the trader spends 10-day-old coins (3 BTC): 2 to the whale, 1 back as change.
@@ -55,7 +56,9 @@ PER_TX_ROWS = [
 ]
 # First spends: 9 deposits 4-day-old coins at the exchange (a buyer selling back: weak); 10
 # pays 6-day-old coins to the whale (nothing says yet which hands 10 is: other); 11 spends
-# 300-day-old coins for the first time into the exchange (old coins: strong).
+# 300-day-old coins for the first time into the exchange (old coins: strong); 12 passes coins
+# it got the same day on to the exchange (entities.holder.seller_min_hold_days = 2: plumbing,
+# an exchange's unlinked change address, not a sale: other).
 FIRST_SPENDS = [
     ("t5", 104, D, 9, 1 * COIN, 0, 4.0),
     ("t5", 104, D, 4, 0, 1 * COIN, None),
@@ -63,11 +66,13 @@ FIRST_SPENDS = [
     ("t6", 105, D, 2, 0, 2 * COIN, None),
     ("t7", 106, D, 11, 7 * COIN, 0, 300.0),
     ("t7", 106, D, 4, 0, 7 * COIN, None),
+    ("t8", 107, D, 12, 3 * COIN, 0, 0.0),
+    ("t8", 107, D, 4, 0, 3 * COIN, None),
 ]
 
 
 # The entities' current types (entities.entities): what class_flows classes typed entities by.
-TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, 6, 7, 8, 9, 10, 11))]
+TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12))]
 
 
 def _flows(spark, per_tx_rows, types):
@@ -104,8 +109,9 @@ def test_a_type_found_later_reclasses_earlier_flows_and_merged_entities_pay_no_f
     ]
 
 
-def test_a_first_spend_of_young_coins_is_weak_into_an_exchange_else_other(spark):
+def test_a_first_spend_of_young_coins_is_weak_into_an_exchange_after_days_else_other(spark):
     assert _flows(spark, FIRST_SPENDS, TYPES) == [
+        (D, "other", "exchange", 3 * COIN, 1),
         (D, "other", "strong", 2 * COIN, 1),
         (D, "strong", "exchange", 7 * COIN, 1),
         (D, "weak", "exchange", 1 * COIN, 1),

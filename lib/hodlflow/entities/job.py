@@ -66,6 +66,10 @@ SUMS = [
 ]  # fmt: skip
 
 
+# payer_class of a first spend of young coins held ``holder.seller_min_hold_days`` or more:
+# weak into an exchange, other elsewhere (entities.class_flows).
+NEW_PAYER = "new"
+
 class EntitiesError(RuntimeError):
     """The entities step cannot run; the message says why. The tables are unchanged."""
 
@@ -567,11 +571,12 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     seller is so judged by what it sells, not by what is left after: a trader that sells its
     whole wallet has no balance, hence no holder class, at the end of that day. Except a first
     spend: an entity that never spent before that day and now spends young coins (weak by the
-    rule above) is ``other`` — nothing it did yet says which hands it is (a fresh wallet's first
-    payment, an exchange hot wallet's change address that common-input ownership has not linked
-    paying its next withdrawals); entities.class_flows makes it weak when it pays an exchange (a
-    buyer who sells back within days). ``receiver_class``: its holder class (strong, weak) at
-    the end of the day, else other."""
+    rule above) is ``new`` when it held them ``holder.seller_min_hold_days`` or more, else
+    ``other``: nothing it did yet says which hands it is (a fresh wallet's first payment, an
+    exchange hot wallet's change address that common-input ownership has not linked paying its
+    next withdrawals within hours); entities.class_flows makes ``new`` weak when it pays an
+    exchange (a buyer who sells back after days), other otherwise. ``receiver_class``: its
+    holder class (strong, weak) at the end of the day, else other."""
     keys = ["txid", "height"]
     senders = per_tx.filter(F.col("in_sats") > 0).select(
         *keys, "day", F.col("entity_id").alias("sender"), "in_sats", "spent_age_days"
@@ -586,7 +591,12 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
         (F.col("send_count") == F.col("day_send_count")).alias("_first_spend"),
     )
     coins = classify.coins_class(F.col("spent_age_days"), ent)
-    payer_class = F.when(F.col("_first_spend") & (coins == classify.WEAK), "other").otherwise(coins)
+    held = F.col("spent_age_days") >= F.lit(ent.holder.seller_min_hold_days)
+    payer_class = (
+        F.when(F.col("_first_spend") & (coins == classify.WEAK) & held, NEW_PAYER)
+        .when(F.col("_first_spend") & (coins == classify.WEAK), "other")
+        .otherwise(coins)
+    )
     holder = running.select(
         "day",
         F.col("entity_id").alias("receiver"),
@@ -613,8 +623,9 @@ def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
     """entities.class_flows from ``transfers`` and the entities' current ``types`` (entity_id,
     entity_type): a typed entity is of its type's class on every day (types are retroactive),
     else the payer's class by its coins and the receiver's by its holder class on that day; a
-    first spend (payer class other) paid to an exchange is weak: a seller. Payments between
-    entities that have since merged (sender = receiver) are no flows."""
+    first spend of coins held a while (payer class new) is weak when it pays an exchange (a
+    seller), other otherwise. Payments between entities that have since merged (sender =
+    receiver) are no flows."""
     typed = types.select(
         "entity_id",
         F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type")).alias("_type"),
@@ -630,11 +641,9 @@ def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
             "day",
             F.coalesce(
                 "_sender_type",
-                F.when(
-                    (F.col("payer_class") == "other")
-                    & (F.col("_receiver_type") == classify.EXCHANGE),
-                    classify.WEAK,
-                ).otherwise(F.col("payer_class")),
+                F.when(F.col("payer_class") != NEW_PAYER, F.col("payer_class"))
+                .when(F.col("_receiver_type") == classify.EXCHANGE, classify.WEAK)
+                .otherwise("other"),
             ).alias("from_class"),
             F.coalesce("_receiver_type", "receiver_class").alias("to_class"),
             "value_sats",

@@ -290,3 +290,37 @@ def test_change_guard_keeps_untagged_change_and_never_joins_known_owners_that_di
     # exchange A's own, kept; (5,3): exchange B as A's change, dropped; (3,1): A's seed as an
     # unknown payer's change, dropped; (6,4): a pool's address as A's change, dropped.
     assert kept == [(1, 3), (2, 1), (4, 3), (6, 6)]
+
+
+def test_owner_tags_name_seeds_typed_entities_of_older_runs_and_coinbase_receivers(spark):
+    """The guard's tags as the entities step builds them: a seed (exchange:A), an address of an
+    exchange entity of an older run (exchange:B, by its label) and of a miner entity (miner), a
+    coinbase's receiver in the run (miner); an address of an unknown entity and one seen only
+    in an ordinary output get none."""
+    from hodlflow.entities.job import _owner_tags
+
+    ids_range = spark.createDataFrame(
+        [("seed", 1), ("exB", 2), ("pool", 3), ("cb", 4), ("user", 5), ("payee", 6)],
+        "address string, address_id bigint",
+    )
+    old_ids = spark.createDataFrame(
+        [("exB", 2, 20), ("pool", 3, 30), ("user", 5, 50)],
+        "address string, address_id bigint, entity_id bigint",
+    )
+    old_state = spark.createDataFrame(
+        [(20, "exchange", "B"), (30, "miner", "SomePool"), (50, "unknown", None)],
+        "entity_id bigint, entity_type string, label string",
+    )
+    outs = spark.createDataFrame(
+        [("c1", 10, "cb"), ("t1", 10, "payee")], "txid string, height int, address string"
+    )
+    flags = spark.createDataFrame(
+        [("c1", 10, True), ("t1", 10, False)], "txid string, height int, is_coinbase boolean"
+    )
+    tags = _owner_tags(spark, {"seed": "A"}, old_ids, old_state, outs, flags, ids_range)
+    assert sorted(tuple(r) for r in tags.collect()) == [
+        (1, "exchange:A"),
+        (2, "exchange:B"),
+        (3, "miner"),
+        (4, "miner"),
+    ]

@@ -2,7 +2,7 @@
 weak_balance_btc) from hand-written entities.entity_daily rows: an entity that does not move
 keeps its balance while its coins age, and its holder class is decided again each day
 (defaults of conf/hodlflow.yaml: strong at w ≥ 0.5, i.e. a coin age ≥ 155 days; an accumulator
-at 2 receipts never spent; dormant at 60 days never spent; weak once it has spent)."""
+at 2 receipts never spent holding ≥ 10 BTC; dormant at 60 days never spent; weak once it has spent)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,11 @@ def _held(spark, types=True, in_holdings=False):
             #    (155.5 days) without moving again.
             _row(0, 1, "unknown", 10, 153.5, 1, 1),
             # 2: one receipt, never spent: neutral; a second receipt on d2 makes it an
-            #    accumulator (strong) with 6.
+            #    accumulator (strong) with 12.
             _row(0, 2, "unknown", 4, 0.0, 1, 0),
-            _row(2, 2, "unknown", 6, 1.0, 2, 0),
+            _row(2, 2, "unknown", 12, 1.0, 2, 0),
+            # 6: two receipts, never spent, but 3 BTC (under accumulation_min_btc): neutral.
+            _row(0, 6, "unknown", 3, 0.0, 2, 0),
             # 3: an exchange: no holder class.
             _row(0, 3, "exchange", 100, 3.0, 9, 9),
             # 4: untyped on its day, an exchange by the latest run (entities.entities): no class.
@@ -50,7 +52,8 @@ def _held(spark, types=True, in_holdings=False):
     merges = spark.createDataFrame([], "old_entity_id bigint, new_entity_id bigint, end_height int")
     runs = spark.createDataFrame([], "end_height int, first_day date")
     latest = spark.createDataFrame(
-        [(1, "unknown"), (2, "unknown"), (3, "exchange"), (4, "exchange"), (5, "unknown")],
+        [(1, "unknown"), (2, "unknown"), (3, "exchange"), (4, "exchange"), (5, "unknown"),
+         (6, "unknown")],  # fmt: skip
         "entity_id bigint, entity_type string",
     )
     if in_holdings:  # the metrics step's way: the latest types joined before the expansion
@@ -64,6 +67,7 @@ def test_holder_class_is_decided_again_each_day_as_the_coins_age(spark):
     assert [got[(d, 1)] for d in D] == ["weak", "weak", "strong", "strong"]
     assert [got[(d, 2)] for d in D] == ["neutral", "neutral", "strong", "strong"]
     assert [got.get((d, 5)) for d in D] == [None, "neutral", "strong", None]  # d3: empty
+    assert [got[(d, 6)] for d in D] == ["neutral"] * 4
     assert {got[(d, 3)] for d in D} == {got[(d, 4)] for d in D} == {None}
 
 
@@ -74,10 +78,11 @@ def test_the_row_type_stays_for_the_other_columns(spark):
 
 def test_strong_and_weak_balances_per_day_by_hand(spark):
     rows = {r.day: r for r in concentration(_held(spark), 2).collect()}
-    # d0: 1 weak (10); d1: 1 weak (10); d2: 1 + 2 + 5 strong (10 + 6 + 7); d3: 1 + 2 (5 spent).
-    assert [rows[d].strong_balance_btc for d in D] == pytest.approx([0, 0, 23, 16])
+    # d0: 1 weak (10); d1: 1 weak (10); d2: 1 + 2 + 5 strong (10 + 12 + 7); d3: 1 + 2 (5 spent).
+    # 6 (3 BTC, neutral) is in neither.
+    assert [rows[d].strong_balance_btc for d in D] == pytest.approx([0, 0, 29, 22])
     assert [rows[d].weak_balance_btc for d in D] == pytest.approx([10, 10, 0, 0])
-    assert [rows[d].entities_holding for d in D] == [4, 5, 5, 4]
+    assert [rows[d].entities_holding for d in D] == [5, 6, 6, 5]
 
 
 def test_without_the_latest_types_the_rows_type_decides(spark):

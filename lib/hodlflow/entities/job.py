@@ -66,9 +66,12 @@ SUMS = [
 ]  # fmt: skip
 
 
+# The class of a flow's side that is neither typed nor strong or weak.
+OTHER = "other"
 # payer_class of a first spend of young coins held ``holder.seller_min_hold_days`` or more:
 # weak into an exchange, other elsewhere (entities.class_flows).
 NEW_PAYER = "new"
+
 
 class EntitiesError(RuntimeError):
     """The entities step cannot run; the message says why. The tables are unchanged."""
@@ -592,16 +595,15 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     )
     coins = classify.coins_class(F.col("spent_age_days"), ent)
     held = F.col("spent_age_days") >= F.lit(ent.holder.seller_min_hold_days)
-    payer_class = (
-        F.when(F.col("_first_spend") & (coins == classify.WEAK) & held, NEW_PAYER)
-        .when(F.col("_first_spend") & (coins == classify.WEAK), "other")
-        .otherwise(coins)
-    )
+    payer_class = F.when(
+        F.col("_first_spend") & (coins == classify.WEAK),
+        F.when(held, NEW_PAYER).otherwise(OTHER),
+    ).otherwise(coins)
     holder = running.select(
         "day",
         F.col("entity_id").alias("receiver"),
         F.when(F.col("holder_class").isin(classify.STRONG, classify.WEAK), F.col("holder_class"))
-        .otherwise("other")
+        .otherwise(OTHER)
         .alias("receiver_class"),
     )
     # The share first (a double; exactly 1.0 for a sole payer): sats × sats overflows a bigint.
@@ -643,7 +645,7 @@ def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
                 "_sender_type",
                 F.when(F.col("payer_class") != NEW_PAYER, F.col("payer_class"))
                 .when(F.col("_receiver_type") == classify.EXCHANGE, classify.WEAK)
-                .otherwise("other"),
+                .otherwise(OTHER),
             ).alias("from_class"),
             F.coalesce("_receiver_type", "receiver_class").alias("to_class"),
             "value_sats",
@@ -768,11 +770,11 @@ def _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range) -> Dat
         .select("address_id", F.lit(classify.MINER).alias("tag")),
     ]
     if seeds:
-        seed_df = spark.createDataFrame(
-            [(a, f"exchange:{label}") for a, label in sorted(seeds.items())],
-            "address string, tag string",
+        parts.append(
+            ids_range.join(_seed_frame(spark, seeds), "address").select(
+                "address_id", F.concat(F.lit("exchange:"), "seed_label").alias("tag")
+            )
         )
-        parts.append(ids_range.join(F.broadcast(seed_df), "address").select("address_id", "tag"))
     tags = parts[0]
     for more in parts[1:]:
         tags = tags.unionByName(more)
@@ -781,14 +783,19 @@ def _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range) -> Dat
     return tags.groupBy("address_id").agg(F.max("tag").alias("tag"))
 
 
+def _seed_frame(spark, seeds: dict[str, str]) -> DataFrame:
+    """The label seeds as a broadcast (address, seed_label) frame."""
+    return F.broadcast(
+        spark.createDataFrame(sorted(seeds.items()), "address string, seed_label string")
+    )
+
+
 def _seed_labels(spark, seeds: dict[str, str], ae_old, new_rows, remapped) -> DataFrame:
     """entity_id → seed_label for the entities holding a seeded address (first label by name
     when two seeds of different labels ended in one entity)."""
     if not seeds:
         return spark.createDataFrame([], "entity_id bigint, seed_label string")
-    seed_df = F.broadcast(
-        spark.createDataFrame(sorted(seeds.items()), "address string, seed_label string")
-    )
+    seed_df = _seed_frame(spark, seeds)
     located = remapped(
         ae_old.select("address", "entity_id").join(seed_df.select("address"), "address")
     )

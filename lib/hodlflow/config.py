@@ -89,6 +89,8 @@ class EntitiesSettings:
     pools: tuple[str, ...]
     label_seeds: tuple[str, ...]
     change_heuristics: tuple[str, ...]
+    peel_min_ratio: float
+    peel_max_days: int
     checkpoint_dir: str | None
     sweep_min_inputs: int
     exchange_min_sweeps: int
@@ -135,7 +137,7 @@ class ReportSettings:
 MIN_VACUUM_RETENTION_HOURS = 168
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
-CHANGE_HEURISTICS = ("fresh_change", "script_type_change")
+CHANGE_HEURISTICS = ("fresh_change", "script_type_change", "peel_change")
 
 
 @dataclass(frozen=True)
@@ -393,7 +395,8 @@ def _metrics(met: dict[str, Any]) -> MetricsSettings:
 def _entities(ent: dict[str, Any]) -> EntitiesSettings:
     _known(
         ent,
-        {"pools", "label_seeds", "change_heuristics", "checkpoint_dir", "sweep_min_inputs",
+        {"pools", "label_seeds", "change_heuristics", "peel_min_ratio", "peel_max_days",
+         "checkpoint_dir", "sweep_min_inputs",
          "exchange_min_sweeps", "exchange_min_addresses", "exchange_flow_min_share",
          "one_hop_min_share", "coinjoin_min_share", "retype_days", "holder"},
         "entities",
@@ -422,6 +425,8 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
         pools=_paths(ent.get("pools"), "entities.pools"),
         label_seeds=_paths(ent.get("label_seeds"), "entities.label_seeds"),
         change_heuristics=heuristics,
+        peel_min_ratio=_number(ent, "peel_min_ratio", "entities", float, 1),
+        peel_max_days=_number(ent, "peel_max_days", "entities", int, 0),
         checkpoint_dir=ent.get("checkpoint_dir"),
         sweep_min_inputs=_number(ent, "sweep_min_inputs", "entities", int, 2),
         exchange_min_sweeps=_number(ent, "exchange_min_sweeps", "entities", int, 1),

@@ -324,3 +324,86 @@ def test_owner_tags_name_seeds_typed_entities_of_older_runs_and_coinbase_receive
         (3, "miner"),
         (4, "miner"),
     ]
+
+
+# -- peeling chains -------------------------------------------------------------------------
+
+PEEL_INPUTS = (
+    "txid string, height int, day date, address string, script_type string, "
+    "prev_txid string, prev_vout int"
+)
+PEEL_OUTPUTS = (
+    "txid string, vout int, height int, day date, address string, script_type string, "
+    "value_sats bigint"
+)
+PEEL_IDS = "address string, address_id bigint, first_height int"
+
+
+def _peel(spark, txs, ids, spent_from_height=0, min_ratio=2.0, max_days=7):
+    """``txs``: (txid, height, day offset, [(address, type, prev_txid, prev_vout)],
+    [(address, type, value)]) — outputs numbered in order; days from 2024-01-01."""
+    import datetime as dt
+
+    from hodlflow.entities.cospend import peel_edges
+
+    d0 = dt.date(2024, 1, 1)
+    ins, outs = [], []
+    for txid, height, day, tx_in, tx_out in txs:
+        when = d0 + dt.timedelta(days=day)
+        ins += [(txid, height, when, a, t, pt, pv) for a, t, pt, pv in tx_in]
+        outs += [(txid, i, height, when, a, t, v) for i, (a, t, v) in enumerate(tx_out)]
+    flags = [(t[0], False, False) for t in txs]
+    return peel_edges(
+        spark.createDataFrame(ins, PEEL_INPUTS),
+        spark.createDataFrame(outs, PEEL_OUTPUTS),
+        spark.createDataFrame(flags, TX_FLAGS),
+        spark.createDataFrame(ids, PEEL_IDS),
+        min_ratio, max_days, spent_from_height,
+    )  # fmt: skip
+
+
+# A hot wallet h (id 1, p2wpkh) pays withdrawals out of one coin three times, each change to a
+# fresh p2wpkh address spent alone by the next withdrawal; a customer pays most of a coin into
+# an exchange deposit address that is then swept (one output: no peel step follows).
+HOT_CHAIN = [
+    ("t1", 10, 0, [("h", "p2wpkh", "t0", 0)],
+     [("w1", "p2pkh", 100), ("c1", "p2wpkh", 1000), ("w2", "p2wpkh", 50)]),
+    ("t2", 11, 1, [("c1", "p2wpkh", "t1", 1)], [("c2", "p2wpkh", 800), ("w3", "p2wpkh", 190)]),
+    ("t3", 12, 2, [("c2", "p2wpkh", "t2", 0)], [("w4", "p2tr", 50), ("c3", "p2wpkh", 740)]),
+    ("u1", 12, 2, [("u", "p2wpkh", "t9", 0)], [("dep", "p2wpkh", 900), ("uc", "p2wpkh", 90)]),
+    ("s1", 13, 3, [("dep", "p2wpkh", "u1", 0), ("dep2", "p2wpkh", "t8", 0)],
+     [("sweep", "p2wpkh", 1200)]),
+]  # fmt: skip
+HOT_IDS = [
+    ("h", 1, 1), ("w1", 2, 10), ("c1", 3, 10), ("w2", 4, 10), ("c2", 5, 11), ("w3", 6, 11),
+    ("w4", 7, 12), ("c3", 8, 12), ("u", 9, 2), ("dep", 10, 12), ("uc", 11, 12),
+    ("dep2", 12, 5), ("sweep", 13, 13),
+]  # fmt: skip
+
+
+def test_peel_change_links_each_change_its_next_withdrawal_spends(spark):
+    # c1 → h (t2 continues the chain), c2 → c1 (t3 does); c3 is not spent yet; the deposit
+    # address is the customer's largest output but is swept, not peeled: no edge.
+    assert_edges(_peel(spark, HOT_CHAIN, HOT_IDS), [(3, 1), (5, 3)], spark)
+
+
+def test_peel_change_only_for_spends_in_the_run_within_max_days_and_a_clear_largest(spark):
+    # Only spends at height ≥ 12 (the run) count: t3 spends c2, so only c2 → c1.
+    assert_edges(_peel(spark, HOT_CHAIN, HOT_IDS, spent_from_height=12), [(5, 3)], spark)
+    # c1 spent 1 day later, c2 1 day later: max_days 0 keeps neither.
+    assert_edges(_peel(spark, HOT_CHAIN, HOT_IDS, max_days=0), [], spark)
+    # Largest over second: t1 1000/100 = 10×, t2 800/190 = 4.2×, t3 740/50 = 14.8×. At 4.5×
+    # t2 is no step: it neither continues t1's chain nor starts one for t3.
+    assert_edges(_peel(spark, HOT_CHAIN, HOT_IDS, min_ratio=4.5), [], spark)
+    assert_edges(_peel(spark, HOT_CHAIN, HOT_IDS, min_ratio=4.0), [(3, 1), (5, 3)], spark)
+
+
+def test_peel_change_needs_a_fresh_change_of_the_inputs_type(spark):
+    # c1 already seen before t1 (first height 5): not fresh, t1 is no step; and t2's change of
+    # another script type than its input: t2 is no step, so nothing continues from t1 either.
+    ids = [r if r[0] != "c1" else ("c1", 3, 5) for r in HOT_IDS]
+    assert_edges(_peel(spark, HOT_CHAIN, ids), [(5, 3)], spark)
+    chain = [t if t[0] != "t2" else
+             ("t2", 11, 1, [("c1", "p2wpkh", "t1", 1)], [("c2", "p2tr", 800), ("w3", "p2wpkh", 190)])
+             for t in HOT_CHAIN]  # fmt: skip
+    assert_edges(_peel(spark, chain, HOT_IDS), [], spark)

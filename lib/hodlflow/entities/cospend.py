@@ -325,6 +325,120 @@ def change_edges(
     return edges.filter(F.col("src") != F.col("dst")).distinct()
 
 
+def peel_edges(
+    inputs: DataFrame,
+    outputs: DataFrame,
+    tx_flags: DataFrame,
+    address_ids: DataFrame,
+    min_ratio: float,
+    max_days: int,
+    spent_from_height: int,
+) -> DataFrame:
+    """Edges along peeling chains: a payment's change that the payer's next payment spends.
+
+    A wallet that pays out of one large coin — an exchange's hot wallet paying withdrawals, a
+    spender paying out of their savings — sends a small part to the payees and the rest to a
+    fresh change address of its own kind, and spends that change in its next payment, which
+    again peels a little off (Meiklejohn et al., "A Fistful of Bitcoins", 2013, followed such
+    chains). When the change coin pays alone, common-input ownership never links it: a chain
+    of one-address entities.
+
+    Input: ``inputs`` (``txid``, ``height``, ``day``, ``address``, ``script_type``,
+    ``prev_txid``, ``prev_vout``) and ``outputs`` (``txid``, ``vout``, ``height``, ``day``,
+    ``address``, ``script_type``, ``value_sats``) of the run's range and the ``max_days`` days
+    before it; ``tx_flags`` (``txid``, ``is_coinbase``, ``is_coinjoin``) for those
+    transactions; ``address_ids`` (``address``, ``address_id``, ``first_height``) for every
+    address they name.
+
+    Output: ``src``, ``dst`` (bigint, distinct): (change address id, the paying transaction's
+    smallest input address id).
+
+    A *peel step* is a transaction, neither coinbase nor coinjoin, whose inputs have one script
+    type, with two or more outputs of positive value, all with an address and none paying an
+    input address back, whose largest output goes to an address first seen at its height, of
+    the inputs' script type, and is at least ``min_ratio`` times every other output: that
+    output is the step's change. A step's change gets its edge when a transaction at height ≥
+    ``spent_from_height``, at most ``max_days`` days later, spends it and is a peel step too
+    (deposits swept into one output, purchases kept, do not continue a chain). The edges
+    depend only on the chain, not on where runs begin: the same for one run or many.
+    """
+    require_columns(
+        inputs,
+        ("txid", "height", "day", "address", "script_type", "prev_txid", "prev_vout"),
+        "inputs",
+    )
+    require_columns(
+        outputs, ("txid", "vout", "height", "day", "address", "script_type", "value_sats"),
+        "outputs",
+    )  # fmt: skip
+    require_columns(address_ids, ("address", "address_id", "first_height"), "address_ids")
+    excluded = tx_flags.filter(
+        F.coalesce(F.col("is_coinjoin"), F.lit(False))
+        | F.coalesce(F.col("is_coinbase"), F.lit(False))
+    ).select("txid")
+    ids = address_ids.select(
+        "address", F.col("address_id").cast("bigint"), F.col("first_height").cast("int")
+    )
+    ins = inputs.join(excluded, "txid", "left_anti")
+    per_in = ins.groupBy("txid").agg(
+        F.min("script_type").alias("in_type"),
+        F.countDistinct("script_type").alias("in_types"),
+        F.count("address").alias("with_address"),
+        F.count(F.lit(1)).alias("n_in"),
+        F.collect_set("address").alias("in_addresses"),
+    )
+    owner = (
+        ins.join(ids.select("address", "address_id"), "address")
+        .groupBy("txid")
+        .agg(F.min("address_id").alias("owner"))
+    )
+    outs = outputs.filter(F.col("value_sats") > 0)
+    by_value = Window.partitionBy("txid").orderBy(F.desc("value_sats"), F.asc("vout"))
+    ranked = outs.select(
+        "txid", "vout", "height", "day", "address", "script_type", "value_sats",
+        F.row_number().over(by_value).alias("rank"),
+        F.count(F.lit(1)).over(Window.partitionBy("txid")).alias("n_out"),
+        F.count("address").over(Window.partitionBy("txid")).alias("out_with_address"),
+    )  # fmt: skip
+    second = ranked.filter(F.col("rank") == 2).select("txid", F.col("value_sats").alias("second"))
+    back = (
+        ranked.join(per_in.select("txid", "in_addresses"), "txid")
+        .filter(F.array_contains("in_addresses", F.col("address")))
+        .select("txid")
+        .distinct()
+    )
+    steps = (
+        ranked.filter((F.col("rank") == 1) & (F.col("n_out") >= 2))
+        .filter(F.col("out_with_address") == F.col("n_out"))
+        .join(second, "txid")
+        .join(per_in, "txid")
+        .join(back, "txid", "left_anti")
+        .join(ids, "address")
+        .filter(
+            (F.col("in_types") == 1)
+            & (F.col("with_address") == F.col("n_in"))
+            & (F.col("script_type") == F.col("in_type"))
+            & (F.col("first_height") == F.col("height"))
+            & (F.col("value_sats") >= F.lit(float(min_ratio)) * F.col("second"))
+        )
+        .join(owner, "txid")
+        .select("txid", "vout", "day", "address_id", "owner")
+    )
+    spenders = steps.select(F.col("txid").alias("next_txid"), F.col("day").alias("next_day"))
+    spends = ins.filter(F.col("height") >= spent_from_height).select(
+        F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"),
+        F.col("txid").alias("next_txid"),
+    )  # fmt: skip
+    return (
+        steps.join(spends, ["txid", "vout"])
+        .join(spenders, "next_txid")
+        .filter(F.datediff("next_day", "day") <= max_days)
+        .select(F.col("address_id").alias("src"), F.col("owner").alias("dst"))
+        .filter(F.col("src") != F.col("dst"))
+        .distinct()
+    )
+
+
 def guard_change_edges(edges: DataFrame, tags: DataFrame) -> DataFrame:
     """The change edges that cannot merge two owners known to differ.
 

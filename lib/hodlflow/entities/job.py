@@ -43,6 +43,7 @@ from hodlflow.entities.cospend import (
     change_edges,
     cospend_edges,
     guard_change_edges,
+    peel_edges,
     with_address_ids,
     with_coinjoin_flag,
 )
@@ -282,6 +283,8 @@ def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[
     edges = cospend_edges(ins, flags, ids_range)
     if ent.change_heuristics:
         guessed = change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
+        if "peel_change" in ent.change_heuristics:
+            guessed = guessed.unionByName(_peel_edges(read, ids, start, end, first_day, ent))
         tags = _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range)
         edges = edges.unionByName(guard_change_edges(guessed, tags))
     edges = edges.localCheckpoint()
@@ -746,6 +749,22 @@ def _entity_pools(spark, blocks, outs, emap, pools) -> DataFrame:
         .filter("_r = 1")
         .select("entity_id", F.col("pool_name").alias("run_pool"),
                 F.col("matched_by").alias("run_pool_by"))
+    )  # fmt: skip
+
+
+def _peel_edges(read, ids, start, end, first_day, ent) -> DataFrame:
+    """The peeling-chain edges whose second step is in the run (``peel_change``): the chain
+    tables are read from ``entities.peel_max_days`` days before the run's first day, so a
+    chain crossing the start of a run links as in one run over both."""
+    window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=ent.peel_max_days))) & (
+        F.col("height") <= end
+    )
+    ins_w = read("chain.inputs").filter(window)
+    outs_w = read("chain.outputs").filter(window)
+    flags_w = with_coinjoin_flag(build_tx_summary(ins_w, outs_w))
+    return peel_edges(
+        ins_w, outs_w, flags_w, ids.select("address", "address_id", "first_height"),
+        ent.peel_min_ratio, ent.peel_max_days, start,
     )  # fmt: skip
 
 

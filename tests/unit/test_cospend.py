@@ -407,3 +407,42 @@ def test_peel_change_needs_a_fresh_change_of_the_inputs_type(spark):
              ("t2", 11, 1, [("c1", "p2wpkh", "t1", 1)], [("c2", "p2tr", 800), ("w3", "p2wpkh", 190)])
              for t in HOT_CHAIN]  # fmt: skip
     assert_edges(_peel(spark, chain, HOT_IDS), [], spark)
+
+
+def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
+    """``from_exchange_sats`` (the hot-wallet typing rule's numerator) on hand-made per-tx rows:
+    exchange 1 pays withdrawal w (60 to entity 7 as the step's change, 30 to customer 8) and
+    sweeps s (into entity 9); user 2 pays u (its change-shaped output to entity 10)."""
+    import datetime as dt
+
+    from hodlflow.entities.job import with_exchange_feeds
+
+    d = dt.date(2024, 1, 1)
+    per_tx = spark.createDataFrame(
+        [
+            ("w", 5, d, 1, 100, 1, 0, 0), ("w", 5, d, 7, 0, 0, 0, 60), ("w", 5, d, 8, 0, 0, 0, 30),
+            ("s", 5, d, 1, 50, 1, 1, 0), ("s", 5, d, 9, 0, 0, 0, 49),
+            ("u", 5, d, 2, 40, 1, 0, 0), ("u", 5, d, 10, 0, 0, 0, 35),
+        ],
+        "txid string, height int, day date, entity_id bigint, in_sats bigint, send_count int, "
+        "sweep_count int, received_sats bigint",
+    )  # fmt: skip
+    daily = spark.createDataFrame(
+        [(d, e) for e in (1, 2, 7, 8, 9, 10)], "day date, entity_id bigint"
+    )
+    exchanges = spark.createDataFrame([(1,)], "entity_id bigint")
+    changes = spark.createDataFrame(
+        [("w", 5, 7), ("u", 5, 10)], "txid string, height int, entity_id bigint"
+    )
+    got = {
+        r.entity_id: r.from_exchange_sats
+        for r in with_exchange_feeds(daily, per_tx, exchanges, changes).collect()
+    }
+    assert got == {1: 0, 2: 0, 7: 60, 8: 0, 9: 49, 10: 0}
+    # Without the change rows only the sweep feeds.
+    none = spark.createDataFrame([], "txid string, height int, entity_id bigint")
+    got = {
+        r.entity_id: r.from_exchange_sats
+        for r in with_exchange_feeds(daily, per_tx, exchanges, none).collect()
+    }
+    assert got == {1: 0, 2: 0, 7: 0, 8: 0, 9: 49, 10: 0}

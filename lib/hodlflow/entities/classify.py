@@ -11,7 +11,9 @@ Entity type, first rule that holds:
 3. ``exchange`` — behaviour: ≥ ``exchange_min_sweeps`` sweeps (≥ ``sweep_min_inputs`` distinct
    addresses spent into one output, the way an exchange gathers its deposit addresses) and
    ≥ ``exchange_min_addresses`` addresses; or ≥ ``exchange_flow_min_share`` of what it received
-   came from the sweeps of exchange entities (the hot wallet the deposits are swept into);
+   came from exchange entities' own moves: their sweeps (the hot wallet the deposits are swept
+   into) or the change of their payments (a withdrawal's rest paid to a fresh address of the
+   wallet's kind, :func:`hodlflow.entities.cospend.peel_steps`: a piece of its peeling chain);
 4. ``coinjoin`` — ≥ ``coinjoin_min_share`` of the value it moved went through coinjoins;
 5. ``miner`` (1-hop) — ≥ ``one_hop_min_share`` of what it received came from 0-hop miners;
 6. ``unknown``.

@@ -325,48 +325,35 @@ def change_edges(
     return edges.filter(F.col("src") != F.col("dst")).distinct()
 
 
-def peel_edges(
+def peel_steps(
     inputs: DataFrame,
     outputs: DataFrame,
     tx_flags: DataFrame,
     address_ids: DataFrame,
     min_ratio: float,
-    max_days: int,
-    spent_from_height: int,
 ) -> DataFrame:
-    """Edges along peeling chains: a payment's change that the payer's next payment spends.
+    """The change of every payment shaped like a step of a peeling chain.
 
     A wallet that pays out of one large coin — an exchange's hot wallet paying withdrawals, a
     spender paying out of their savings — sends a small part to the payees and the rest to a
     fresh change address of its own kind, and spends that change in its next payment, which
     again peels a little off (Meiklejohn et al., "A Fistful of Bitcoins", 2013, followed such
-    chains). When the change coin pays alone, common-input ownership never links it: a chain
-    of one-address entities.
+    chains).
 
-    Input: ``inputs`` (``txid``, ``height``, ``day``, ``address``, ``script_type``,
-    ``prev_txid``, ``prev_vout``) and ``outputs`` (``txid``, ``vout``, ``height``, ``day``,
-    ``address``, ``script_type``, ``value_sats``) of the run's range and the ``max_days`` days
-    before it; ``tx_flags`` (``txid``, ``is_coinbase``, ``is_coinjoin``) for those
-    transactions; ``address_ids`` (``address``, ``address_id``, ``first_height``) for every
-    address they name.
+    Input: ``inputs`` (``txid``, ``address``, ``script_type``), ``outputs`` (``txid``,
+    ``vout``, ``height``, ``day``, ``address``, ``script_type``, ``value_sats``), ``tx_flags``
+    (``txid``, ``is_coinbase``, ``is_coinjoin``) for their transactions; ``address_ids``
+    (``address``, ``address_id``, ``first_height``) for every address they name.
 
-    Output: ``src``, ``dst`` (bigint, distinct): (change address id, the paying transaction's
-    smallest input address id).
-
-    A *peel step* is a transaction, neither coinbase nor coinjoin, whose inputs have one script
-    type, with two or more outputs of positive value, all with an address and none paying an
-    input address back, whose largest output goes to an address first seen at its height, of
-    the inputs' script type, and is at least ``min_ratio`` times every other output: that
-    output is the step's change. A step's change gets its edge when a transaction at height ≥
-    ``spent_from_height``, at most ``max_days`` days later, spends it and is a peel step too
-    (deposits swept into one output, purchases kept, do not continue a chain). The edges
-    depend only on the chain, not on where runs begin: the same for one run or many.
+    Output: ``txid``, ``vout``, ``height``, ``day``, ``address``, ``address_id`` (of the
+    change), ``owner`` (the transaction's smallest input address id): one row per *peel step*,
+    a transaction, neither coinbase nor coinjoin, whose inputs all have an address and one
+    script type, with two or more outputs of positive value, all with an address and none
+    paying an input address back, whose largest output goes to an address first seen at its
+    height, of the inputs' script type, and is at least ``min_ratio`` times every other
+    output: that output is the step's change.
     """
-    require_columns(
-        inputs,
-        ("txid", "height", "day", "address", "script_type", "prev_txid", "prev_vout"),
-        "inputs",
-    )
+    require_columns(inputs, ("txid", "address", "script_type"), "inputs")
     require_columns(
         outputs, ("txid", "vout", "height", "day", "address", "script_type", "value_sats"),
         "outputs",
@@ -392,13 +379,13 @@ def peel_edges(
         .groupBy("txid")
         .agg(F.min("address_id").alias("owner"))
     )
-    outs = outputs.filter(F.col("value_sats") > 0)
     by_value = Window.partitionBy("txid").orderBy(F.desc("value_sats"), F.asc("vout"))
-    ranked = outs.select(
+    per_tx = Window.partitionBy("txid")
+    ranked = outputs.filter(F.col("value_sats") > 0).select(
         "txid", "vout", "height", "day", "address", "script_type", "value_sats",
         F.row_number().over(by_value).alias("rank"),
-        F.count(F.lit(1)).over(Window.partitionBy("txid")).alias("n_out"),
-        F.count("address").over(Window.partitionBy("txid")).alias("out_with_address"),
+        F.count(F.lit(1)).over(per_tx).alias("n_out"),
+        F.count("address").over(per_tx).alias("out_with_address"),
     )  # fmt: skip
     second = ranked.filter(F.col("rank") == 2).select("txid", F.col("value_sats").alias("second"))
     back = (
@@ -407,7 +394,7 @@ def peel_edges(
         .select("txid")
         .distinct()
     )
-    steps = (
+    return (
         ranked.filter((F.col("rank") == 1) & (F.col("n_out") >= 2))
         .filter(F.col("out_with_address") == F.col("n_out"))
         .join(second, "txid")
@@ -422,10 +409,38 @@ def peel_edges(
             & (F.col("value_sats") >= F.lit(float(min_ratio)) * F.col("second"))
         )
         .join(owner, "txid")
-        .select("txid", "vout", "day", "address_id", "owner")
+        .select("txid", "vout", "height", "day", "address", "address_id", "owner")
     )
+
+
+def peel_edges(
+    inputs: DataFrame,
+    outputs: DataFrame,
+    tx_flags: DataFrame,
+    address_ids: DataFrame,
+    min_ratio: float,
+    max_days: int,
+    spent_from_height: int,
+) -> DataFrame:
+    """Edges along peeling chains: a payment's change that the payer's next payment spends.
+
+    When the change coin of a :func:`peel_steps` step pays alone, common-input ownership never
+    links it: a chain of one-address entities. Here a step's change is linked to the step's
+    payer when a transaction at height ≥ ``spent_from_height``, at most ``max_days`` days
+    later, spends it and is a step too (deposits swept into one output, purchases kept, do not
+    continue a chain).
+
+    Input: as :func:`peel_steps`, ``inputs`` also with ``height``, ``prev_txid`` and
+    ``prev_vout``; the rows of the run's range and of the ``max_days`` days before it.
+
+    Output: ``src``, ``dst`` (bigint, distinct): (change address id, the paying transaction's
+    smallest input address id). The edges depend only on the chain, not on where runs begin:
+    the same for one run or many.
+    """
+    require_columns(inputs, ("txid", "height", "prev_txid", "prev_vout"), "inputs")
+    steps = peel_steps(inputs, outputs, tx_flags, address_ids, min_ratio)
     spenders = steps.select(F.col("txid").alias("next_txid"), F.col("day").alias("next_day"))
-    spends = ins.filter(F.col("height") >= spent_from_height).select(
+    spends = inputs.filter(F.col("height") >= spent_from_height).select(
         F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"),
         F.col("txid").alias("next_txid"),
     )  # fmt: skip

@@ -44,6 +44,7 @@ from hodlflow.entities.cospend import (
     cospend_edges,
     guard_change_edges,
     peel_edges,
+    peel_steps,
     with_address_ids,
     with_coinjoin_flag,
 )
@@ -348,7 +349,13 @@ def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[
     seeded = _seed_labels(spark, seeds, ae_old, new_rows, remapped).localCheckpoint()
     phase("seeds")
     exchanges = _exchange_senders(daily, start_state, seeded, old_state, remapped, ent)
-    daily = _with_exchange_sweeps(daily, per_tx, exchanges).localCheckpoint()
+    changes = (
+        peel_steps(ins, outs, flags, ids.select("address", "address_id", "first_height"),
+                   ent.peel_min_ratio)
+        .join(emap, "address")
+        .select("txid", "height", "entity_id")
+    )  # fmt: skip
+    daily = with_exchange_feeds(daily, per_tx, exchanges, changes).localCheckpoint()
     phase("exchange sweeps")
     running = _running(daily, start_state, pools_df, seeded, ent).localCheckpoint()
     phase("per-day totals")
@@ -463,9 +470,11 @@ def _first_retyped_day(transfers: DataFrame, retyped: DataFrame, first_day, ent)
     )
     # One pass over the window: each transfer as its two parties, one semi join.
     parties = recent.select("day", F.explode(F.array("sender", "receiver")).alias("entity_id"))
-    earliest = parties.join(retyped.select("entity_id"), "entity_id", "left_semi").agg(
-        F.min("day")
-    ).first()[0]
+    earliest = (
+        parties.join(retyped.select("entity_id"), "entity_id", "left_semi")
+        .agg(F.min("day"))
+        .first()[0]
+    )
     return first_day if earliest is None else min(earliest, first_day)
 
 
@@ -688,18 +697,26 @@ def _exchange_senders(daily, start_state, seeded, old_state, remapped, ent) -> D
     return swept.union(seeded.select("entity_id")).union(earlier).distinct()
 
 
-def _with_exchange_sweeps(daily, per_tx, exchanges) -> DataFrame:
-    """Add ``from_exchange_sats``: per day and entity, what it received from the sweeps of
-    exchange entities (an exchange gathering its deposits into its own hot wallet)."""
+def with_exchange_feeds(daily, per_tx, exchanges, changes) -> DataFrame:
+    """Add ``from_exchange_sats``: per day and entity, what it received from exchange entities
+    as their own coins move — from their sweeps (an exchange gathering its deposits into its hot
+    wallet), or as the change of their payments (``changes``: txid, height, entity_id of each
+    payment's peel-step change, :func:`hodlflow.entities.cospend.peel_steps`: a hot wallet's
+    withdrawal paying the rest of its coin to a fresh address of its own kind)."""
+    keys = ["txid", "height"]
     sweeps = (
         per_tx.filter(F.col("sweep_count") == 1)
         .join(exchanges, "entity_id")
-        .select("txid", "height")
+        .select(*keys)
         .distinct()
     )
+    paid = per_tx.filter(F.col("in_sats") > 0).join(exchanges, "entity_id").select(*keys).distinct()
+    receipts = per_tx.filter((F.col("send_count") == 0) & (F.col("received_sats") > 0))
     fed = (
-        per_tx.join(sweeps, ["txid", "height"])
-        .filter((F.col("send_count") == 0) & (F.col("received_sats") > 0))
+        receipts.join(sweeps, keys)
+        .unionByName(receipts.join(paid, keys).join(changes, [*keys, "entity_id"]))
+        .groupBy("day", "entity_id", *keys)
+        .agg(F.first("received_sats").alias("received_sats"))
         .groupBy("day", "entity_id")
         .agg(F.sum("received_sats").alias("from_exchange_sats"))
     )
@@ -841,7 +858,8 @@ def _running(daily, start_state, pools_df, seeded, ent) -> DataFrame:
     ), "entity_id", "left")  # fmt: skip
     base = base.join(pools_df, "entity_id", "left").join(seeded, "entity_id", "left")
     day_cols = [
-        F.col(c).alias(f"day_{c}") for c in ("received_sats", "sent_sats", "fees_sats", "send_count")
+        F.col(c).alias(f"day_{c}")
+        for c in ("received_sats", "sent_sats", "fees_sats", "send_count")
     ]
     running = base.select(
         "day", "entity_id", *day_cols, "seed_label",

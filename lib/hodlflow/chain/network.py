@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Satoshis per bitcoin (Bitcoin Core's COIN): every amount in the tables is an integer of these.
+COIN = 100_000_000
+
 
 @dataclass(frozen=True)
 class Network:
@@ -21,7 +24,7 @@ class Network:
         halvings = height // self.halving_interval
         if halvings >= 64:
             return 0
-        return (50 * 100_000_000) >> halvings
+        return (50 * COIN) >> halvings
 
 
 MAIN = Network(

@@ -34,6 +34,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from hodlflow.chain.network import COIN
 from hodlflow.config import EntitiesSettings
 
 EXCHANGE, MINER, COINJOIN, UNKNOWN = "exchange", "miner", "coinjoin", "unknown"
@@ -113,7 +114,7 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
     accumulator = (
         (F.col("receive_count") >= h.accumulation_min_receives)
         & never_spent
-        & (F.col("balance_sats") >= F.lit(round(h.accumulation_min_btc * 100_000_000)))
+        & (F.col("balance_sats") >= F.lit(round(h.accumulation_min_btc * COIN)))
     )
     dormant = never_spent & (age >= h.dormant_days)
     applies = (F.col("entity_type") == UNKNOWN) & (F.col("balance_sats") > 0)

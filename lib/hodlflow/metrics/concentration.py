@@ -20,11 +20,11 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from hodlflow.chain.network import COIN
 from hodlflow.config import EntitiesSettings
 from hodlflow.entities import classify
 from hodlflow.metrics.supply import band_of
 
-SATS = 1e8
 # Entity balance cohorts, in BTC: (name, min, max exclusive).
 BALANCE_COHORTS = (
     ("lt_1", 0, 1),
@@ -207,8 +207,8 @@ def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
         (2 * asc_weighted / (n * F.col("_total")) - (n + 1) / n).alias("gini"),
         (F.col("_squares") / (F.col("_total") * F.col("_total"))).alias("hhi"),
         "accumulation_entities",
-        (F.col("_acc") / SATS).alias("accumulation_btc"),
-        *((F.col(f"_{c}") / SATS).alias(f"{c}_balance_btc")
+        (F.col("_acc") / COIN).alias("accumulation_btc"),
+        *((F.col(f"_{c}") / COIN).alias(f"{c}_balance_btc")
           for c in (classify.STRONG, classify.WEAK) if classed),
     )  # fmt: skip
 
@@ -221,7 +221,7 @@ def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> Da
          for i, (name, lo, hi) in enumerate(BALANCE_COHORTS)],
         "cohort_order int, cohort string, min_btc double, max_btc double",
     )  # fmt: skip
-    band = band_of(F.col("balance_sats") / SATS, BALANCE_COHORTS)
+    band = band_of(F.col("balance_sats") / COIN, BALANCE_COHORTS)
     per = held.withColumn("cohort", band).groupBy("day", "cohort").agg(
         F.count(F.lit(1)).alias("entities"), F.sum("balance_sats").alias("_sats")
     )
@@ -232,7 +232,7 @@ def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> Da
         .na.fill(0, ["entities", "_sats"])
         .select(
             "day", "cohort", "cohort_order", "min_btc", "max_btc", "entities",
-            (F.col("_sats") / SATS).alias("balance_btc"),
+            (F.col("_sats") / COIN).alias("balance_btc"),
             F.when(total > 0, F.col("_sats") / total).alias("share"),
         )
     )  # fmt: skip
@@ -244,7 +244,7 @@ def reserves(held: DataFrame, hops: DataFrame) -> DataFrame:
     typed = held.join(hops, "entity_id", "left")
 
     def total(cond: Column) -> Column:
-        return F.sum(F.when(cond, F.col("balance_sats")).otherwise(0)) / SATS
+        return F.sum(F.when(cond, F.col("balance_sats")).otherwise(0)) / COIN
 
     miner = F.col("entity_type") == "miner"
     return typed.groupBy("day").agg(

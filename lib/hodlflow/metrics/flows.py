@@ -8,7 +8,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-SATS = 1e8
+from hodlflow.chain.network import COIN
 
 
 def entity_flows(class_flows: DataFrame, prices: DataFrame) -> DataFrame:
@@ -20,8 +20,8 @@ def entity_flows(class_flows: DataFrame, prices: DataFrame) -> DataFrame:
         "day",
         "from_class",
         "to_class",
-        (F.col("value_sats") / SATS).alias("value_btc"),
-        (F.col("value_sats") / SATS * F.col("price_usd")).alias("value_usd"),
+        (F.col("value_sats") / COIN).alias("value_btc"),
+        (F.col("value_sats") / COIN * F.col("price_usd")).alias("value_usd"),
         "transfers",
     )
 
@@ -32,7 +32,7 @@ def _pair(frm, to) -> F.Column:
         cond = cond & frm(F.col("from_class"))
     if to is not None:
         cond = cond & to(F.col("to_class"))
-    return F.sum(F.when(cond, F.col("value_sats")).otherwise(0)) / SATS
+    return F.sum(F.when(cond, F.col("value_sats")).otherwise(0)) / COIN
 
 
 def exchange_flows(days: DataFrame, class_flows: DataFrame, opening_balance: float) -> DataFrame:
@@ -64,7 +64,7 @@ def net_inflow(cls: str) -> F.Column:
     fc, tc, v = F.col("from_class"), F.col("to_class"), F.col("value_sats")
     got = F.when((tc == cls) & (fc != cls), v)
     paid = F.when((fc == cls) & (tc != cls), v)
-    return F.sum(F.coalesce(got, F.lit(0)) - F.coalesce(paid, F.lit(0))) / SATS
+    return F.sum(F.coalesce(got, F.lit(0)) - F.coalesce(paid, F.lit(0))) / COIN
 
 
 def net_weak_to_strong(strong_net: F.Column, weak_net: F.Column) -> F.Column:

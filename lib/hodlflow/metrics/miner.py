@@ -12,9 +12,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from hodlflow.chain.network import COIN
 from hodlflow.config import CostSettings
 
-SATS = 1e8
 HASHES_PER_DIFFICULTY_SECOND = 2**32 / 600  # a block every 600 s at difficulty 1
 
 
@@ -22,8 +22,8 @@ def daily_blocks(blocks: DataFrame) -> DataFrame:
     """Per day of ``chain.blocks``: blocks, subsidy/fees (BTC), mean difficulty, hash rate."""
     return blocks.groupBy("day").agg(
         F.count(F.lit(1)).cast("int").alias("blocks"),
-        (F.sum("subsidy_sats") / SATS).alias("subsidy_btc"),
-        (F.sum("fees_sats") / SATS).alias("fees_btc"),
+        (F.sum("subsidy_sats") / COIN).alias("subsidy_btc"),
+        (F.sum("fees_sats") / COIN).alias("fees_btc"),
         F.avg("difficulty").alias("difficulty"),
         (F.sum("difficulty") * HASHES_PER_DIFFICULTY_SECOND / 144 / 1e12).alias("hash_rate_ths"),
     )
@@ -48,10 +48,10 @@ def miner_flows(class_flows: DataFrame, covered_through) -> DataFrame:
         miner.filter(F.col("day") <= F.lit(covered_through))
         .groupBy("day")
         .agg(
-            (F.sum("value_sats") / SATS).alias("miner_outflow_btc"),
-            (F.sum(F.when(F.col("to_class") == "exchange", F.col("value_sats")).otherwise(0)) / SATS)
+            (F.sum("value_sats") / COIN).alias("miner_outflow_btc"),
+            (F.sum(F.when(F.col("to_class") == "exchange", F.col("value_sats")).otherwise(0)) / COIN)
             .alias("miner_to_exchange_btc"),
-            (F.sum(F.when(F.col("to_class") == "miner", F.col("value_sats")).otherwise(0)) / SATS)
+            (F.sum(F.when(F.col("to_class") == "miner", F.col("value_sats")).otherwise(0)) / COIN)
             .alias("miner_to_miner_btc"),
         )
     )  # fmt: skip

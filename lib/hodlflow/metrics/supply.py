@@ -17,7 +17,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-SATS = 1e8
+from hodlflow.chain.network import COIN
+
 # HODL-wave bands (docs/metrics.md): (name, min age in days, max age in days exclusive).
 BANDS = (
     ("lt_1d", 0, 1),
@@ -161,7 +162,7 @@ def supply_aggregates(unspent: DataFrame, prices: DataFrame, lth_days: int) -> D
         .groupBy("day", "cohort")
         .agg(
             F.sum("unspent_sats").alias("supply_sats"),
-            (_sum_or_null(F.col("unspent_sats"), F.col("created_price")) / SATS).alias(
+            (_sum_or_null(F.col("unspent_sats"), F.col("created_price")) / COIN).alias(
                 "realized_cap_usd"
             ),
             F.sum(F.when(F.col("_age") == lth_days - 1, F.col("unspent_sats")).otherwise(0)).alias(
@@ -197,7 +198,7 @@ def spent_aggregates(
         .groupBy("day", "cohort")
         .agg(
             F.sum("value_sats").alias("spent_sats"),
-            (F.sum(F.col("value_sats") * F.col("_age")) / SATS).alias("cdd"),
+            (F.sum(F.col("value_sats") * F.col("_age")) / COIN).alias("cdd"),
             _sum_or_null(F.col("value_sats"), F.col("_price")).alias("spend_usd"),
             _sum_or_null(F.col("value_sats"), F.col("created_price")).alias("created_usd"),
             _sum_or_null(a_value, F.col("_price")).alias("a_spend_usd"),
@@ -242,7 +243,7 @@ def supply_cohorts(
     realized = F.when(F.col("supply_sats") == 0, F.lit(0.0)).otherwise(F.col("realized_cap_usd"))
     return (
         rows.withColumn("realized_cap_usd", realized)
-        .withColumn("supply_btc", F.col("supply_sats") / SATS)
+        .withColumn("supply_btc", F.col("supply_sats") / COIN)
         .withColumn("supply_share", F.when(total > 0, F.col("supply_sats") / total))
         .withColumn(
             "realized_share",
@@ -251,7 +252,7 @@ def supply_cohorts(
         .withColumn("realized_price_usd", _ratio("realized_cap_usd", "supply_btc"))
         .withColumn("market_value_usd", F.col("supply_btc") * F.col("price_usd"))
         .withColumn("mvrv", _ratio("market_value_usd", "realized_cap_usd"))
-        .withColumn("spent_btc", F.col("spent_sats") / SATS)
+        .withColumn("spent_btc", F.col("spent_sats") / COIN)
         .withColumn("dormancy_days", _ratio("cdd", "spent_btc"))
         .withColumn("sopr", _ratio("spend_usd", "created_usd"))
         .withColumn("asopr", _ratio("a_spend_usd", "a_created_usd"))
@@ -274,9 +275,9 @@ def lth_changes(spark: SparkSession, supply: DataFrame, first: dt.date, last: dt
     )
     return rows.select(
         "day",
-        (F.col("supply_sats") / SATS).alias("lth_supply_btc"),
-        (F.lag("maturing_sats").over(order) / SATS).alias("sth_to_lth_btc"),
-        ((F.col("supply_sats") - F.lag("supply_sats").over(order)) / SATS).alias(
+        (F.col("supply_sats") / COIN).alias("lth_supply_btc"),
+        (F.lag("maturing_sats").over(order) / COIN).alias("sth_to_lth_btc"),
+        ((F.col("supply_sats") - F.lag("supply_sats").over(order)) / COIN).alias(
             "lth_supply_change_btc"
         ),
     ).filter(F.col("day") >= F.lit(first))

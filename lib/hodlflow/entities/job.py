@@ -580,12 +580,9 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     in proportion to their inputs; change and any output back to a spender are not flows, nor
     are coinbases (no spender).
 
-    ``payer_class``: by the coins the payer pays from — the entity-adjusted value-weighted age
-    of what it held when the day began (``sod_*`` of ``running``: its own change kept the age
-    of the coins it came from), or of the coins it spends when it began the day with nothing;
-    strong when that age a gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥
-    ``holder.strong_min_weight`` (the entity-adjusted weight of docs/metrics.md), weak
-    otherwise. A
+    ``payer_class``: by the coins the payer spends — strong when their value-weighted age a
+    gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
+    (the entity-adjusted weight of docs/metrics.md, on the coins moved), weak otherwise. A
     seller is so judged by what it sells, not by what is left after: a trader that sells its
     whole wallet has no balance, hence no holder class, at the end of that day. Except a first
     spend: an entity that never spent before that day and now spends young coins (weak by the
@@ -603,19 +600,13 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     receivers = per_tx.filter((F.col("in_sats") == 0) & (F.col("out_sats") > 0)).select(
         *keys, F.col("entity_id").alias("receiver"), "out_sats"
     )
-    day_num = F.datediff("day", F.lit("1970-01-01"))
     first_spend = running.select(
         "day",
         F.col("entity_id").alias("sender"),
         (F.col("send_count") == F.col("day_send_count")).alias("_first_spend"),
-        F.when(
-            F.col("sod_balance_sats") > 0,
-            day_num - F.col("sod_coin_day_sum") / F.col("sod_balance_sats"),
-        ).alias("_held_age"),
     )
-    age = F.coalesce("_held_age", "spent_age_days")
-    coins = classify.coins_class(age, ent)
-    held = age >= F.lit(ent.holder.seller_min_hold_days)
+    coins = classify.coins_class(F.col("spent_age_days"), ent)
+    held = F.col("spent_age_days") >= F.lit(ent.holder.seller_min_hold_days)
     payer_class = F.when(
         F.col("_first_spend") & (coins == classify.WEAK),
         F.when(held, NEW_PAYER).otherwise(OTHER),
@@ -873,9 +864,6 @@ def _running(daily, start_state, pools_df, seeded, ent) -> DataFrame:
     running = base.select(
         "day", "entity_id", *day_cols, "seed_label",
         *((F.coalesce(F.col(f"_s_{c}"), F.lit(0)) + F.sum(c).over(upto)).alias(c) for c in SUMS),
-        # What it held when the day began (the day's own moves taken off): the age of a payer.
-        *((F.coalesce(F.col(f"_s_{c}"), F.lit(0)) + F.sum(c).over(upto) - F.col(c))
-          .alias(f"sod_{c}") for c in ("balance_sats", "coin_day_sum")),
         F.least(F.coalesce("_s_first", F.lit(2**31 - 1)), F.min("first_height").over(upto))
         .alias("first_height"),
         F.max("last_height").over(upto).alias("last_height"),

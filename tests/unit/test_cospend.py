@@ -411,8 +411,10 @@ def test_peel_change_needs_a_fresh_change_of_the_inputs_type(spark):
 
 def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     """``from_exchange_sats`` (the hot-wallet typing rule's numerator) on hand-made per-tx rows:
-    exchange 1 pays withdrawal w (60 to entity 7 as the step's change, 30 to customer 8) and
-    sweeps s (into entity 9); user 2 pays u (its change-shaped output to entity 10)."""
+    exchange 1 (sweeping deposits) sweeps s into entity 3, which thereby is a hot wallet (49 of
+    the 69 it ever received came from sweeps: ≥ half); the hot wallet pays withdrawal w, 60 to
+    entity 7 as the step's change and 30 to customer 8; user 2 pays u, its change-shaped output
+    to entity 10."""
     import datetime as dt
 
     from hodlflow.entities.job import with_exchange_feeds
@@ -420,29 +422,32 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     d = dt.date(2024, 1, 1)
     per_tx = spark.createDataFrame(
         [
-            ("w", 5, d, 1, 100, 1, 0, 0), ("w", 5, d, 7, 0, 0, 0, 60), ("w", 5, d, 8, 0, 0, 0, 30),
-            ("s", 5, d, 1, 50, 1, 1, 0), ("s", 5, d, 9, 0, 0, 0, 49),
-            ("u", 5, d, 2, 40, 1, 0, 0), ("u", 5, d, 10, 0, 0, 0, 35),
+            ("s", 5, d, 1, 50, 1, 1, 0), ("s", 5, d, 3, 0, 0, 0, 49),
+            ("w", 6, d, 3, 100, 1, 0, 0), ("w", 6, d, 7, 0, 0, 0, 60), ("w", 6, d, 8, 0, 0, 0, 30),
+            ("u", 6, d, 2, 40, 1, 0, 0), ("u", 6, d, 10, 0, 0, 0, 35),
         ],
         "txid string, height int, day date, entity_id bigint, in_sats bigint, send_count int, "
         "sweep_count int, received_sats bigint",
     )  # fmt: skip
+    got_today = {1: 0, 2: 0, 3: 49, 7: 60, 8: 30, 10: 35}
     daily = spark.createDataFrame(
-        [(d, e) for e in (1, 2, 7, 8, 9, 10)], "day date, entity_id bigint"
+        [(d, e, r) for e, r in got_today.items()], "day date, entity_id bigint, received_sats bigint"
     )
     exchanges = spark.createDataFrame([(1,)], "entity_id bigint")
     changes = spark.createDataFrame(
-        [("w", 5, 7), ("u", 5, 10)], "txid string, height int, entity_id bigint"
+        [("w", 6, 7), ("u", 6, 10)], "txid string, height int, entity_id bigint"
     )
-    got = {
-        r.entity_id: r.from_exchange_sats
-        for r in with_exchange_feeds(daily, per_tx, exchanges, changes).collect()
-    }
-    assert got == {1: 0, 2: 0, 7: 60, 8: 0, 9: 49, 10: 0}
+    state = "entity_id bigint, received_sats bigint, from_exchange_sats bigint"
+
+    def feeds(changes, received_before):
+        start = spark.createDataFrame([(3, received_before, 0)], state)
+        out = with_exchange_feeds(daily, per_tx, exchanges, changes, start, 0.5)
+        return {r.entity_id: r.from_exchange_sats for r in out.collect()}
+
+    assert feeds(changes, 20) == {1: 0, 2: 0, 3: 49, 7: 60, 8: 0, 10: 0}
+    # Had 3 received 200 before from elsewhere, the sweep (49 of 249) does not make it a hot
+    # wallet, and its change feeds nobody.
+    assert feeds(changes, 200) == {1: 0, 2: 0, 3: 49, 7: 0, 8: 0, 10: 0}
     # Without the change rows only the sweep feeds.
     none = spark.createDataFrame([], "txid string, height int, entity_id bigint")
-    got = {
-        r.entity_id: r.from_exchange_sats
-        for r in with_exchange_feeds(daily, per_tx, exchanges, none).collect()
-    }
-    assert got == {1: 0, 2: 0, 7: 0, 8: 0, 9: 49, 10: 0}
+    assert feeds(none, 20) == {1: 0, 2: 0, 3: 49, 7: 0, 8: 0, 10: 0}

@@ -67,6 +67,10 @@ EXPECTED = {
         ("weak_to_exchange_btc", "metrics.holder_migration", "weak_to_exchange_btc", ""),
         ("exchange_to_strong_btc", "metrics.holder_migration", "exchange_to_strong_btc", ""),
     ],
+    "holder_balances": [
+        ("strong_balance_btc", "metrics.holder_migration", "strong_balance_btc", ""),
+        ("weak_balance_btc", "metrics.holder_migration", "weak_balance_btc", ""),
+    ],
     "holder_supply": [
         ("lth_supply_btc", "metrics.supply_cohorts", "supply_btc", "cohort = 'lth'"),
         ("sth_supply_btc", "metrics.supply_cohorts", "supply_btc", "cohort = 'sth'"),

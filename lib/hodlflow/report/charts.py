@@ -92,6 +92,22 @@ CHARTS: tuple[ChartSpec, ...] = (
         ),  # fmt: skip
     ),
     ChartSpec(
+        id="holder_balances",
+        title="What strong and weak hands hold",
+        y_label="BTC",
+        caption="Coins held at each day's end by the entities whose holder class that day is "
+        "strong (metrics.holder_migration.strong_balance_btc) and weak (weak_balance_btc), "
+        "decided per day without look-ahead; exchanges, miners and coinjoins hold none. "
+        "Accumulation shows as strong hands' holdings rising, distribution as them falling "
+        "while weak hands' rise. Gaps: days past the entities step's last day.",
+        series=(
+            SeriesSpec("strong_balance_btc", "strong hands", "metrics.holder_migration",
+                       "strong_balance_btc", "#1f77b4"),
+            SeriesSpec("weak_balance_btc", "weak hands", "metrics.holder_migration",
+                       "weak_balance_btc", "#ff7f0e"),
+        ),  # fmt: skip
+    ),
+    ChartSpec(
         id="holder_supply",
         title="Long- and short-term holder supply",
         y_label="BTC",

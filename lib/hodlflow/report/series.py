@@ -59,8 +59,9 @@ def build_report_frame(
         frame = frame.withColumn("price_usd", F.lit(None).cast("double"))
     frame = frame.join(
         migration.select(
-            "day", "net_weak_to_strong_btc", "weak_to_exchange_btc", "exchange_to_strong_btc"
-        ),
+            "day", "net_weak_to_strong_btc", "weak_to_exchange_btc", "exchange_to_strong_btc",
+            "strong_balance_btc", "weak_balance_btc",
+        ),  # fmt: skip
         "day",
         "left",
     )

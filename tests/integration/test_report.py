@@ -148,11 +148,17 @@ class _Dom(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "figure" and "data-chart" in a:
-            self._chart = self.charts.setdefault(a["data-chart"], {"attrs": a, "paths": []})
+            self._chart = self.charts.setdefault(
+                a["data-chart"], {"attrs": a, "paths": [], "means": [], "shaded": []}
+            )
         elif tag == "svg" and self._chart is not None:
             self._chart["svg"] = a
         elif tag == "path" and self._chart is not None and "series" in a.get("class", ""):
             self._chart["paths"].append(a)
+        elif tag == "path" and self._chart is not None and a.get("class") == "mean":
+            self._chart["means"].append(a)
+        elif tag == "rect" and self._chart is not None and a.get("class") == "below-cost":
+            self._chart["shaded"].append(a)
         elif tag == "b" and "data-fact" in a:
             self._fact = a["data-fact"]
             self.facts[self._fact] = ""
@@ -253,6 +259,28 @@ def test_every_chart_draws_its_tables_series_in_chromium(spark, gold, dom):
         values = json.loads(path["data-values"])
         assert values[4] is None and None not in values[:4], (chart_id, key)
         assert len(_points(path["d"])) == 4
+
+
+def test_flow_charts_draw_a_7_day_mean_and_shade_the_days_below_cost(spark, gold, dom):
+    below = _oracle(spark, gold["main"], "metrics.miner_pressure", "below_cost", "")
+    assert any(below) and not all(below)  # the tiny story ends below the cost
+    for chart_id in ("miner_outflow", "migration"):
+        chart = dom.charts[chart_id]
+        assert [r["data-day"] for r in chart["shaded"]] == [d for d, b in zip(DAYS, below, strict=True) if b]
+        lefts = [(key, table, column) for key, table, column, _w in EXPECTED[chart_id]
+                 if {p["data-series"]: p for p in chart["paths"]}[key]["data-axis"] == "left"]  # fmt: skip
+        assert [m["data-mean-of"] for m in chart["means"]] == [k for k, *_ in lefts]
+        for mean, (key, table, column) in zip(chart["means"], lefts, strict=True):
+            daily = _oracle(spark, gold["main"], table, column, "")
+            # By hand: the mean of the day and the six before it that have a value.
+            want = []
+            for i, v in enumerate(daily):
+                seen = [w for w in daily[max(0, i - 6) : i + 1] if w is not None]
+                want.append(None if v is None else sum(seen) / len(seen))
+            assert json.loads(mean["data-values"]) == pytest.approx(want), (chart_id, key)
+            assert len(_points(mean["d"])) == sum(w is not None for w in want)
+    # Other charts neither shade nor smooth.
+    assert not dom.charts["price_cost"]["shaded"] and not dom.charts["holder_supply"]["means"]
 
 
 def test_the_key_facts_name_the_first_day_below_cost(spark, gold, dom):

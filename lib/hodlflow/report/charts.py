@@ -28,6 +28,10 @@ class ChartSpec:
     series: tuple[SeriesSpec, ...]
     y2_label: str | None = None
     stacked: bool = False  # series stacked on each other (HODL waves): lines at the running sum
+    # A daily flow: by day, each left-axis series is drawn faint with its trailing 7-day mean
+    # (series.trailing_mean) over it, and the days the price closed below the production cost
+    # are shaded (by week: the weeks most of whose days were).
+    flow: bool = False
     percent: bool = False  # values are shares 0..1, ticks show percent
 
 
@@ -52,6 +56,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ),
     ChartSpec(
         id="miner_outflow",
+        flow=True,
         title="Miner outflow and Miners' Position Index",
         y_label="BTC per day",
         y2_label="MPI (ratio, z-score)",
@@ -73,6 +78,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ),
     ChartSpec(
         id="migration",
+        flow=True,
         title="Weak → strong hands",
         y_label="BTC per day",
         caption="Net weak → strong migration (metrics.holder_migration.net_weak_to_strong_btc:"

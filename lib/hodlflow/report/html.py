@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 
 from hodlflow.report.charts import CHARTS, ChartSpec
-from hodlflow.report.series import ReportData
+from hodlflow.report.series import BELOW_COST_KEY, MEAN_DAYS, ReportData
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -79,6 +79,17 @@ _SCRIPT = r"""
     return { lo: lo, hi: hi, ticks: ticks };
   }
 
+  // The mean of the values among each point and the k - 1 before it that have one; null where
+  // the point has none (series.trailing_mean).
+  function tmean(vals, k) {
+    return vals.map(function (v, i) {
+      if (v === null) return null;
+      var sum = 0, cnt = 0;
+      for (var j = Math.max(0, i - k + 1); j <= i; j++) if (vals[j] !== null) { sum += vals[j]; cnt++; }
+      return sum / cnt;
+    });
+  }
+
   function draw(fig, chart) {
     var n = data.days.length, right = chart.y2_label !== null, MR = right ? 74 : 40;
     var pw = W - ML - MR, ph = H - MT - MB;
@@ -131,6 +142,19 @@ _SCRIPT = r"""
     }
     el("text", { x: ML + pw / 2, y: H - 6, "text-anchor": "middle", "class": "axis-label" }, svg)
       .textContent = data.bucket === "week" ? "week (UTC, starting Monday; weekly means)" : "day (UTC)";
+    // Flow charts: the days (weeks) the price closed below the production cost, shaded.
+    var shaded = 0;
+    if (chart.flow) {
+      var bc = data.values[data.below_cost_key], half = n > 1 ? pw / (n - 1) / 2 : pw / 2;
+      for (var b = 0; b < n; b++) {
+        if (bc[b] === null || bc[b] < 0.5) continue;
+        var x0 = Math.max(ML, x(b) - half), x1 = Math.min(W - MR, x(b) + half);
+        el("rect", { x: x0.toFixed(2), y: MT, width: (x1 - x0).toFixed(2), height: ph, fill: "#d62728",
+                     "fill-opacity": 0.08, "class": "below-cost", "data-day": data.days[b] }, svg);
+        shaded++;
+      }
+    }
+    var smooth = chart.flow && data.bucket === "day";
     // Stacked areas under the lines (a missing value counts as 0 for the fill only).
     if (chart.stacked) {
       var y = yOf("left"), base = new Array(n).fill(0);
@@ -153,12 +177,25 @@ _SCRIPT = r"""
         if (alone) el("circle", { cx: x(i), cy: y(vals[i]), r: 2.5, fill: s.color, "class": "dot" }, svg);
         pen = true;
       }
-      // Right-axis series are context (flows, an index): thinner and lighter.
+      // Right-axis series are context (flows, an index): thinner and lighter; a flow's daily
+      // values are faint under their 7-day mean.
+      var faint = smooth && s.axis === "left";
       el("path", { d: d.join(" "), stroke: chart.stacked ? "#333" : s.color,
-                   "stroke-width": chart.stacked ? 0.8 : s.axis === "right" ? 1.2 : 2,
-                   "stroke-opacity": s.axis === "right" ? 0.75 : 1, "class": "series",
+                   "stroke-width": chart.stacked ? 0.8 : s.axis === "right" || faint ? 1.2 : 2,
+                   "stroke-opacity": faint ? 0.3 : s.axis === "right" ? 0.75 : 1, "class": "series",
                    "data-series": s.key, "data-table": s.table, "data-column": s.column,
                    "data-axis": s.axis, "data-values": JSON.stringify(data.values[s.key]) }, svg);
+    });
+    if (smooth) chart.series.forEach(function (s) {
+      if (s.axis !== "left") return;
+      var y = yOf("left"), m = tmean(data.values[s.key], data.mean_days), d = [], pen = false;
+      for (var i = 0; i < n; i++) {
+        if (m[i] === null) { pen = false; continue; }
+        d.push((pen ? "L" : "M") + x(i).toFixed(2) + " " + y(m[i]).toFixed(2));
+        pen = true;
+      }
+      el("path", { d: d.join(" "), stroke: s.color, "stroke-width": 2, "class": "mean",
+                   "data-mean-of": s.key, "data-values": JSON.stringify(m) }, svg);
     });
     var legend = fig.querySelector("ul.legend");
     chart.series.forEach(function (s) {
@@ -168,10 +205,20 @@ _SCRIPT = r"""
       li.appendChild(sw);
       var empty = data.values[s.key].every(function (v) { return v === null; });
       li.appendChild(document.createTextNode(s.label + (s.axis === "right" ? " (right axis)" : "")
+                                             + (smooth && s.axis === "left" ? " (" + data.mean_days
+                                                + "-day mean over faint daily values)" : "")
                                              + (empty ? " — no data in this range" : "")));
       if (empty) li.className = "empty";
       legend.appendChild(li);
     });
+    if (shaded) {
+      var li = document.createElement("li"), sw = document.createElement("span");
+      sw.className = "swatch"; sw.style.background = "rgba(214, 39, 40, 0.25)";
+      li.appendChild(sw);
+      li.appendChild(document.createTextNode("price below the production cost"
+                                             + (data.bucket === "week" ? " (most days of the week)" : "")));
+      legend.appendChild(li);
+    }
     fig.setAttribute("data-drawn", "true");
   }
 
@@ -240,6 +287,8 @@ def render_html(data: ReportData) -> str:
         "days": data.days,
         "bucket": data.bucket,
         "values": data.values,
+        "below_cost_key": BELOW_COST_KEY,
+        "mean_days": MEAN_DAYS,
         "charts": [asdict(c) for c in CHARTS],
     }
     # "</" inside a script element would end it early.

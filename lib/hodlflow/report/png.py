@@ -7,7 +7,7 @@ import math
 import os
 
 from hodlflow.report.charts import CHARTS, ChartSpec
-from hodlflow.report.series import ReportData
+from hodlflow.report.series import BELOW_COST_KEY, MEAN_DAYS, ReportData, trailing_mean
 
 
 def _nan(values: list[float | None]) -> list[float]:
@@ -36,16 +36,36 @@ def _draw(chart: ChartSpec, data: ReportData, path: str) -> None:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(bottom=0)
     else:
+        smooth = chart.flow and data.bucket == "day"
+        if chart.flow:
+            # The days (weeks) the price closed below the production cost, shaded.
+            half = (days[1] - days[0]) / 2 if len(days) > 1 else dt.timedelta(days=0.5)
+            shaded = None
+            for d, share in zip(days, data.values[BELOW_COST_KEY], strict=True):
+                if share is not None and share >= 0.5:
+                    shaded = ax.axvspan(d - half, d + half, color="#d62728", alpha=0.08, lw=0)
+            if shaded is not None:
+                shaded.set_label("price below the production cost"
+                                 + (" (most days of the week)" if data.bucket == "week" else ""))
+                handles.append(shaded)
         for s in chart.series:
             target = ax2 if s.axis == "right" and ax2 is not None else ax
             label = s.label + (" (right axis)" if target is ax2 else "")
             if all(v is None for v in data.values[s.key]):
                 label += " — no data in this range"
-            # Right-axis series are context (flows, an index): thinner, under the main lines.
+            # Right-axis series are context (flows, an index): thinner, under the main lines; a
+            # flow's daily values faint under their trailing mean.
             thin = target is ax2
+            faint = smooth and not thin
             (line,) = target.plot(days, _nan(data.values[s.key]), color=s.color,
-                                  lw=1.0 if thin else 1.8, alpha=0.7 if thin else 1.0,
-                                  marker="o" if len(days) < 40 else None, ms=3, label=label)  # fmt: skip
+                                  lw=1.0 if thin or faint else 1.8,
+                                  alpha=0.3 if faint else 0.7 if thin else 1.0,
+                                  marker="o" if len(days) < 40 else None, ms=3,
+                                  label=None if faint else label)  # fmt: skip
+            if faint:
+                (line,) = target.plot(days, _nan(trailing_mean(data.values[s.key], MEAN_DAYS)),
+                                      color=s.color, lw=1.8,
+                                      label=f"{label} ({MEAN_DAYS}-day mean over faint daily values)")  # fmt: skip
             handles.append(line)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
     ax.set_title(chart.title, loc="left", fontsize=13)

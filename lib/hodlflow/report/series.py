@@ -52,6 +52,7 @@ def build_report_frame(
     frame = miner.select(
         "day", "production_cost_usd_per_btc", "miner_outflow_btc", "miner_to_exchange_btc",
         "mpi_ratio", "mpi", "below_cost",
+        F.col("below_cost").cast("double").alias(BELOW_COST_KEY),
     )  # fmt: skip
     if prices is not None:
         frame = frame.join(prices.select("day", F.col("close_usd").alias("price_usd")), "day", "left")
@@ -91,8 +92,30 @@ def build_report_frame(
     return frame
 
 
+# Not a chart's line: per point, the share of its days the price closed below the production
+# cost (1.0 or 0.0 per day, the week's share by week); the flow charts shade where it is ≥ 0.5.
+BELOW_COST_KEY = "below_cost_share"
+MEAN_DAYS = 7  # the flow charts' trailing mean
+
+
 def series_keys() -> list[str]:
-    return [s.key for c in CHARTS for s in c.series]
+    return [s.key for c in CHARTS for s in c.series] + [BELOW_COST_KEY]
+
+
+def trailing_mean(values: list[float | None], days: int = MEAN_DAYS) -> list[float | None]:
+    """Per point, the mean of the values among it and the ``days`` − 1 points before it that
+    have one; None where the point itself has none (a gap stays a gap).
+
+    >>> trailing_mean([1.0, 3.0, None, 5.0], days=2)
+    [1.0, 2.0, None, 5.0]
+    >>> trailing_mean([2.0, 4.0, 6.0], days=7)
+    [2.0, 3.0, 4.0]
+    """
+    out: list[float | None] = []
+    for i, v in enumerate(values):
+        window = [w for w in values[max(0, i - days + 1) : i + 1] if w is not None]
+        out.append(None if v is None else sum(window) / len(window))
+    return out
 
 
 def by_week(frame: DataFrame) -> DataFrame:

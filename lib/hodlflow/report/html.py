@@ -150,7 +150,7 @@ _SCRIPT = r"""
         if (bc[b] === null || bc[b] < 0.5) continue;
         var x0 = Math.max(ML, x(b) - half), x1 = Math.min(W - MR, x(b) + half);
         el("rect", { x: x0.toFixed(2), y: MT, width: (x1 - x0).toFixed(2), height: ph, fill: "#d62728",
-                     "fill-opacity": 0.08, "class": "below-cost", "data-day": data.days[b] }, svg);
+                     "fill-opacity": 0.13, "class": "below-cost", "data-day": data.days[b] }, svg);
         shaded++;
       }
     }

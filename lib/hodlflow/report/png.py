@@ -40,10 +40,15 @@ def _draw(chart: ChartSpec, data: ReportData, path: str) -> None:
         if chart.flow:
             # The days (weeks) the price closed below the production cost, shaded.
             half = (days[1] - days[0]) / 2 if len(days) > 1 else dt.timedelta(days=0.5)
-            shaded = None
-            for d, share in zip(days, data.values[BELOW_COST_KEY], strict=True):
-                if share is not None and share >= 0.5:
-                    shaded = ax.axvspan(d - half, d + half, color="#d62728", alpha=0.08, lw=0)
+            shaded, start = None, None
+            flags = [s is not None and s >= 0.5 for s in data.values[BELOW_COST_KEY]]
+            for i, below in enumerate([*flags, False]):  # one span per run of shaded days
+                if below and start is None:
+                    start = i
+                elif not below and start is not None:
+                    shaded = ax.axvspan(days[start] - half, days[i - 1] + half, color="#d62728",
+                                        alpha=0.15, lw=0, zorder=0)  # fmt: skip
+                    start = None
             if shaded is not None:
                 shaded.set_label("price below the production cost"
                                  + (" (most days of the week)" if data.bucket == "week" else ""))

@@ -417,6 +417,7 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     to entity 10."""
     import datetime as dt
 
+    from hodlflow.config import load_settings
     from hodlflow.entities.job import with_exchange_feeds
 
     d = dt.date(2024, 1, 1)
@@ -441,7 +442,8 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
 
     def feeds(changes, received_before):
         start = spark.createDataFrame([(3, received_before, 0)], state)
-        out = with_exchange_feeds(daily, per_tx, exchanges, changes, start, 0.5)
+        ent = load_settings("test", {"entities.exchange_flow_min_share": 0.5}).entities
+        out = with_exchange_feeds(daily, per_tx, exchanges, changes, start, ent)
         return {r.entity_id: r.from_exchange_sats for r in out.collect()}
 
     assert feeds(changes, 20) == {1: 0, 2: 0, 3: 49, 7: 60, 8: 0, 10: 0}

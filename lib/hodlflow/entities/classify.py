@@ -45,6 +45,12 @@ def _share(part: str, whole: str, minimum: float) -> Column:
     return (F.col(part) > 0) & (F.col(part) >= F.lit(minimum) * F.col(whole))
 
 
+def fed_by_exchanges(s: EntitiesSettings) -> Column:
+    """The hot-wallet rule: ≥ ``exchange_flow_min_share`` of ``received_sats`` came from
+    exchanges' own moves (``from_exchange_sats``)."""
+    return _share("from_exchange_sats", "received_sats", s.exchange_flow_min_share)
+
+
 def type_rules(s: EntitiesSettings) -> tuple[Column, ...]:
     """(seeded, miner 0-hop, sweeping exchange, exchange-fed, coinjoin, miner 1-hop) conditions.
 
@@ -57,7 +63,7 @@ def type_rules(s: EntitiesSettings) -> tuple[Column, ...]:
     swept = (F.col("sweep_count") >= s.exchange_min_sweeps) & (
         F.col("address_count") >= s.exchange_min_addresses
     )
-    fed = _share("from_exchange_sats", "received_sats", s.exchange_flow_min_share)
+    fed = fed_by_exchanges(s)
     coinjoin = _share("coinjoin_sats", "moved_sats", s.coinjoin_min_share)
     miner1 = _share("from_miner_sats", "received_sats", s.one_hop_min_share)
     return seeded, miner0, swept, fed, coinjoin, miner1

@@ -356,7 +356,7 @@ def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[
         .select("txid", "height", "entity_id")
     )  # fmt: skip
     daily = with_exchange_feeds(
-        daily, per_tx, exchanges, changes, start_state, ent.exchange_flow_min_share
+        daily, per_tx, exchanges, changes, start_state, ent
     ).localCheckpoint()
     phase("exchange sweeps")
     running = _running(daily, start_state, pools_df, seeded, ent).localCheckpoint()
@@ -699,7 +699,7 @@ def _exchange_senders(daily, start_state, seeded, old_state, remapped, ent) -> D
     return swept.union(seeded.select("entity_id")).union(earlier).distinct()
 
 
-def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, min_share) -> DataFrame:
+def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> DataFrame:
     """Add ``from_exchange_sats``: per day and entity, what it received from exchange entities
     as their own coins move — from their sweeps (an exchange gathering its deposits into its hot
     wallet), or as the change of their payments (``changes``: txid, height, entity_id of each
@@ -707,8 +707,10 @@ def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, min_shar
     withdrawal paying the rest of its coin to a fresh address of its own kind).
 
     The payers of that change are ``exchanges`` (entity_id: seeded, typed earlier, sweeping)
-    and the hot wallets the run finds: entities whose receipts from those sweeps reach
-    ``min_share`` of all they received by the run's end (with ``start_state``'s totals)."""
+    and the hot wallets the run finds: entities that meet the hot-wallet rule
+    (:func:`classify.fed_by_exchanges`) on their sweep receipts by the run's end (with
+    ``start_state``'s totals). A sweep has one output and a peel step two or more, so no
+    receipt is counted twice."""
     keys = ["txid", "height"]
     sweeps = (
         per_tx.filter(F.col("sweep_count") == 1)
@@ -718,27 +720,21 @@ def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, min_shar
     )
     receipts = per_tx.filter((F.col("send_count") == 0) & (F.col("received_sats") > 0))
     from_sweeps = receipts.join(sweeps, keys)
-    run = daily.groupBy("entity_id").agg(F.sum("received_sats").alias("_got"))
-    before = start_state.select(
-        "entity_id", F.col("received_sats").alias("_got0"), F.col("from_exchange_sats").alias("_fed0")
-    )
-    hot = (
+    run = (
         from_sweeps.groupBy("entity_id")
         .agg(F.sum("received_sats").alias("_fed"))
-        .join(run, "entity_id")
-        .join(before, "entity_id", "left")
-        .filter(
-            F.col("_fed") + F.coalesce("_fed0", F.lit(0))
-            >= F.lit(min_share) * (F.col("_got") + F.coalesce("_got0", F.lit(0)))
-        )
-        .select("entity_id")
+        .join(daily.groupBy("entity_id").agg(F.sum("received_sats").alias("_got")), "entity_id")
+        .join(start_state.select("entity_id", "received_sats", "from_exchange_sats"), "entity_id", "left")
     )
+    hot = run.select(
+        "entity_id",
+        (F.coalesce("from_exchange_sats", F.lit(0)) + F.col("_fed")).alias("from_exchange_sats"),
+        (F.coalesce("received_sats", F.lit(0)) + F.col("_got")).alias("received_sats"),
+    ).filter(classify.fed_by_exchanges(ent)).select("entity_id")
     payers = exchanges.select("entity_id").union(hot).distinct()
     paid = per_tx.filter(F.col("in_sats") > 0).join(payers, "entity_id").select(*keys).distinct()
     fed = (
         from_sweeps.unionByName(receipts.join(paid, keys).join(changes, [*keys, "entity_id"]))
-        .groupBy("day", "entity_id", *keys)
-        .agg(F.first("received_sats").alias("received_sats"))
         .groupBy("day", "entity_id")
         .agg(F.sum("received_sats").alias("from_exchange_sats"))
     )

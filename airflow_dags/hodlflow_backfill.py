@@ -6,7 +6,7 @@ Triggered by hand (``airflow dags trigger hodlflow_backfill --conf '{"chunk_bloc
 ``ingest_chunks`` ingests ``chunk_blocks`` heights per atomic step up to ``until`` (a date or
 ISO date-time; empty: the tip): a run that dies, or a retry, resumes after the last finished
 chunk. Entities and metrics then process everything ingested in one run each.
-Settings, Variables and the Spark connection: see hodlflow_tasks.py and the README.
+Settings, Variables and the Spark connection: see hodlflow_tasks.py and docs/airflow.md.
 """
 
 from __future__ import annotations

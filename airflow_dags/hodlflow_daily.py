@@ -14,7 +14,7 @@ wait_for_chain → ingest → entities → metrics → check → maintain
 Catchup runs missed days in order (one run at a time). The first day comes from the environment
 variable HODLFLOW_DAILY_START (YYYY-MM-DD, read when the file is parsed; default 2009-01-03):
 bulk history is faster through ``hodlflow_backfill``, then set this to the day after it.
-Settings, Variables and the Spark connection: see hodlflow_tasks.py and the README.
+Settings, Variables and the Spark connection: see hodlflow_tasks.py and docs/airflow.md.
 """
 
 from __future__ import annotations

@@ -182,7 +182,8 @@ def check_derby_free(db_dir: str, wait_s: float = DERBY_RELEASE_WAIT_S) -> None:
                 f"(pid {pid}: a running `hodlflow serve-sql`, `sql` or pipeline step; waited "
                 f"{wait_s:.0f} s for it to let go). Derby admits one process at a time: stop "
                 "that one, or share the catalog through a PostgreSQL metastore "
-                "(spark.metastore.kind=postgres, docs/sql-and-bi.md: A shared metastore on PostgreSQL)"
+                "(spark.metastore.kind=postgres, docs/sql-and-bi.md: A shared metastore on "
+                "PostgreSQL)"
             )
         time.sleep(0.2)
 

@@ -60,7 +60,7 @@ def local_path(path: str, setting: str) -> str:
         raise PathError(
             f"{setting}={path!r}: {kind}:// is not supported here; this file is opened by "
             "Python, not through Hadoop: give a local path or a file:// URI on a filesystem "
-            "the driver and every executor mount at the same path (README: Running on a "
+            "the driver and every executor mount at the same path (docs/cluster.md: Run on a "
             "cluster)"
         )
     parts = urlsplit(path)
@@ -95,7 +95,7 @@ def _hadoop(path: str, setting: str):
     except Exception as exc:  # py4j: no FileSystem for the scheme, bad authority
         raise PathError(
             f"{setting}={path!r}: Hadoop cannot open this filesystem: {java_message(exc)} (its "
-            "connector jar and settings go in spark.conf; README: Running on a cluster)"
+            "connector jar and settings go in spark.conf; docs/cluster.md: Run on a cluster)"
         ) from None
     return spark.sparkContext._jvm, fs, hpath
 

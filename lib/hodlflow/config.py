@@ -91,6 +91,7 @@ class EntitiesSettings:
     change_heuristics: tuple[str, ...]
     peel_min_ratio: float
     peel_max_days: int
+    deposit_max_days: int
     checkpoint_dir: str | None
     sweep_min_inputs: int
     exchange_min_sweeps: int
@@ -137,7 +138,7 @@ class ReportSettings:
 MIN_VACUUM_RETENTION_HOURS = 168
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
-CHANGE_HEURISTICS = ("fresh_change", "script_type_change", "peel_change")
+CHANGE_HEURISTICS = ("fresh_change", "script_type_change", "peel_change", "deposit_change")
 
 
 @dataclass(frozen=True)
@@ -396,7 +397,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
     _known(
         ent,
         {"pools", "label_seeds", "change_heuristics", "peel_min_ratio", "peel_max_days",
-         "checkpoint_dir", "sweep_min_inputs",
+         "deposit_max_days", "checkpoint_dir", "sweep_min_inputs",
          "exchange_min_sweeps", "exchange_min_addresses", "exchange_flow_min_share",
          "one_hop_min_share", "coinjoin_min_share", "retype_days", "holder"},
         "entities",
@@ -427,6 +428,7 @@ def _entities(ent: dict[str, Any]) -> EntitiesSettings:
         change_heuristics=heuristics,
         peel_min_ratio=_number(ent, "peel_min_ratio", "entities", float, 1),
         peel_max_days=_number(ent, "peel_max_days", "entities", int, 0),
+        deposit_max_days=_number(ent, "deposit_max_days", "entities", int, 0),
         checkpoint_dir=ent.get("checkpoint_dir"),
         sweep_min_inputs=_number(ent, "sweep_min_inputs", "entities", int, 2),
         exchange_min_sweeps=_number(ent, "exchange_min_sweeps", "entities", int, 1),

@@ -1,6 +1,7 @@
 """entities.transfers and entities.class_flows from hand-written per-(transaction, entity) rows:
-a payer of no known type is strong or weak by the age of the coins it spends (LTH weight ≥ 0.5,
-i.e. ≥ 155 days with the default settings) — except a first spend of young coins, other, or weak
+a payer of no known type is strong or weak by the older of the age of the coins it spends and of
+what its entity held when the day began (LTH weight ≥ 0.5, i.e. ≥ 155 days with the default
+settings) — except a first spend of young coins, other, or weak
 when it pays an exchange —, a receiver by its holder class at the day's end; a typed entity is of
 its type's class on every day, as its type is known now."""
 
@@ -19,25 +20,42 @@ PER_TX = (
 )
 RUNNING = (
     "day date, entity_id bigint, entity_type string, holder_class string, send_count bigint, "
-    "day_send_count bigint"
+    "day_send_count bigint, sod_balance_sats bigint, sod_coin_day_sum double"
 )
 # Entities: 1 trader (sold its whole wallet: no balance, no holder class at the day's end),
 # 2 whale (strong), 3 old holder, 4 exchange, 5 miner, 6 newcomer (neutral), 7 holder at the
 # 155-day edge, 8 holder just under it; all of them spent before D. 9, 10 and 11 spend for the
 # first time on D (send_count = that day's sends).
+DAY_NUM = (D - dt.date(1970, 1, 1)).days
+
+
+def _held(btc: float, age_days: float) -> tuple[int, float]:
+    """(sod_balance_sats, sod_coin_day_sum) of an entity that began the day holding ``btc``
+    of value-weighted age ``age_days`` (coin_day_sum = Σ value × the day it counts from)."""
+    return int(btc * COIN), float(btc * COIN * (DAY_NUM - age_days))
+
+
+# What each held when the day began is what it spends below (12 got its coins that same day).
 RUNNING_ROWS = [
-    (D, 1, "unknown", None, 4, 1),
-    (D, 2, "unknown", "strong", 2, 0),
-    (D, 3, "unknown", "weak", 3, 1),  # its class at the day's end does not decide how it pays
-    (D, 4, "exchange", None, 9, 0),
-    (D, 5, "miner", None, 5, 1),
-    (D, 6, "unknown", "neutral", 0, 0),
-    (D, 7, "unknown", "strong", 2, 1),
-    (D, 8, "unknown", "weak", 2, 1),
-    (D, 9, "unknown", "weak", 1, 1),
-    (D, 10, "unknown", "weak", 1, 1),
-    (D, 11, "unknown", "strong", 1, 1),
-    (D, 12, "unknown", "weak", 1, 1),
+    (D, 1, "unknown", None, 4, 1, *_held(3, 10)),
+    (D, 2, "unknown", "strong", 2, 0, *_held(0, 0)),
+    (D, 3, "unknown", "weak", 3, 1, *_held(5, 400)),  # its class at the day's end does not decide how it pays
+    (D, 4, "exchange", None, 9, 0, *_held(0, 0)),
+    (D, 5, "miner", None, 5, 1, *_held(1, 1)),
+    (D, 6, "unknown", "neutral", 0, 0, *_held(0, 0)),
+    (D, 7, "unknown", "strong", 2, 1, *_held(3, 155)),
+    (D, 8, "unknown", "weak", 2, 1, *_held(1, 154)),
+    (D, 9, "unknown", "weak", 1, 1, *_held(1, 4)),
+    (D, 10, "unknown", "weak", 1, 1, *_held(2, 6)),
+    (D, 11, "unknown", "strong", 1, 1, *_held(7, 300)),
+    (D, 12, "unknown", "weak", 1, 1, *_held(0, 0)),
+    # 13: a long-term holder whose entity began the day with 10 BTC of age 400, its change of
+    # yesterday's sale among them; 14: a trader holding 2 BTC bought 5 days ago.
+    (D, 13, "unknown", "strong", 3, 1, *_held(10, 400)),
+    (D, 14, "unknown", "weak", 2, 1, *_held(2, 5)),
+    # 15: a long-term holder still buying: 20 BTC of average age 30 (fresh purchases beside
+    # a few old coins).
+    (D, 15, "unknown", "weak", 4, 1, *_held(20, 30)),
 ]
 PER_TX_ROWS = [
     # t1: the trader spends 10-day-old coins (3 BTC): 2 to the whale, 1 back as change.
@@ -72,7 +90,7 @@ FIRST_SPENDS = [
 
 
 # The entities' current types (entities.entities): what class_flows classes typed entities by.
-TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12))]
+TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, *range(6, 16)))]
 
 
 def _flows(spark, per_tx_rows, types):
@@ -114,5 +132,25 @@ def test_a_first_spend_of_young_coins_is_weak_into_an_exchange_after_days_else_o
         (D, "other", "exchange", 3 * COIN, 1),
         (D, "other", "strong", 2 * COIN, 1),
         (D, "strong", "exchange", 7 * COIN, 1),
+        (D, "weak", "exchange", 1 * COIN, 1),
+    ]
+
+
+def test_a_payer_is_judged_by_the_older_of_its_coins_and_what_its_entity_held(spark):
+    """13 sells again out of the change of yesterday's sale (coins 1 day old on the chain): the
+    change stayed in its entity and kept the age of the coins it came from (entity-adjusted),
+    so the sale is a strong hand's. 14 sells coins of the same chain age and is weak: what it
+    held was 5 days old. 15 holds mostly fresh purchases (average age 30 days) and sells its
+    400-day-old coins: a strong hand's sale too."""
+    rows = [
+        ("t9", 108, D, 13, 2 * COIN, 0, 1.0),
+        ("t9", 108, D, 4, 0, 2 * COIN, None),
+        ("t10", 109, D, 14, 1 * COIN, 0, 1.0),
+        ("t10", 109, D, 4, 0, 1 * COIN, None),
+        ("t11", 110, D, 15, 3 * COIN, 0, 400.0),
+        ("t11", 110, D, 4, 0, 3 * COIN, None),
+    ]
+    assert _flows(spark, rows, TYPES) == [
+        (D, "strong", "exchange", 5 * COIN, 2),
         (D, "weak", "exchange", 1 * COIN, 1),
     ]

@@ -409,6 +409,73 @@ def test_peel_change_needs_a_fresh_change_of_the_inputs_type(spark):
     assert_edges(_peel(spark, chain, HOT_IDS), [], spark)
 
 
+# -- payments into a swept deposit address ---------------------------------------------------
+
+
+def _deposit(spark, txs, ids, spent_from_height=0, sweep_min_inputs=2, max_days=7):
+    """Like ``_peel``, through :func:`hodlflow.entities.cospend.deposit_edges`."""
+    import datetime as dt
+
+    from hodlflow.entities.cospend import deposit_edges
+
+    d0 = dt.date(2024, 1, 1)
+    ins, outs = [], []
+    for txid, height, day, tx_in, tx_out in txs:
+        when = d0 + dt.timedelta(days=day)
+        ins += [(txid, height, when, a, t, pt, pv) for a, t, pt, pv in tx_in]
+        outs += [(txid, i, height, when, a, t, v) for i, (a, t, v) in enumerate(tx_out)]
+    flags = [(t[0], False, False) for t in txs]
+    return deposit_edges(
+        spark.createDataFrame(ins, PEEL_INPUTS),
+        spark.createDataFrame(outs, PEEL_OUTPUTS),
+        spark.createDataFrame(flags, TX_FLAGS),
+        spark.createDataFrame(ids, PEEL_IDS),
+        sweep_min_inputs, max_days, spent_from_height,
+    )  # fmt: skip
+
+
+# In HOT_CHAIN, customer u (id 9) pays 900 into deposit address dep and keeps 90 as change uc
+# (id 11, first seen there, p2wpkh like u); a day later the exchange sweeps dep with dep2 into
+# one output (s1). The hot wallet's withdrawals are never swept.
+
+
+def test_deposit_change_links_the_other_output_of_a_payment_into_a_swept_address(spark):
+    assert_edges(_deposit(spark, HOT_CHAIN, HOT_IDS), [(11, 9)], spark)
+
+
+def test_deposit_change_needs_a_sweep_in_the_run_within_max_days(spark):
+    # s1 spends two addresses: no sweep when three are needed.
+    assert_edges(_deposit(spark, HOT_CHAIN, HOT_IDS, sweep_min_inputs=3), [], spark)
+    # Swept a day after the payment: not within 0 days.
+    assert_edges(_deposit(spark, HOT_CHAIN, HOT_IDS, max_days=0), [], spark)
+    # The sweep (height 13) before the run (from 14): the run that held it made the edge.
+    assert_edges(_deposit(spark, HOT_CHAIN, HOT_IDS, spent_from_height=13), [(11, 9)], spark)
+    assert_edges(_deposit(spark, HOT_CHAIN, HOT_IDS, spent_from_height=14), [], spark)
+
+
+def test_deposit_change_needs_a_fresh_change_of_the_inputs_type_and_one_deposit(spark):
+    # uc seen before (first height 5): a payee's known address, not change.
+    ids = [r if r[0] != "uc" else ("uc", 11, 5) for r in HOT_IDS]
+    assert_edges(_deposit(spark, HOT_CHAIN, ids), [], spark)
+    # uc of another script type than u's.
+    other = [t if t[0] != "u1" else
+             ("u1", 12, 2, [("u", "p2wpkh", "t9", 0)], [("dep", "p2wpkh", 900), ("uc", "p2tr", 90)])
+             for t in HOT_CHAIN]  # fmt: skip
+    assert_edges(_deposit(spark, other, HOT_IDS), [], spark)
+    # uc swept too, in the same sweep: two deposits, no change.
+    both = [t if t[0] != "s1" else
+            ("s1", 13, 3, [("dep", "p2wpkh", "u1", 0), ("dep2", "p2wpkh", "t8", 0),
+                           ("uc", "p2wpkh", "u1", 1)], [("sweep", "p2wpkh", 1290)])
+            for t in HOT_CHAIN]  # fmt: skip
+    assert_edges(_deposit(spark, both, HOT_IDS), [], spark)
+    # A third output (a second payee): no edge.
+    three = [t if t[0] != "u1" else
+             ("u1", 12, 2, [("u", "p2wpkh", "t9", 0)],
+              [("dep", "p2wpkh", 900), ("uc", "p2wpkh", 90), ("w4", "p2wpkh", 5)])
+             for t in HOT_CHAIN]  # fmt: skip
+    assert_edges(_deposit(spark, three, HOT_IDS), [], spark)
+
+
 def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     """``from_exchange_sats`` (the hot-wallet typing rule's numerator) on hand-made per-tx rows:
     exchange 1 (sweeping deposits) sweeps s into entity 3, which thereby is a hot wallet (49 of

@@ -454,6 +454,125 @@ def peel_edges(
     )
 
 
+def deposit_edges(
+    inputs: DataFrame,
+    outputs: DataFrame,
+    tx_flags: DataFrame,
+    address_ids: DataFrame,
+    sweep_min_inputs: int,
+    max_days: int,
+    spent_from_height: int,
+) -> DataFrame:
+    """Edges from the change of a payment into a deposit address to the payer.
+
+    A customer selling on an exchange pays into the deposit address the exchange gave them and
+    takes the rest back as change, to a fresh address of their wallet's own kind; days later
+    the exchange sweeps its deposit addresses into its wallet (many inputs, one output).
+    Merchants sweep their invoice addresses the same way. The swept output is the payee's,
+    so the other one is the payer's change: without this link a holder who sells a part of a
+    coin and keeps the rest shows as a holder paying a stranger, and its next sale as a fresh
+    wallet's.
+
+    Input: as :func:`peel_edges` (``inputs`` with ``txid``, ``height``, ``address``,
+    ``script_type``, ``prev_txid``, ``prev_vout``; ``outputs`` with ``txid``, ``vout``,
+    ``height``, ``day``, ``address``, ``script_type``, ``value_sats``; ``tx_flags`` with
+    ``txid``, ``is_coinbase``, ``is_coinjoin``; ``address_ids`` with ``address``,
+    ``address_id``, ``first_height``), the rows of the run's range and of the ``max_days``
+    days before it.
+
+    Output: ``src``, ``dst`` (bigint, distinct): (change address id, the paying transaction's
+    smallest input address id), for every payment — neither coinbase nor coinjoin, inputs all
+    with an address and of one script type, exactly two outputs of positive value, both with
+    an address, neither paying an input address back — one of whose outputs a *sweep* (a
+    transaction spending ≥ ``sweep_min_inputs`` distinct addresses into one output) at height
+    ≥ ``spent_from_height`` spends at most ``max_days`` days after the payment, when the other
+    output goes to an address first seen at the payment's height, of the inputs' script type,
+    and no sweep spent it before (the change; two deposits in one payment give no edge). The
+    edges depend only on the chain up to the sweep, not on where runs begin.
+    """
+    require_columns(
+        inputs, ("txid", "height", "address", "script_type", "prev_txid", "prev_vout"), "inputs"
+    )
+    require_columns(
+        outputs, ("txid", "vout", "height", "day", "address", "script_type", "value_sats"),
+        "outputs",
+    )  # fmt: skip
+    require_columns(address_ids, ("address", "address_id", "first_height"), "address_ids")
+    excluded = tx_flags.filter(
+        F.coalesce(F.col("is_coinjoin"), F.lit(False))
+        | F.coalesce(F.col("is_coinbase"), F.lit(False))
+    ).select("txid")
+    ids = address_ids.select(
+        "address", F.col("address_id").cast("bigint"), F.col("first_height").cast("int")
+    )
+    ins = inputs.join(excluded, "txid", "left_anti")
+    n_out = outputs.groupBy("txid").agg(
+        F.count(F.lit(1)).alias("n_out"),
+        F.sum((F.col("value_sats") > 0).cast("int")).alias("n_paid"),
+        F.count("address").alias("with_address"),
+        F.first("day").alias("sweep_day"),
+    )
+    sweeps = (
+        ins.groupBy("txid", "height")
+        .agg(F.countDistinct("address").alias("n_addrs"))
+        .filter(F.col("n_addrs") >= sweep_min_inputs)
+        .join(n_out.filter("n_out = 1"), "txid")
+        .select(F.col("txid").alias("sweep_txid"), F.col("height").alias("sweep_height"),
+                "sweep_day")
+    )  # fmt: skip
+    swept = (
+        ins.join(sweeps, ins.txid == sweeps.sweep_txid)
+        .groupBy(F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"))
+        .agg(F.min("sweep_height").alias("sweep_height"), F.min("sweep_day").alias("sweep_day"))
+    )
+    per_in = ins.groupBy("txid").agg(
+        F.min("script_type").alias("in_type"),
+        F.countDistinct("script_type").alias("in_types"),
+        F.count("address").alias("with_address"),
+        F.count(F.lit(1)).alias("n_in"),
+        F.collect_set("address").alias("in_addresses"),
+    )
+    owner = (
+        ins.join(ids.select("address", "address_id"), "address")
+        .groupBy("txid")
+        .agg(F.min("address_id").alias("owner"))
+    )
+    pays = (
+        per_in.filter(
+            (F.col("in_types") == 1) & (F.col("with_address") == F.col("n_in"))
+        )
+        .join(n_out.filter("n_out = 2 AND n_paid = 2 AND with_address = 2").select("txid"),
+              "txid")
+        .join(owner, "txid")
+    )  # fmt: skip
+    paid = outputs.join(pays, "txid")
+    back = paid.filter(F.array_contains("in_addresses", F.col("address"))).select("txid")
+    outs = (
+        paid.join(back.distinct(), "txid", "left_anti")
+        .join(swept, ["txid", "vout"], "left")
+        .select("txid", "vout", "height", "day", "address", "script_type", "in_type", "owner",
+                "sweep_height", "sweep_day")
+    )  # fmt: skip
+    deposit = outs.filter(
+        (F.col("sweep_height") >= spent_from_height)
+        & (F.datediff("sweep_day", "day") <= max_days)
+    ).select("txid", F.col("vout").alias("_dep_vout"),
+             F.col("sweep_height").alias("_dep_sweep"))  # fmt: skip
+    return (
+        outs.join(deposit, "txid")
+        .filter(F.col("vout") != F.col("_dep_vout"))
+        .filter(F.col("sweep_height").isNull() | (F.col("sweep_height") > F.col("_dep_sweep")))
+        .join(ids, "address")
+        .filter(
+            (F.col("first_height") == F.col("height"))
+            & (F.col("script_type") == F.col("in_type"))
+        )
+        .select(F.col("address_id").alias("src"), F.col("owner").alias("dst"))
+        .filter(F.col("src") != F.col("dst"))
+        .distinct()
+    )
+
+
 def guard_change_edges(edges: DataFrame, tags: DataFrame) -> DataFrame:
     """The change edges that cannot merge two owners known to differ.
 

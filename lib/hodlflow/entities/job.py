@@ -42,6 +42,7 @@ from hodlflow.entities.cospend import (
     build_tx_summary,
     change_edges,
     cospend_edges,
+    deposit_edges,
     guard_change_edges,
     peel_edges,
     peel_steps,
@@ -284,8 +285,8 @@ def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[
     edges = cospend_edges(ins, flags, ids_range)
     if ent.change_heuristics:
         guessed = change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
-        if "peel_change" in ent.change_heuristics:
-            guessed = guessed.unionByName(_peel_edges(read, ids, start, end, first_day, ent))
+        if {"peel_change", "deposit_change"} & set(ent.change_heuristics):
+            guessed = guessed.unionByName(_window_edges(read, ids, start, end, first_day, ent))
         tags = _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range)
         edges = edges.unionByName(guard_change_edges(guessed, tags))
     edges = edges.localCheckpoint()
@@ -582,10 +583,13 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     in proportion to their inputs; change and any output back to a spender are not flows, nor
     are coinbases (no spender).
 
-    ``payer_class``: by the coins the payer spends — strong when their value-weighted age a
-    gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥ ``holder.strong_min_weight``
-    (the entity-adjusted weight of docs/metrics.md, on the coins moved), weak otherwise. A
-    seller is so judged by what it sells, not by what is left after: a trader that sells its
+    ``payer_class``: by the coins the payer pays from, with a the older of two value-weighted
+    ages: of the coins it spends (their chain age: a holder still buying that sells its oldest
+    coins), and of what its entity held when the day began (``sod_*`` of ``running``,
+    entity-adjusted: a holder selling out of its own change, which kept the age of the coins it
+    came from); strong when a gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥
+    ``holder.strong_min_weight`` (the entity-adjusted weight of docs/metrics.md), weak
+    otherwise. A seller is so judged by what it sells, not by what is left after: a trader that sells its
     whole wallet has no balance, hence no holder class, at the end of that day. Except a first
     spend: an entity that never spent before that day and now spends young coins (weak by the
     rule above) is ``new`` when it held them ``holder.seller_min_hold_days`` or more, else
@@ -602,13 +606,19 @@ def _transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     receivers = per_tx.filter((F.col("in_sats") == 0) & (F.col("out_sats") > 0)).select(
         *keys, F.col("entity_id").alias("receiver"), "out_sats"
     )
+    day_num = F.datediff("day", F.lit("1970-01-01"))
     first_spend = running.select(
         "day",
         F.col("entity_id").alias("sender"),
         (F.col("send_count") == F.col("day_send_count")).alias("_first_spend"),
+        F.when(
+            F.col("sod_balance_sats") > 0,
+            day_num - F.col("sod_coin_day_sum") / F.col("sod_balance_sats"),
+        ).alias("_held_age"),
     )
-    coins = classify.coins_class(F.col("spent_age_days"), ent)
-    held = F.col("spent_age_days") >= F.lit(ent.holder.seller_min_hold_days)
+    age = F.greatest("_held_age", "spent_age_days")  # nulls skipped: began the day empty
+    coins = classify.coins_class(age, ent)
+    held = age >= F.lit(ent.holder.seller_min_hold_days)
     payer_class = F.when(
         F.col("_first_spend") & (coins == classify.WEAK),
         F.when(held, NEW_PAYER).otherwise(OTHER),
@@ -787,20 +797,35 @@ def _entity_pools(spark, blocks, outs, emap, pools) -> DataFrame:
     )  # fmt: skip
 
 
-def _peel_edges(read, ids, start, end, first_day, ent) -> DataFrame:
-    """The peeling-chain edges whose second step is in the run (``peel_change``): the chain
-    tables are read from ``entities.peel_max_days`` days before the run's first day, so a
-    chain crossing the start of a run links as in one run over both."""
-    window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=ent.peel_max_days))) & (
+def _window_edges(read, ids, start, end, first_day, ent) -> DataFrame:
+    """The change edges that look days back (``peel_change``: a chain whose second step is in
+    the run; ``deposit_change``: a payment whose deposit is swept in the run): the chain
+    tables are read from ``entities.peel_max_days`` / ``entities.deposit_max_days`` days
+    before the run's first day, so a chain or a sweep crossing the start of a run links as in
+    one run over both."""
+    peel = "peel_change" in ent.change_heuristics
+    deposit = "deposit_change" in ent.change_heuristics
+    days = max(ent.peel_max_days if peel else 0, ent.deposit_max_days if deposit else 0)
+    window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=days))) & (
         F.col("height") <= end
     )
     ins_w = read("chain.inputs").filter(window)
     outs_w = read("chain.outputs").filter(window)
     flags_w = with_coinjoin_flag(build_tx_summary(ins_w, outs_w))
-    return peel_edges(
-        ins_w, outs_w, flags_w, ids.select("address", "address_id", "first_height"),
-        ent.peel_min_ratio, ent.peel_max_days, start,
-    )  # fmt: skip
+    id_w = ids.select("address", "address_id", "first_height")
+    found = []
+    if peel:
+        found.append(peel_edges(
+            ins_w, outs_w, flags_w, id_w, ent.peel_min_ratio, ent.peel_max_days, start,
+        ))  # fmt: skip
+    if deposit:
+        found.append(deposit_edges(
+            ins_w, outs_w, flags_w, id_w, ent.sweep_min_inputs, ent.deposit_max_days, start,
+        ))  # fmt: skip
+    edges = found[0]
+    for more in found[1:]:
+        edges = edges.unionByName(more)
+    return edges
 
 
 def _owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range) -> DataFrame:
@@ -882,6 +907,9 @@ def _running(daily, start_state, pools_df, seeded, ent) -> DataFrame:
     running = base.select(
         "day", "entity_id", *day_cols, "seed_label",
         *((F.coalesce(F.col(f"_s_{c}"), F.lit(0)) + F.sum(c).over(upto)).alias(c) for c in SUMS),
+        # What it held when the day began (the day's own moves taken off): the age of a payer.
+        *((F.coalesce(F.col(f"_s_{c}"), F.lit(0)) + F.sum(c).over(upto) - F.col(c))
+          .alias(f"sod_{c}") for c in ("balance_sats", "coin_day_sum")),
         F.least(F.coalesce("_s_first", F.lit(2**31 - 1)), F.min("first_height").over(upto))
         .alias("first_height"),
         F.max("last_height").over(upto).alias("last_height"),

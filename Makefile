@@ -71,12 +71,16 @@ lint: setup
 	$(BIN)/ruff check lib tests jobs bench airflow_dags
 
 # Two pytest workers: the integration tests wait on JVM starts and subprocesses (one core is
-# idle most of a serial run). A test file stays on one worker (its module fixtures are built
-# once); the Airflow and cluster tests share one (they share one reference run).
+# idle most of a serial run); three were slower (2026-12-06: 28.5 min against 23.4, every file
+# longer beside two others). A test file stays on one worker (its module fixtures are built
+# once); the Airflow and cluster tests share one (they share one reference run). The files
+# start in tests/conftest.py's order, longest first (--no-loadscope-reorder: by default
+# pytest-xdist starts the files with the most tests first, which left the long out-of-process
+# files to the end).
 TEST_WORKERS ?= 2
 test:
 	$(SETUP_MAKE) setup airflow-setup system-packages lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --no-loadscope-reorder --durations=15 tests
 
 # The inner loop: the tests that need no Spark, no node and no Airflow (seconds). Every test that
 # takes the `spark` fixture is marked `spark` (tests/conftest.py) and left out here.

@@ -62,6 +62,11 @@ EXPECTED = {
         ("mpi_ratio", "metrics.miner_pressure", "mpi_ratio", ""),
         ("mpi", "metrics.miner_pressure", "mpi", ""),
     ],
+    "hash_ribbon": [
+        ("hash_rate_ths", "metrics.miner_pressure", "hash_rate_ths", ""),
+        ("hash_rate_sma30_ths", "metrics.miner_pressure", "hash_rate_sma30_ths", ""),
+        ("hash_rate_sma60_ths", "metrics.miner_pressure", "hash_rate_sma60_ths", ""),
+    ],
     "migration": [
         ("net_weak_to_strong_btc", "metrics.holder_migration", "net_weak_to_strong_btc", ""),
         ("weak_to_exchange_btc", "metrics.holder_migration", "weak_to_exchange_btc", ""),
@@ -149,7 +154,7 @@ class _Dom(HTMLParser):
         a = dict(attrs)
         if tag == "figure" and "data-chart" in a:
             self._chart = self.charts.setdefault(
-                a["data-chart"], {"attrs": a, "paths": [], "means": [], "shaded": []}
+                a["data-chart"], {"attrs": a, "paths": [], "means": [], "shaded": [], "marks": []}
             )
         elif tag == "svg" and self._chart is not None:
             self._chart["svg"] = a
@@ -159,6 +164,8 @@ class _Dom(HTMLParser):
             self._chart["means"].append(a)
         elif tag == "rect" and self._chart is not None and a.get("class") == "below-cost":
             self._chart["shaded"].append(a)
+        elif tag == "line" and self._chart is not None and a.get("class") == "marker":
+            self._chart["marks"].append(a)
         elif tag == "b" and "data-fact" in a:
             self._fact = a["data-fact"]
             self.facts[self._fact] = ""
@@ -281,6 +288,37 @@ def test_flow_charts_draw_a_7_day_mean_and_shade_the_days_below_cost(spark, gold
             assert len(_points(mean["d"])) == sum(w is not None for w in want)
     # Other charts neither shade nor smooth.
     assert not dom.charts["price_cost"]["shaded"] and not dom.charts["holder_supply"]["means"]
+
+
+def test_the_hash_ribbon_marks_each_crossing_on_its_day(spark, gold, dom, tmp_path):
+    """Five days are too few for a 30-day mean: no crossing, no mark. With the table's signal
+    set on two days (a Delta UPDATE, undone after), the page marks exactly those days, at their
+    points, daily and by week."""
+    assert not any(c["marks"] for c in dom.charts.values())
+    name = tables.qualified_name(gold["main"], "metrics.miner_pressure")
+    signals = {"2024-03-03": "capitulation", "2024-03-05": "recovery"}
+    cases = " ".join(f"WHEN day = DATE'{d}' THEN '{k}'" for d, k in signals.items())
+    spark.sql(f"UPDATE {name} SET hash_ribbon_signal = CASE {cases} END")
+    try:
+        run_report(spark, gold["main"], str(tmp_path / "daily"))
+        weekly = gold["main"].with_overrides({"report.max_daily_points": 4})
+        run_report(spark, weekly, str(tmp_path / "weekly"))
+    finally:
+        spark.sql(f"UPDATE {name} SET hash_ribbon_signal = NULL")
+    daily = _render(tmp_path / "daily" / "report.html", tmp_path)
+    marks = daily.charts["hash_ribbon"]["marks"]
+    assert [(m["data-day"], m["data-signal"]) for m in marks] == list(signals.items())
+    # At the x of their days: the hash rate is drawn on every day, one point each.
+    rate = {p["data-series"]: p for p in daily.charts["hash_ribbon"]["paths"]}["hash_rate_ths"]
+    xs = [x for x, _ in _points(rate["d"])]
+    assert [float(m["x1"]) for m in marks] == pytest.approx([xs[DAYS.index(d)] for d in signals])
+    assert not any(c["marks"] for k, c in daily.charts.items() if k != "hash_ribbon")
+    # By week: Sunday 03-03 on the week of Monday 02-26 (the first point), Tuesday 03-05 on
+    # the week of 03-04 (the second).
+    text = (tmp_path / "weekly" / "report.html").read_text()
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text).group(1))
+    assert data["markers"] == [["2024-03-03", "2024-02-26", "capitulation"],
+                               ["2024-03-05", "2024-03-04", "recovery"]]  # fmt: skip
 
 
 def test_the_key_facts_name_the_first_day_below_cost(spark, gold, dom):

@@ -13,7 +13,7 @@ MODULES = {
     "hodlflow.sim.truth": 5,  # net_weak_to_strong's hand numbers among them
     "hodlflow.sim.random_scenario": 1,
     "hodlflow.entities.evaluate": 1,  # format_scores, sample_days, holder_decision_scores
-    "hodlflow.report.series": 2,  # trailing_mean
+    "hodlflow.report.series": 3,  # trailing_mean, point_day
 }
 
 

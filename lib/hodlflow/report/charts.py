@@ -33,6 +33,9 @@ class ChartSpec:
     # are shaded (by week: the weeks most of whose days were).
     flow: bool = False
     percent: bool = False  # values are shares 0..1, ticks show percent
+    # Marks the hash-ribbon crossings (ReportData.markers: the days the 30-day mean of the hash
+    # rate fell under the 60-day one, and crossed back) with a vertical line each.
+    markers: bool = False
 
 
 # Young bands warm, old bands cool: the usual reading of HODL waves.
@@ -74,6 +77,25 @@ CHARTS: tuple[ChartSpec, ...] = (
                        "#9467bd", axis="right"),
             SeriesSpec("mpi", "MPI z-score", "metrics.miner_pressure", "mpi", "#7f7f7f",
                        axis="right"),
+        ),  # fmt: skip
+    ),
+    ChartSpec(
+        id="hash_ribbon",
+        markers=True,
+        title="Hash ribbon",
+        y_label="TH/s",
+        caption="The hash rate implied by the day's blocks (metrics.miner_pressure.hash_rate_ths) "
+        "and its 30- and 60-day means (hash_rate_sma30_ths, hash_rate_sma60_ths). A vertical "
+        "line marks each crossing (hash_ribbon_signal): capitulation on the day the 30-day mean "
+        "falls under the 60-day one (miners switching off), recovery on the day it crosses back "
+        "(the classic buy signal). Gaps: the means' first 29 and 59 days.",
+        series=(
+            SeriesSpec("hash_rate_ths", "hash rate", "metrics.miner_pressure", "hash_rate_ths",
+                       "#bbbbbb"),
+            SeriesSpec("hash_rate_sma30_ths", "30-day mean", "metrics.miner_pressure",
+                       "hash_rate_sma30_ths", "#ff7f0e"),
+            SeriesSpec("hash_rate_sma60_ths", "60-day mean", "metrics.miner_pressure",
+                       "hash_rate_sma60_ths", "#1f77b4"),
         ),  # fmt: skip
     ),
     ChartSpec(

@@ -154,6 +154,18 @@ _SCRIPT = r"""
         shaded++;
       }
     }
+    // Hash-ribbon crossings: a vertical line at the point of each, labelled by its signal.
+    var marked = {};
+    if (chart.markers) data.markers.forEach(function (m) {
+      var i = data.days.indexOf(m[1]);
+      if (i < 0) return;
+      var color = m[2] === "capitulation" ? "#d62728" : "#2ca02c";
+      el("line", { x1: x(i), x2: x(i), y1: MT, y2: MT + ph, stroke: color, "stroke-width": 1.2,
+                   "stroke-dasharray": "4 3", "class": "marker", "data-day": m[0],
+                   "data-signal": m[2] }, svg);
+      el("text", { x: x(i) + 3, y: MT + 10, fill: color }, svg).textContent = m[2];
+      marked[m[2]] = color;
+    });
     var smooth = chart.flow && data.bucket === "day";
     // Stacked areas under the lines (a missing value counts as 0 for the fill only).
     if (chart.stacked) {
@@ -209,6 +221,13 @@ _SCRIPT = r"""
                                                 + "-day mean over faint daily values)" : "")
                                              + (empty ? " — no data in this range" : "")));
       if (empty) li.className = "empty";
+      legend.appendChild(li);
+    });
+    Object.keys(marked).forEach(function (signal) {
+      var li = document.createElement("li"), sw = document.createElement("span");
+      sw.className = "swatch"; sw.style.background = marked[signal];
+      li.appendChild(sw);
+      li.appendChild(document.createTextNode(signal + " (dashed line: the day of the crossing)"));
       legend.appendChild(li);
     });
     if (shaded) {
@@ -289,6 +308,7 @@ def render_html(data: ReportData) -> str:
         "values": data.values,
         "below_cost_key": BELOW_COST_KEY,
         "mean_days": MEAN_DAYS,
+        "markers": data.markers,
         "charts": [asdict(c) for c in CHARTS],
     }
     # "</" inside a script element would end it early.

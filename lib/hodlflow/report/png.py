@@ -72,6 +72,16 @@ def _draw(chart: ChartSpec, data: ReportData, path: str) -> None:
                                       color=s.color, lw=1.8,
                                       label=f"{label} ({MEAN_DAYS}-day mean over faint daily values)")  # fmt: skip
             handles.append(line)
+        if chart.markers:
+            # Hash-ribbon crossings: a dashed vertical line on the point of each.
+            labelled = set()
+            for _day, point, signal in data.markers:
+                color = "#d62728" if signal == "capitulation" else "#2ca02c"
+                line = ax.axvline(dt.date.fromisoformat(point), color=color, lw=1.2, ls="--",
+                                  label=None if signal in labelled else signal)  # fmt: skip
+                if signal not in labelled:
+                    handles.append(line)
+                    labelled.add(signal)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.6g}"))
     ax.set_title(chart.title, loc="left", fontsize=13)
     ax.set_ylabel(chart.y_label)

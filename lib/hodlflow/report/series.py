@@ -36,6 +36,9 @@ class ReportData:
     days: list[str]  # ISO day of each point (a week's Monday when bucket == "week")
     values: dict[str, list[float | None]]  # series key → one value per point, None = no data
     facts: dict[str, object] = field(default_factory=dict)
+    # The hash-ribbon crossings in the range: (day, point day, signal), the point day being the
+    # day itself, or its week's Monday when bucket == "week".
+    markers: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def build_report_frame(
@@ -51,7 +54,8 @@ def build_report_frame(
     keeps null there, never 0. ``prices`` None: the price column is all null."""
     frame = miner.select(
         "day", "production_cost_usd_per_btc", "miner_outflow_btc", "miner_to_exchange_btc",
-        "mpi_ratio", "mpi", "below_cost",
+        "mpi_ratio", "mpi", "below_cost", "hash_rate_ths", "hash_rate_sma30_ths",
+        "hash_rate_sma60_ths",
         F.col("below_cost").cast("double").alias(BELOW_COST_KEY),
     )  # fmt: skip
     if prices is not None:
@@ -116,6 +120,17 @@ def trailing_mean(values: list[float | None], days: int = MEAN_DAYS) -> list[flo
         window = [w for w in values[max(0, i - days + 1) : i + 1] if w is not None]
         out.append(None if v is None else sum(window) / len(window))
     return out
+
+
+def point_day(day: dt.date, bucket: str) -> str:
+    """The report point a day falls on: the day itself, or its ISO week's Monday by week.
+
+    >>> point_day(dt.date(2024, 3, 6), "week"), point_day(dt.date(2024, 3, 6), "day")
+    ('2024-03-04', '2024-03-06')
+    """
+    if bucket == "week":
+        day = day - dt.timedelta(days=day.weekday())
+    return day.isoformat()
 
 
 def by_week(frame: DataFrame) -> DataFrame:
@@ -220,6 +235,14 @@ def read_report_data(
         out = by_week(frame) if weekly else frame.select("day", *series_keys())
         rows = out.orderBy("day").collect()  # one row per day or week: small
         facts = _facts(frame)
+        # Crossings: a few a year.
+        signals = (
+            read("metrics.miner_pressure")
+            .filter(F.col("hash_ribbon_signal").isNotNull())
+            .select("day", "hash_ribbon_signal")
+            .orderBy("day")
+            .collect()
+        )
     finally:
         frame.unpersist()
     return ReportData(
@@ -229,4 +252,9 @@ def read_report_data(
         days=[r["day"].isoformat() for r in rows],
         values={k: [_clean(r[k]) for r in rows] for k in series_keys()},
         facts={k: (_clean(v) if isinstance(v, float) else v) for k, v in facts.items()},
+        markers=[
+            (r["day"].isoformat(), point_day(r["day"], "week" if weekly else "day"),
+             r["hash_ribbon_signal"])
+            for r in signals
+        ],  # fmt: skip
     )

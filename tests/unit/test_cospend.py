@@ -339,12 +339,11 @@ PEEL_OUTPUTS = (
 PEEL_IDS = "address string, address_id bigint, first_height int"
 
 
-def _peel(spark, txs, ids, spent_from_height=0, min_ratio=2.0, max_days=7):
+def _frames(spark, txs, ids):
     """``txs``: (txid, height, day offset, [(address, type, prev_txid, prev_vout)],
-    [(address, type, value)]) — outputs numbered in order; days from 2024-01-01."""
+    [(address, type, value)]) — outputs numbered in order; days from 2024-01-01. Returns the
+    inputs, outputs, flags and address ids frames the window rules take."""
     import datetime as dt
-
-    from hodlflow.entities.cospend import peel_edges
 
     d0 = dt.date(2024, 1, 1)
     ins, outs = [], []
@@ -353,13 +352,19 @@ def _peel(spark, txs, ids, spent_from_height=0, min_ratio=2.0, max_days=7):
         ins += [(txid, height, when, a, t, pt, pv) for a, t, pt, pv in tx_in]
         outs += [(txid, i, height, when, a, t, v) for i, (a, t, v) in enumerate(tx_out)]
     flags = [(t[0], False, False) for t in txs]
-    return peel_edges(
+    return (
         spark.createDataFrame(ins, PEEL_INPUTS),
         spark.createDataFrame(outs, PEEL_OUTPUTS),
         spark.createDataFrame(flags, TX_FLAGS),
         spark.createDataFrame(ids, PEEL_IDS),
-        min_ratio, max_days, spent_from_height,
-    )  # fmt: skip
+    )
+
+
+def _peel(spark, txs, ids, spent_from_height=0, min_ratio=2.0, max_days=7):
+    """:func:`hodlflow.entities.cospend.peel_edges` over ``txs`` (as :func:`_frames`)."""
+    from hodlflow.entities.cospend import peel_edges
+
+    return peel_edges(*_frames(spark, txs, ids), min_ratio, max_days, spent_from_height)
 
 
 # A hot wallet h (id 1, p2wpkh) pays withdrawals out of one coin three times, each change to a
@@ -413,25 +418,12 @@ def test_peel_change_needs_a_fresh_change_of_the_inputs_type(spark):
 
 
 def _deposit(spark, txs, ids, spent_from_height=0, sweep_min_inputs=2, max_days=7):
-    """Like ``_peel``, through :func:`hodlflow.entities.cospend.deposit_edges`."""
-    import datetime as dt
-
+    """:func:`hodlflow.entities.cospend.deposit_edges` over ``txs`` (as :func:`_frames`)."""
     from hodlflow.entities.cospend import deposit_edges
 
-    d0 = dt.date(2024, 1, 1)
-    ins, outs = [], []
-    for txid, height, day, tx_in, tx_out in txs:
-        when = d0 + dt.timedelta(days=day)
-        ins += [(txid, height, when, a, t, pt, pv) for a, t, pt, pv in tx_in]
-        outs += [(txid, i, height, when, a, t, v) for i, (a, t, v) in enumerate(tx_out)]
-    flags = [(t[0], False, False) for t in txs]
     return deposit_edges(
-        spark.createDataFrame(ins, PEEL_INPUTS),
-        spark.createDataFrame(outs, PEEL_OUTPUTS),
-        spark.createDataFrame(flags, TX_FLAGS),
-        spark.createDataFrame(ids, PEEL_IDS),
-        sweep_min_inputs, max_days, spent_from_height,
-    )  # fmt: skip
+        *_frames(spark, txs, ids), sweep_min_inputs, max_days, spent_from_height
+    )
 
 
 # In HOT_CHAIN, customer u (id 9) pays 900 into deposit address dep and keeps 90 as change uc

@@ -325,6 +325,36 @@ def change_edges(
     return edges.filter(F.col("src") != F.col("dst")).distinct()
 
 
+def _payment_inputs(inputs: DataFrame, tx_flags: DataFrame, address_ids: DataFrame):
+    """What the change rules that read a window (:func:`peel_steps`, :func:`deposit_edges`)
+    know of a payment's inputs: ``ins`` (the inputs of transactions neither coinbase nor
+    coinjoin), ``ids`` (``address``, ``address_id``, ``first_height``), ``per_in`` per
+    ``txid`` (``in_type`` and ``in_types``: the inputs' script type and how many there are,
+    ``with_address``, ``n_in``, ``in_addresses``) and ``owner`` per ``txid`` (the smallest
+    input address id)."""
+    excluded = tx_flags.filter(
+        F.coalesce(F.col("is_coinjoin"), F.lit(False))
+        | F.coalesce(F.col("is_coinbase"), F.lit(False))
+    ).select("txid")
+    ids = address_ids.select(
+        "address", F.col("address_id").cast("bigint"), F.col("first_height").cast("int")
+    )
+    ins = inputs.join(excluded, "txid", "left_anti")
+    per_in = ins.groupBy("txid").agg(
+        F.min("script_type").alias("in_type"),
+        F.countDistinct("script_type").alias("in_types"),
+        F.count("address").alias("with_address"),
+        F.count(F.lit(1)).alias("n_in"),
+        F.collect_set("address").alias("in_addresses"),
+    )
+    owner = (
+        ins.join(ids.select("address", "address_id"), "address")
+        .groupBy("txid")
+        .agg(F.min("address_id").alias("owner"))
+    )
+    return ins, ids, per_in, owner
+
+
 def peel_steps(
     inputs: DataFrame,
     outputs: DataFrame,
@@ -359,26 +389,7 @@ def peel_steps(
         "outputs",
     )  # fmt: skip
     require_columns(address_ids, ("address", "address_id", "first_height"), "address_ids")
-    excluded = tx_flags.filter(
-        F.coalesce(F.col("is_coinjoin"), F.lit(False))
-        | F.coalesce(F.col("is_coinbase"), F.lit(False))
-    ).select("txid")
-    ids = address_ids.select(
-        "address", F.col("address_id").cast("bigint"), F.col("first_height").cast("int")
-    )
-    ins = inputs.join(excluded, "txid", "left_anti")
-    per_in = ins.groupBy("txid").agg(
-        F.min("script_type").alias("in_type"),
-        F.countDistinct("script_type").alias("in_types"),
-        F.count("address").alias("with_address"),
-        F.count(F.lit(1)).alias("n_in"),
-        F.collect_set("address").alias("in_addresses"),
-    )
-    owner = (
-        ins.join(ids.select("address", "address_id"), "address")
-        .groupBy("txid")
-        .agg(F.min("address_id").alias("owner"))
-    )
+    ins, ids, per_in, owner = _payment_inputs(inputs, tx_flags, address_ids)
     by_value = Window.partitionBy("txid").orderBy(F.desc("value_sats"), F.asc("vout"))
     per_tx = Window.partitionBy("txid")
     ranked = outputs.filter(F.col("value_sats") > 0).select(
@@ -498,14 +509,7 @@ def deposit_edges(
         "outputs",
     )  # fmt: skip
     require_columns(address_ids, ("address", "address_id", "first_height"), "address_ids")
-    excluded = tx_flags.filter(
-        F.coalesce(F.col("is_coinjoin"), F.lit(False))
-        | F.coalesce(F.col("is_coinbase"), F.lit(False))
-    ).select("txid")
-    ids = address_ids.select(
-        "address", F.col("address_id").cast("bigint"), F.col("first_height").cast("int")
-    )
-    ins = inputs.join(excluded, "txid", "left_anti")
+    ins, ids, per_in, owner = _payment_inputs(inputs, tx_flags, address_ids)
     n_out = outputs.groupBy("txid").agg(
         F.count(F.lit(1)).alias("n_out"),
         F.sum((F.col("value_sats") > 0).cast("int")).alias("n_paid"),
@@ -524,18 +528,6 @@ def deposit_edges(
         ins.join(sweeps, ins.txid == sweeps.sweep_txid)
         .groupBy(F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"))
         .agg(F.min("sweep_height").alias("sweep_height"), F.min("sweep_day").alias("sweep_day"))
-    )
-    per_in = ins.groupBy("txid").agg(
-        F.min("script_type").alias("in_type"),
-        F.countDistinct("script_type").alias("in_types"),
-        F.count("address").alias("with_address"),
-        F.count(F.lit(1)).alias("n_in"),
-        F.collect_set("address").alias("in_addresses"),
-    )
-    owner = (
-        ins.join(ids.select("address", "address_id"), "address")
-        .groupBy("txid")
-        .agg(F.min("address_id").alias("owner"))
     )
     pays = (
         per_in.filter(

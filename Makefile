@@ -73,8 +73,7 @@ lint: setup
 # Two pytest workers: the integration tests wait on JVM starts and subprocesses (one core is
 # idle most of a serial run); three were slower (2026-12-06: 28.5 min against 23.4, every file
 # longer beside two others). A test file stays on one worker (its module fixtures are built
-# once); the Airflow and cluster tests share one (they share one reference run). The files
-# start in tests/conftest.py's order, longest first (--no-loadscope-reorder: by default
+# once). The files start in tests/conftest.py's order, longest first (--no-loadscope-reorder: by default
 # pytest-xdist starts the files with the most tests first, which left the long out-of-process
 # files to the end).
 TEST_WORKERS ?= 2

@@ -16,22 +16,16 @@ from hodlflow.config import Settings, load_settings  # noqa: E402
 
 _counter = itertools.count()
 
-# Test files that share the session's tiny reference run (tests/integration/conftest.py): one
-# pytest-xdist worker runs them all, so the reference is built once.
-SHARED_REFERENCE = ("test_airflow_dags.py", "test_cluster.py")
-
 
 def pytest_xdist_make_scheduler(config, log):
     """Under ``pytest -n N`` (``make test``): a test file is one unit of work, run by one worker
-    (its module fixtures are built once); the files in SHARED_REFERENCE are one unit. (xdist's
-    own --dist loadgroup marks do not group under pytest 9: it renames node ids pytest no longer
-    reads.)"""
+    (its module fixtures are built once). (xdist's own --dist loadgroup marks do not group under
+    pytest 9: it renames node ids pytest no longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFile(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "shared-reference" if path.rsplit("/", 1)[-1] in SHARED_REFERENCE else path
+            return nodeid.split("::", 1)[0]
 
     return ByFile(config, log)
 
@@ -42,8 +36,7 @@ def pytest_xdist_make_scheduler(config, log):
 # --no-loadscope-reorder (`make test` passes it); by default it starts the files with the most
 # tests first. Files not named here keep their order, after these.
 LONGEST_FIRST = (
-    "test_airflow_dags.py",  # with test_cluster.py: one unit: 1,447 s in a run of three workers
-    "test_cluster.py",
+    "test_airflow_dags.py",
     "test_ingest.py",
     "test_entities.py",
     "test_metrics_supply.py",
@@ -104,4 +97,3 @@ def make_settings(tmp_path):
         return load_settings("test", base)
 
     return make
-

@@ -1,13 +1,20 @@
 """The Airflow DAGs under real Airflow 3.3.2 (its own virtual environment): every file imports,
 the task graphs are the designed ones, and `airflow dags test` runs the daily DAG on a simulated
-chain through real spark-submit and Delta: on a warehouse whose first day the plain CLI wrote,
-one run after two missed days catches both up, after which the tables equal those of the plain
-CLI run over the same blocks; a missed day's run, late, changes nothing."""
+chain through real spark-submit to a real Spark standalone cluster (one master, two one-core
+workers on loopback, started from the pip-installed pyspark) and Delta: on a warehouse whose
+first day the plain CLI wrote, one run after two missed days catches both up, after which the
+tables equal those of the session's in-process local-mode run over the same blocks
+(tiny_reference in tests/integration/conftest.py: ingested in chunks there, one shuffle
+partition against four here); the event logs and the workers' work dirs show that executors on
+both workers ran every task's Spark work (a silent local-mode run would leave both empty). A
+missed day's run, late (in local mode), changes nothing."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +22,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from hodlflow.cli import main as hodlflow
 from tests.integration.airflow_env import AF_BIN, DAGS, airflow_env, migrate, run
+from tests.integration.spark_cluster import start_cluster
 from tests.integration.tiny_sim import (
     DAYS,
     REFERENCE_PREFIX,
@@ -113,61 +121,110 @@ def test_dag_files_import_neither_pyspark_nor_hodlflow():
             assert banned not in text, f"{path.name} contains {banned!r}"
 
 
-# --- the daily DAG end to end ------------------------------------------------------------
+# --- the daily DAG end to end, on a standalone cluster --------------------------------------
 
-# The warehouse starts with the first day, [03-01, 03-02), written by the plain CLI (a daily
-# run's own state, as after a backfill or an earlier DAG run). The DAG then runs for the interval
-# [03-03, 03-04) after the run of [03-02, 03-03) was missed: it catches up both days. Then the
-# missed interval runs late and must change nothing. (One DAG run of five spark-submits fewer
-# than running the first day through the DAG too: that spark-submit path from an empty
-# warehouse is the standalone-cluster test's, tests/integration/test_cluster.py.)
+# The warehouse starts with the first day, [03-01, 03-02), written by the plain CLI in process (a
+# daily run's own state, as after a backfill or an earlier DAG run). The DAG then runs for the
+# interval [03-03, 03-04) after the run of [03-02, 03-03) was missed: it catches up both days, its
+# five spark-submits going to the cluster. Then the missed interval runs late, in local mode, and
+# must change nothing. Warehouse, blocks directory and checkpoint directory are file:// URIs, as
+# on a cluster's shared filesystem.
 FIRST_DAY_UNTIL = "2025-03-02"
 RUN = "2025-03-04"
 LATE_RUN = "2025-03-03"
 # Tables of the DAG's warehouse carry this prefix, so the in-process first day registers no
 # unprefixed table in the test session's catalog.
 DAG_PREFIX = "af_"
+DAG_TASKS = ("ingest", "entities", "metrics", "check", "maintain")
+# Run records: everything but their commit times and the table locations they name.
+RUNS = {
+    "entities.runs": ("start_height", "end_height", "end_hash", "first_day", "last_day",
+                      "new_addresses", "edges", "merges"),
+    "metrics.runs": ("first_day", "last_day", "end_height", "end_hash"),
+}  # fmt: skip
+
+
+def events_of(log_dir: Path) -> dict[str, list[dict]]:
+    """Application id → its event log records (one JSON object a line)."""
+    apps = {}
+    for f in sorted(log_dir.iterdir()):
+        lines = f.read_text().splitlines()
+        apps[f.name.removesuffix(".inprogress")] = [json.loads(x) for x in lines if x.strip()]
+    return apps
+
+
+def cluster_properties(base: Path, events: Path) -> Path:
+    """spark-submit properties for the cluster: the test's (Delta jars, a light JVM for short
+    jobs, driver and executors), two one-core executors of 640 MB, event logs in ``events``,
+    the Airflow venv's Python on the executors too, and scheduling only once both executors are
+    up (so both get tasks)."""
+    path = submit_properties(base, ("driver", "executor"))
+    assert "spark.jars.packages" not in path.read_text()  # nothing resolved at submit time
+    path.write_text(
+        path.read_text()
+        + f"spark.pyspark.python {AF_BIN / 'python'}\n"
+        + "spark.cores.max 2\nspark.executor.cores 1\nspark.executor.memory 640m\n"
+        + f"spark.eventLog.enabled true\nspark.eventLog.dir {events.as_uri()}\n"
+        + "spark.eventLog.compress false\nspark.eventLog.rolling.enabled false\n"
+        + "spark.scheduler.minRegisteredResourcesRatio 1.0\n"
+        + "spark.scheduler.maxRegisteredResourcesWaitingTime 300s\n"
+    )
+    return path
 
 
 @pytest.fixture(scope="module")
 def dag_runs(spark, tiny_sim, tmp_path_factory):
     """The first day by the plain CLI (in process), then the daily DAG run with `airflow dags
-    test` for RUN; returns the Airflow environment, the warehouse and a function running the
-    DAG for one more day."""
+    test` for RUN on a two-worker standalone cluster, torn down after it. Returns the warehouse
+    URI, the event logs, the workers, the master's completed apps and a function running the
+    DAG for one more day in local mode."""
     out, manifest = tiny_sim
     base = tmp_path_factory.mktemp("af-daily")
-    warehouse = base / "warehouse"
+    warehouse = (base / "warehouse").as_uri()
     conf_file = base / "site.yaml"
-    site = site_overlay(out, manifest, str(warehouse))
+    site = site_overlay(out, manifest, warehouse, (base / "checkpoints").as_uri())
     site["warehouse"]["db_prefix"] = DAG_PREFIX
+    site["spark"] = {"conf": {"spark.sql.shuffle.partitions": "4"}}
     conf_file.write_text(yaml.safe_dump(site))
     common = ["--env", "test", "--conf-file", str(conf_file)]
-    assert hodlflow(["ingest", *common, "--blocks-dir", str(out / "blocks"),
-                     "--until", FIRST_DAY_UNTIL]) == 0  # fmt: skip
+    blocks, prices = (out / "blocks").as_uri(), (out / "prices.csv").as_uri()
+    assert hodlflow(["ingest", *common, "--blocks-dir", blocks, "--until", FIRST_DAY_UNTIL]) == 0
     assert hodlflow(["entities", *common]) == 0
-    assert hodlflow(["metrics", *common, "--prices", str(out / "prices.csv")]) == 0
-    assert days_of(spark, str(warehouse), DAG_PREFIX) == [DAYS[0]]
-    props = submit_properties(base)
-    env = airflow_env(
+    assert hodlflow(["metrics", *common, "--prices", prices]) == 0
+    assert days_of(spark, warehouse, DAG_PREFIX) == [DAYS[0]]
+    variables = {
+        "hodlflow_conf_file": str(conf_file),
+        "hodlflow_blocks_dir": blocks,
+        "hodlflow_prices_csv": prices,
+    }
+    events = base / "events"
+    events.mkdir()
+    cluster = start_cluster(base / "cluster", workers=2, cores=1, memory="1g")
+    try:
+        env = airflow_env(
+            base / "airflow-home",
+            {**variables, "hodlflow_env": "cluster",
+             "hodlflow_spark_properties": str(cluster_properties(base, events))},
+            spark_master=cluster.url,
+        )  # fmt: skip
+        migrate(env)
+        dags_test(env, RUN)
+        completed = cluster.state()["completedapps"]
+    finally:
+        cluster.stop()
+    local = airflow_env(
         base / "airflow-home",
-        {
-            "hodlflow_env": "test",
-            "hodlflow_conf_file": str(conf_file),
-            "hodlflow_blocks_dir": str(out / "blocks"),
-            "hodlflow_prices_csv": str(out / "prices.csv"),
-            "hodlflow_spark_properties": str(props),
-        },
-    )
-    migrate(env)
+        {**variables, "hodlflow_env": "test",
+         "hodlflow_spark_properties": str(submit_properties(base / "cluster"))},
+    )  # fmt: skip
+    return warehouse, events_of(events), cluster.workers, completed, lambda day: dags_test(local, day)
 
-    def dags_test(day: str) -> None:
-        done = run([str(AF_BIN / "airflow"), "dags", "test", "hodlflow_daily", day], env)
-        log = done.stdout + done.stderr
-        assert done.returncode == 0, f"airflow dags test {day} failed:\n{log[-6000:]}"
-        assert "Spark-Submit cmd" in log  # real spark-submit ran
 
-    dags_test(RUN)
-    return env, str(warehouse), dags_test
+def dags_test(env: dict, day: str) -> None:
+    done = run([str(AF_BIN / "airflow"), "dags", "test", "hodlflow_daily", day], env)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, f"airflow dags test {day} failed:\n{log[-6000:]}"
+    assert "Spark-Submit cmd" in log  # real spark-submit ran
 
 
 def snapshot(spark, warehouse, keys):
@@ -175,9 +232,10 @@ def snapshot(spark, warehouse, keys):
 
 
 def test_daily_dag_runs_equal_a_plain_cli_run(spark, dag_runs, tiny_reference):
-    _, warehouse, _ = dag_runs
+    warehouse = dag_runs[0]
     # The CLI's first day, the missed day and the run's own, and nothing past the run's end.
     assert days_of(spark, warehouse, DAG_PREFIX) == list(DAYS)
+    assert read(spark, warehouse, "metrics.miner_pressure", DAG_PREFIX).count() == len(DAYS)
     for key in TABLES:
         actual = read(spark, warehouse, key, DAG_PREFIX)
         # No cluster of one run merges with another's in these days: merges stays empty.
@@ -187,16 +245,74 @@ def test_daily_dag_runs_equal_a_plain_cli_run(spark, dag_runs, tiny_reference):
         )
 
 
+def test_the_runs_records_add_up_to_the_local_mode_runs(spark, dag_runs, tiny_reference):
+    # The CLI's first day and the DAG's catch-up are two runs where the reference made one: they
+    # start where the reference started, end where it ended, and their counts add up.
+    warehouse = dag_runs[0]
+    for key, cols in RUNS.items():
+        ours = [r.asDict() for r in read(spark, warehouse, key, DAG_PREFIX).select(*cols).collect()]
+        ours.sort(key=lambda r: r["end_height"])
+        (ref,) = [r.asDict() for r in read(spark, tiny_reference, key, REFERENCE_PREFIX).select(*cols).collect()]
+        assert len(ours) == 2, ours
+        assert str(ours[0]["first_day"]) == DAYS[0] and str(ours[0]["last_day"]) == DAYS[0]
+        if key == "entities.runs":
+            assert ours[0]["start_height"] == ref["start_height"]
+            assert ours[1]["start_height"] == ours[0]["end_height"] + 1
+            for count in ("new_addresses", "edges", "merges"):
+                assert sum(r[count] for r in ours) == ref[count], count
+            assert ours[1]["edges"] > 0  # co-spends clustered on the cluster
+        for col in ("first_day",):
+            assert ours[0][col] == ref[col]
+        for col in ("last_day", "end_height", "end_hash"):
+            assert ours[1][col] == ref[col], col
+
+
+def test_every_spark_task_ran_on_executors_of_both_workers(dag_runs):
+    _, events, workers, completed, _ = dag_runs
+    names = {}
+    for app_id, records in events.items():
+        env = next(r for r in records if r["Event"] == "SparkListenerEnvironmentUpdate")
+        props = env["Spark Properties"]
+        command = env["System Properties"]["sun.java.command"]  # spark-submit's own arguments
+        names[app_id] = [t for t in DAG_TASKS if f"/jobs/{t}.py" in command]
+        assert props["spark.master"].startswith("spark://127.0.0.1:")
+        # Python on the executors is the Airflow venv's (where its spark-submit installed hodlflow).
+        assert props["spark.pyspark.python"] == str(AF_BIN / "python")
+        ran = {r["Task Info"]["Executor ID"] for r in records if r["Event"] == "SparkListenerTaskEnd"}
+        assert "driver" not in ran
+        # A standalone worker runs each executor in <work dir>/<app id>/<executor id>.
+        per_worker = [
+            {p.name for p in (w.work_dir / app_id).iterdir()} if (w.work_dir / app_id).is_dir() else set()
+            for w in workers
+        ]
+        assert all(per_worker), f"{app_id}: executors per worker {per_worker}"
+        assert all(ids & ran for ids in per_worker), f"{app_id}: tasks ran on {ran}, {per_worker}"
+        # The Delta jars reached every executor from the driver (the set-up's jar cache).
+        for w, ids in zip(workers, per_worker, strict=True):
+            for ex in ids:
+                fetched = [p.name for p in (w.work_dir / app_id / ex).glob("*.jar")]
+                assert any(n.startswith("io.delta_delta-spark") for n in fetched), fetched
+    # One application a Spark task of the DAG, each seen by the master.
+    assert sorted(n for found in names.values() for n in found) == sorted(DAG_TASKS), names
+    assert len(completed) == len(DAG_TASKS)
+
+
+def test_system_python_could_not_have_run_the_tasks():
+    # The tasks unpickle hodlflow functions: only the venvs' interpreters have the package.
+    done = subprocess.run(["/usr/bin/python3", "-c", "import hodlflow"], capture_output=True)
+    assert done.returncode != 0
+
+
 def test_running_a_missed_day_late_changes_nothing(spark, dag_runs):
-    _, warehouse, dags_test = dag_runs
+    warehouse, dags_test_local = dag_runs[0], dag_runs[-1]
     before = snapshot(spark, warehouse, TABLES)
-    dags_test(LATE_RUN)
+    dags_test_local(LATE_RUN)
     assert snapshot(spark, warehouse, TABLES) == before
 
 
-def test_sensor_waits_while_the_chain_has_not_passed_the_interval(tiny_sim, dag_runs):
-    env, _, _ = dag_runs
+def test_sensor_waits_while_the_chain_has_not_passed_the_interval(tiny_sim, tmp_path):
     out, manifest = tiny_sim
+    env = airflow_env(tmp_path / "airflow-home", {})
     done = run(
         [str(AF_BIN / "hodlflow"), "tip", "--env", "test", "--blocks-dir", str(out / "blocks"),
          "--set", "check_pow=false", "--set", f"ingest.start_hash={manifest['start_hash']}",

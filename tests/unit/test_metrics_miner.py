@@ -136,3 +136,31 @@ def test_miner_outflow_mpi_ratio_and_z_score(spark):
     assert rows[_day(727)].mpi is None  # 365 ratios exist from day 728 (364..728)
     assert rows[_day(729)].mpi == pytest.approx(expected)
     assert rows[_day(730)].mpi is None  # its outflow is unknown
+
+
+def test_loading_the_same_prices_again_writes_nothing_and_a_changed_file_replaces_its_days(
+    spark, make_settings, tmp_path
+):
+    from hodlflow import tables
+    from hodlflow.metrics.prices import load_prices
+
+    settings = make_settings()
+    location = tables.table_location(settings, "market.prices")
+    first = _write(tmp_path, "day,close_usd\n2024-01-01,100\n2024-01-02,101.5\n")
+    assert load_prices(spark, settings, first) == (D0, _day(1))
+    version = tables.table_version(spark, location)
+    # A daily run loads the same file every day: no new commit.
+    load_prices(spark, settings, first)
+    assert tables.table_version(spark, location) == version
+    # One more day and a corrected price: one commit, the file's rows exactly.
+    second = tmp_path / "second.csv"
+    second.write_text("day,close_usd\n2024-01-01,100\n2024-01-02,102\n2024-01-03,99\n")
+    load_prices(spark, settings, second)
+    assert tables.table_version(spark, location) == version + 1
+    got = sorted((r.day, r.close_usd) for r in tables.read_table(spark, settings, "market.prices").collect())
+    assert got == [(D0, 100.0), (_day(1), 102.0), (_day(2), 99.0)]
+    # A file covering only part of the table is compared over its own days.
+    part = tmp_path / "part.csv"
+    part.write_text("day,close_usd\n2024-01-03,99\n")
+    load_prices(spark, settings, part)
+    assert tables.table_version(spark, location) == version + 1

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from hodlflow import tables
 from hodlflow.config import Settings
@@ -91,7 +92,9 @@ def read_prices(path: str | Path) -> list[tuple[dt.date, float]]:
 def load_prices(
     spark: SparkSession, settings: Settings, path: str | Path
 ) -> tuple[dt.date, dt.date]:
-    """Check ``path`` and replace the days it covers in ``market.prices`` (one commit).
+    """Check ``path`` and replace the days it covers in ``market.prices`` (one commit), unless
+    the table already holds exactly those rows (a daily run loading the same file again writes
+    nothing: no commit, no new table version).
 
     Returns the first and last day loaded. A bad file raises :class:`PricesError` and leaves the
     table as it was.
@@ -99,6 +102,15 @@ def load_prices(
     rows = read_prices(path)
     first, last = rows[0][0], rows[-1][0]
     tables.ensure_table(spark, settings, "market.prices")
+    # As many rows as the file (one a day): the file itself is already in the driver's memory.
+    stored = (
+        tables.read_table(spark, settings, "market.prices")
+        .where(F.col("day").between(first, last))
+        .select("day", "close_usd")
+        .collect()
+    )
+    if sorted((r.day, r.close_usd) for r in stored) == rows:
+        return first, last
     df: DataFrame = spark.createDataFrame(rows, "day date, close_usd double")
     tables.replace_where(df, settings, "market.prices", f"day >= '{first}' AND day <= '{last}'")
     return first, last

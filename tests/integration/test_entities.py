@@ -380,3 +380,72 @@ def test_a_bad_pools_file_names_the_file_and_changes_nothing(spark, chain, two_r
         run_entities(spark, broken, from_height=0, log=lambda _m: None)
     after = {k: tables.table_version(spark, tables.table_location(main, k)) for k in before}
     assert after == before
+
+
+# --- deposit_change across runs ---------------------------------------------------------------
+# A holder sells part of a coin into an exchange deposit address and keeps the rest; the
+# exchange sweeps the deposit the next day, in the next run. One block a day:
+#
+#     h0 d0  coinbase 50 BTC → P
+#     h1 d1  T1: P's coinbase → H 20, G 10, K 5, back to P 15 − fee
+#     h2 d2  T2: H 20 → D 8, C 12 − fee      (H sells 8; C, a fresh p2wpkh, is its change)
+#            T3: G 10 → F 10 − fee;  T4: K 5 → E 5 − fee   (other customers' deposits)
+#     h3 d3  T5: D + F + E → X 23 − 4 fees    (the exchange sweeps three deposits: D~F~E)
+#     h4 d4  coinbase only
+#
+# Nothing co-spends H with C, and T2's two outputs are both fresh and of its inputs' type, so
+# only deposit_change can link C to H: in the second run, whose sweep T5 (entities.
+# sweep_min_inputs = 3 addresses) spends D within entities.deposit_max_days, reading day 2 back
+# from the first run's days.
+DEPOSIT_NAMES = ["P", "H", "G", "K", "D", "C", "F", "E", "X"]
+
+
+@pytest.fixture(scope="module")
+def deposit_runs(spark, tmp_path_factory):
+    from hodlflow.config import load_settings
+    from hodlflow.sim.builder import ChainBuilder, p2wpkh
+
+    h = {n: bytes([0xC0 + i]) * 20 for i, n in enumerate(DEPOSIT_NAMES)}
+    s = {n: p2wpkh(v) for n, v in h.items()}
+    b = ChainBuilder(REGTEST, start_time=1_699_950_000, interval=86_400, payout_script=s["P"])
+    b0 = b.add_block(coinbase_tag=b"/TestPool/")
+    t1 = b.tx([b0.coinbase.outpoint(0)], [(20 * COIN, s["H"]), (10 * COIN, s["G"]),
+              (5 * COIN, s["K"]), (15 * COIN - FEE, s["P"])])  # fmt: skip
+    b.add_block([t1])
+    t2 = b.tx([t1.outpoint(0)], [(8 * COIN, s["D"]), (12 * COIN - FEE, s["C"])])
+    t3 = b.tx([t1.outpoint(1)], [(10 * COIN - FEE, s["F"])])
+    t4 = b.tx([t1.outpoint(2)], [(5 * COIN - FEE, s["E"])])
+    b.add_block([t2, t3, t4])
+    deposits = [t2.outpoint(0), t3.outpoint(0), t4.outpoint(0)]
+    b.add_block([b.tx(deposits, [(23 * COIN - 4 * FEE, s["X"])])])
+    b.add_block()
+    base = tmp_path_factory.mktemp("deposit-change")
+    write_blocks_dir(base / "blocks", [blk.raw for blk in b.blocks], REGTEST)
+    settings = load_settings("test", {
+        "warehouse.path": str(base / "warehouse"), "warehouse.db_prefix": "dep_",
+        "network": "regtest", "ingest.blocks_dir": str(base / "blocks"),
+        "ingest.start_hash": b0.hash, "entities.pools": [], "entities.label_seeds": [],
+    })  # fmt: skip
+    assert "deposit_change" in settings.entities.change_heuristics  # on by default
+    run_ingest(spark, settings, log=lambda _m: None)
+    run_entities(spark, settings, end_height=2, log=lambda _m: None)
+    first = _entity_of(spark, settings, h)
+    run_entities(spark, settings, log=lambda _m: None)
+    return first, _entity_of(spark, settings, h)
+
+
+def _entity_of(spark, settings, hashes) -> dict[str, int]:
+    addr = {pubkeyhash_to_addr_bech32(v, prefix="bcrt"): n for n, v in hashes.items()}
+    rows = tables.read_table(spark, settings, "entities.address_entity").collect()
+    return {addr[r.address]: r.entity_id for r in rows if r.address in addr}
+
+
+def test_deposit_change_links_the_sellers_change_once_a_later_run_sees_the_sweep(deposit_runs):
+    first, second = deposit_runs
+    # Before the sweep (first run, heights 0..2) nothing says D is a deposit: C stands alone.
+    assert first["C"] != first["H"]
+    # The second run sweeps D within deposit_max_days: C is H's change; the deposits are the
+    # exchange's (co-spent by the sweep), apart from the seller.
+    assert second["C"] == second["H"]
+    assert second["D"] == second["F"] == second["E"]
+    assert second["D"] != second["H"] and second["G"] != second["H"] and second["K"] != second["H"]

@@ -218,8 +218,16 @@ def run_size(size: float, work: str, sim: str | None = None) -> dict:
         rows.append(
             run_step(
                 "simulate",
-                [HODLFLOW, "simulate", "--scenario", SCENARIO, "--out", sim, "--scale",
-                 f"{scale:.3f}"],
+                [
+                    HODLFLOW,
+                    "simulate",
+                    "--scenario",
+                    SCENARIO,
+                    "--out",
+                    sim,
+                    "--scale",
+                    f"{scale:.3f}",
+                ],
                 logs,
                 None,
             )  # fmt: skip
@@ -285,8 +293,11 @@ def report(results: list[dict]) -> list[str]:
                 f"{mib(r['rss_python']):>11} {mib(r.get('shuffle_write', 0)):>14} "
                 f"{mib(r.get('shuffle_read', 0)):>14} {r.get('tasks', 0):>7,}"
             )
-    lines += ["", "per chain: outputs and inputs per transaction; bytes per transaction of the "
-              "blk files and of each database of the warehouse (all Delta file versions):"]
+    lines += [
+        "",
+        "per chain: outputs and inputs per transaction; bytes per transaction of the "
+        "blk files and of each database of the warehouse (all Delta file versions):",
+    ]
     for res in results:
         tx = res["transactions"]
         dbs = "  ".join(f"{d} {b / tx:,.0f}" for d, b in res.get("disk_bytes", {}).items())

@@ -11,7 +11,13 @@ from hodlflow.config import Settings
 
 CHAIN_TABLES = ("blocks", "transactions", "outputs", "inputs", "unspent")
 ENTITY_TABLES = (
-    "address_entity", "entities", "entity_daily", "merges", "transfers", "class_flows", "runs"
+    "address_entity",
+    "entities",
+    "entity_daily",
+    "merges",
+    "transfers",
+    "class_flows",
+    "runs",
 )
 
 
@@ -19,6 +25,7 @@ def _gold_tables() -> list[tuple[str, str]]:
     from hodlflow.metrics.job import METRIC_TABLES
 
     return [("market", "prices"), *(tuple(k.split(".")) for k in METRIC_TABLES)]
+
 
 MINER_DAYS = (
     "SELECT day, blocks, round(revenue_btc, 2) AS revenue_btc, round(price_usd) AS price, "
@@ -257,7 +264,7 @@ def run_demo(settings: Settings, out: str, scenario: str) -> int:
     print(f"\n{result.summary()}")
     print(
         f"\nExplore the tables with Spark SQL (warehouse {settings.warehouse}):\n"
-        f"  .venv/bin/hodlflow sql \"SELECT * FROM {chain_db}.blocks ORDER BY height DESC\"\n"
+        f'  .venv/bin/hodlflow sql "SELECT * FROM {chain_db}.blocks ORDER BY height DESC"\n'
         "  or in PySpark: from hodlflow.config import load_settings; "
         "from hodlflow.spark import build_session\n"
         "                 build_session(load_settings('local')).table('chain.outputs').show()"

@@ -37,9 +37,8 @@ class MaintenanceResult:
     def summary(self) -> str:
         if not self.tables:
             return "no tables to maintain yet"
-        return (
-            f"maintained {len(self.tables)} table(s) in {self.seconds:.1f}s: "
-            + ", ".join(self.tables)
+        return f"maintained {len(self.tables)} table(s) in {self.seconds:.1f}s: " + ", ".join(
+            self.tables
         )
 
 
@@ -56,7 +55,9 @@ def live_files(spark: SparkSession, location: str) -> int:
     return spark.sql(f"DESCRIBE DETAIL {_sql_path(location)}").select("numFiles").first()[0] or 0
 
 
-def fragmented_partitions(spark: SparkSession, location: str, partition_by: tuple[str, ...]) -> list:
+def fragmented_partitions(
+    spark: SparkSession, location: str, partition_by: tuple[str, ...]
+) -> list:
     """The partition values (tuples of strings) whose partition holds more than one data file.
 
     Counted from the table's file list (the current Delta snapshot's ``inputFiles``, one path
@@ -161,7 +162,11 @@ def run_maintenance(
         location = tables.table_location(settings, key)
         schema = tables.load_schema(key)
         for statement in optimize_statements(spark, location, schema, min_files):
-            metrics = spark.sql(statement).select("metrics.numFilesRemoved", "metrics.numFilesAdded").first()
+            metrics = (
+                spark.sql(statement)
+                .select("metrics.numFilesRemoved", "metrics.numFilesAdded")
+                .first()
+            )
             log(f"{key}: {metrics[0]} files compacted into {metrics[1]}")
         now_ms = int(time.time() * 1000)
         if vacuum_can_delete(tables.created_ms(spark, location), now_ms, hours):

@@ -29,7 +29,6 @@ RPC_USER = "hodlflow-test"
 RPC_PASS = "s3cret-Pa55word-xyz"
 
 
-
 @dataclass
 class Btcd:
     datadir: Path
@@ -123,4 +122,3 @@ def _anyone_address() -> str:
 def cleanup(node: Btcd) -> None:
     node.stop()
     shutil.rmtree(node.datadir, ignore_errors=True)
-

@@ -29,7 +29,6 @@ def pg_bin() -> str:
     return os.path.dirname(found[-1])
 
 
-
 @dataclass
 class Postgres:
     host: str

@@ -22,7 +22,6 @@ SPARK_HOME = Path(pyspark.__file__).parent
 VENV_PYTHON = sys.executable
 
 
-
 def spark_env(base: Path) -> dict[str, str]:
     """Environment of the cluster's daemons and of spark-submit: the venv's Spark and Python,
     loopback only, logs and pid files under ``base``, no site configuration."""

@@ -95,7 +95,9 @@ def test_daily_dag_waits_for_the_chain_then_runs_each_step_in_order(dagbag):
         "maintain": [],
     }
     ops = dagbag["operators"]["hodlflow_daily"]
-    assert {t: ops[t] for t in ("ingest", "entities", "metrics", "check", "maintain")} == dict.fromkeys(
+    assert {
+        t: ops[t] for t in ("ingest", "entities", "metrics", "check", "maintain")
+    } == dict.fromkeys(
         ("ingest", "entities", "metrics", "check", "maintain"), "SparkSubmitOperator"
     )
     assert dagbag["catchup"]["hodlflow_daily"] is True
@@ -117,7 +119,13 @@ def test_backfill_dag_ingests_in_chunks_then_runs_the_rest(dagbag):
 def test_dag_files_import_neither_pyspark_nor_hodlflow():
     for path in DAGS.glob("*.py"):
         text = path.read_text()
-        for banned in ("import pyspark", "from pyspark", "import hodlflow\n", "from hodlflow.", "from hodlflow "):
+        for banned in (
+            "import pyspark",
+            "from pyspark",
+            "import hodlflow\n",
+            "from hodlflow.",
+            "from hodlflow ",
+        ):
             assert banned not in text, f"{path.name} contains {banned!r}"
 
 
@@ -217,7 +225,13 @@ def dag_runs(spark, tiny_sim, tmp_path_factory):
         {**variables, "hodlflow_env": "test",
          "hodlflow_spark_properties": str(submit_properties(base / "cluster"))},
     )  # fmt: skip
-    return warehouse, events_of(events), cluster.workers, completed, lambda day: dags_test(local, day)
+    return (
+        warehouse,
+        events_of(events),
+        cluster.workers,
+        completed,
+        lambda day: dags_test(local, day),
+    )
 
 
 def dags_test(env: dict, day: str) -> None:
@@ -252,7 +266,10 @@ def test_the_runs_records_add_up_to_the_local_mode_runs(spark, dag_runs, tiny_re
     for key, cols in RUNS.items():
         ours = [r.asDict() for r in read(spark, warehouse, key, DAG_PREFIX).select(*cols).collect()]
         ours.sort(key=lambda r: r["end_height"])
-        (ref,) = [r.asDict() for r in read(spark, tiny_reference, key, REFERENCE_PREFIX).select(*cols).collect()]
+        (ref,) = [
+            r.asDict()
+            for r in read(spark, tiny_reference, key, REFERENCE_PREFIX).select(*cols).collect()
+        ]
         assert len(ours) == 2, ours
         assert str(ours[0]["first_day"]) == DAYS[0] and str(ours[0]["last_day"]) == DAYS[0]
         if key == "entities.runs":
@@ -278,11 +295,15 @@ def test_every_spark_task_ran_on_executors_of_both_workers(dag_runs):
         assert props["spark.master"].startswith("spark://127.0.0.1:")
         # Python on the executors is the Airflow venv's (where its spark-submit installed hodlflow).
         assert props["spark.pyspark.python"] == str(AF_BIN / "python")
-        ran = {r["Task Info"]["Executor ID"] for r in records if r["Event"] == "SparkListenerTaskEnd"}
+        ran = {
+            r["Task Info"]["Executor ID"] for r in records if r["Event"] == "SparkListenerTaskEnd"
+        }
         assert "driver" not in ran
         # A standalone worker runs each executor in <work dir>/<app id>/<executor id>.
         per_worker = [
-            {p.name for p in (w.work_dir / app_id).iterdir()} if (w.work_dir / app_id).is_dir() else set()
+            {p.name for p in (w.work_dir / app_id).iterdir()}
+            if (w.work_dir / app_id).is_dir()
+            else set()
             for w in workers
         ]
         assert all(per_worker), f"{app_id}: executors per worker {per_worker}"

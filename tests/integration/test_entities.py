@@ -273,7 +273,9 @@ def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
         (d(3), "miner", "other", 20 * COIN - FEE, 1),
     ]
     # Run 2 starts on d3 and re-classed from d2: metrics, run after run 1, recomputes from there.
-    runs = sorted(tables.read_table(spark, settings, "entities.runs").collect(), key=lambda r: r.start_height)
+    runs = sorted(
+        tables.read_table(spark, settings, "entities.runs").collect(), key=lambda r: r.start_height
+    )
     assert [(r.first_day, r.flows_from_day) for r in runs] == [(d(0), d(0)), (d(3), d(2))]
     from hodlflow.metrics.job import run_metrics
 
@@ -309,7 +311,9 @@ def test_concentration_reserves_and_balance_cohorts_follow_the_merges(spark, two
     }
     read = lambda key: {r.day: r for r in tables.read_table(spark, settings, key).collect()}  # noqa: E731
     migration, miner, exchange = (
-        read("metrics.holder_migration"), read("metrics.miner_pressure"), read("metrics.exchange_flows")
+        read("metrics.holder_migration"),
+        read("metrics.miner_pressure"),
+        read("metrics.exchange_flows"),
     )
     for d, bal in held.items():
         m = migration[DAY0 + dt.timedelta(days=d)]
@@ -320,8 +324,14 @@ def test_concentration_reserves_and_balance_cohorts_follow_the_merges(spark, two
         assert m.hhi == pytest.approx(sum((b / total) ** 2 for b in bal))
         assert m.accumulation_entities == 0  # nobody received twice without spending
     # Miner reserve: P (0-hop) plus the 1-hop members while they hold.
-    reserve = [v for d in range(5) for v in (miner[DAY0 + dt.timedelta(days=d)].miner_reserve_btc,
-                                             miner[DAY0 + dt.timedelta(days=d)].miner_reserve_0hop_btc)]
+    reserve = [
+        v
+        for d in range(5)
+        for v in (
+            miner[DAY0 + dt.timedelta(days=d)].miner_reserve_btc,
+            miner[DAY0 + dt.timedelta(days=d)].miner_reserve_0hop_btc,
+        )
+    ]
     assert reserve == pytest.approx([
         50, 50, 100, 55, (125 * COIN + 2 * f) / COIN, (105 * COIN + 2 * f) / COIN,
         *((155 * COIN + 4 * f) / COIN,) * 2, *((205 * COIN + 4 * f) / COIN,) * 2,

@@ -43,7 +43,9 @@ def tiny():
     return build_tiny_chain()
 
 
-def test_ingest_of_a_blocks_dir_through_hadoop_equals_the_local_ingest(spark, make_settings, tmp_path, tiny):
+def test_ingest_of_a_blocks_dir_through_hadoop_equals_the_local_ingest(
+    spark, make_settings, tmp_path, tiny
+):
     # xor-obfuscated, shuffled over several files, zero padding between records, a stale block.
     blocks = Path(write_dir(tmp_path / "blocks", tiny.stored))
     (blocks / "index").mkdir()  # Bitcoin Core's LevelDB folder sits beside the blk files
@@ -53,7 +55,13 @@ def test_ingest_of_a_blocks_dir_through_hadoop_equals_the_local_ingest(spark, ma
     a = run_ingest(spark, local, log=lambda _m: None)
     b = run_ingest(spark, remote, log=lambda _m: None)
     # By hand (test_ingest.py): heights 0..3, 4 blocks, 6 transactions, one stale block.
-    assert (b.start_height, b.end_height, b.blocks, b.transactions, b.stale_blocks) == (0, 3, 4, 6, 1)
+    assert (b.start_height, b.end_height, b.blocks, b.transactions, b.stale_blocks) == (
+        0,
+        3,
+        4,
+        6,
+        1,
+    )
     assert (a.blocks, a.transactions) == (b.blocks, b.transactions)
     assert snapshot(spark, remote) == snapshot(spark, local)
     # The next run reads back the headers of every file but the newest, instead of reading
@@ -74,16 +82,22 @@ def test_a_wrong_xor_key_through_hadoop_names_the_file_uri(spark, make_settings,
     assert f"{uri}/blk00000.dat" in str(info.value) and "xor key" in str(info.value)
 
 
-def test_a_missing_blocks_dir_through_hadoop_names_the_setting(spark, make_settings, tmp_path, tiny):
+def test_a_missing_blocks_dir_through_hadoop_names_the_setting(
+    spark, make_settings, tmp_path, tiny
+):
     uri = viewfs(spark, tmp_path) + "/no-such-dir"
-    with pytest.raises(PathError, match=r"ingest\.blocks_dir='viewfs://.*/no-such-dir': cannot list"):
+    with pytest.raises(
+        PathError, match=r"ingest\.blocks_dir='viewfs://.*/no-such-dir': cannot list"
+    ):
         run_ingest(spark, settings_for(make_settings, uri, tiny), log=lambda _m: None)
 
 
 def test_a_scheme_without_its_connector_names_the_setting(spark, make_settings, tiny):
     # hadoop-aws is not on this classpath: s3a:// has no FileSystem here.
     settings = settings_for(make_settings, "s3a://bucket/blocks", tiny)
-    with pytest.raises(PathError, match=r"ingest\.blocks_dir='s3a://bucket/blocks': Hadoop cannot open"):
+    with pytest.raises(
+        PathError, match=r"ingest\.blocks_dir='s3a://bucket/blocks': Hadoop cannot open"
+    ):
         run_ingest(spark, settings, log=lambda _m: None)
     with pytest.raises(PathError, match=r"price file='s3a://bucket/prices.csv'.*S3AFileSystem"):
         read_prices("s3a://bucket/prices.csv")
@@ -102,7 +116,9 @@ def test_pools_label_seeds_and_prices_through_hadoop_equal_the_local_files(spark
 
     assert len(pools(f"{uri}/pools.json")) > 10
     assert pools(f"{uri}/pools.json") == pools(str(tmp_path / "pools.json"))
-    assert load_label_seeds(f"{uri}/exchanges.csv") == load_label_seeds(str(tmp_path / "exchanges.csv"))
+    assert load_label_seeds(f"{uri}/exchanges.csv") == load_label_seeds(
+        str(tmp_path / "exchanges.csv")
+    )
     assert read_prices(f"{uri}/prices.csv") == [
         (dt.date(2024, 4, 20), 64000.5),
         (dt.date(2024, 4, 21), 65010.0),

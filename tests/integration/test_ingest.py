@@ -56,7 +56,13 @@ def settings_for(make_settings, blocks_dir, tiny, **kw):
 def snapshot(spark, settings):
     """Every row of every chain table, sorted: the whole content to compare runs by."""
     out = {}
-    for key in ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent"):
+    for key in (
+        "chain.blocks",
+        "chain.transactions",
+        "chain.outputs",
+        "chain.inputs",
+        "chain.unspent",
+    ):
         df = tables.read_table(spark, settings, key)
         out[key] = sorted(tuple(r) for r in df.collect())
     return out
@@ -86,7 +92,12 @@ def ingested(spark, tmp_path_factory, tiny):
 
 def test_ingest_reports_the_best_chain_and_skips_the_stale_block(ingested):
     _settings, result = ingested
-    assert (result.start_height, result.end_height, result.blocks, result.transactions) == (0, 3, 4, 6)
+    assert (result.start_height, result.end_height, result.blocks, result.transactions) == (
+        0,
+        3,
+        4,
+        6,
+    )
     assert result.stale_blocks == 1
 
 
@@ -154,7 +165,20 @@ def test_inputs_resolve_the_spent_output(spark, ingested, tiny):
         "address", "created_height", "created_day", "created_is_coinbase",
     ).collect()  # fmt: skip
     assert [tuple(r) for r in rows] == [
-        (tiny.a.txid, 0, 2, DAY, tiny.g.coinbase_txid, 0, 50 * COIN, "p2wpkh", ADDR_K0, 0, DAY, True),
+        (
+            tiny.a.txid,
+            0,
+            2,
+            DAY,
+            tiny.g.coinbase_txid,
+            0,
+            50 * COIN,
+            "p2wpkh",
+            ADDR_K0,
+            0,
+            DAY,
+            True,
+        ),
         (tiny.c.txid, 0, 3, DAY, tiny.a.txid, 0, 10 * COIN, "p2pkh", ADDR_HA, 2, DAY, False),
     ]
 
@@ -174,7 +198,9 @@ def test_unspent_set_is_every_spendable_output_not_spent(spark, ingested, tiny):
 def test_tables_are_in_the_catalog_with_day_partitions_and_column_comments(spark, ingested):
     detail = spark.sql("DESCRIBE DETAIL tiny_chain.outputs").first()
     assert detail.format == "delta" and detail.partitionColumns == ["day"]
-    comments = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE tiny_chain.inputs").collect()}
+    comments = {
+        r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE tiny_chain.inputs").collect()
+    }
     assert "spent output" in comments["value_sats"]
 
 
@@ -215,11 +241,15 @@ def test_ingest_resumes_after_the_last_height(spark, make_settings, tmp_path, ti
     assert snapshot(spark, settings) == snapshot(spark, full_settings)
 
 
-def test_later_runs_scan_only_the_newest_and_changed_blk_files(spark, make_settings, tmp_path, tiny, ingested):
+def test_later_runs_scan_only_the_newest_and_changed_blk_files(
+    spark, make_settings, tmp_path, tiny, ingested
+):
     full_settings, _ = ingested
     best = [x.raw for x in tiny.best]  # heights 0..3
     plain = {"xor_key": None, "shuffle_seed": None, "junk_between": False}
-    blocks_dir = write_dir(tmp_path / "blocks", best[:3], max_file_bytes=1, **plain)  # a block per file
+    blocks_dir = write_dir(
+        tmp_path / "blocks", best[:3], max_file_bytes=1, **plain
+    )  # a block per file
     assert sorted(os.listdir(blocks_dir)) == ["blk00000.dat", "blk00001.dat", "blk00002.dat"]
     settings = settings_for(make_settings, blocks_dir, tiny)
     first = run_ingest(spark, settings, log=lambda _m: None)
@@ -239,8 +269,12 @@ def test_later_runs_scan_only_the_newest_and_changed_blk_files(spark, make_setti
     assert snapshot(spark, settings) == snapshot(spark, full_settings)
 
 
-def test_a_reorg_in_the_blocks_dir_rolls_back_and_equals_a_fresh_ingest(spark, make_settings, tmp_path, tiny):
-    blocks_dir = write_dir(tmp_path / "blocks", tiny.stored, xor_key=None, shuffle_seed=None, junk_between=False)
+def test_a_reorg_in_the_blocks_dir_rolls_back_and_equals_a_fresh_ingest(
+    spark, make_settings, tmp_path, tiny
+):
+    blocks_dir = write_dir(
+        tmp_path / "blocks", tiny.stored, xor_key=None, shuffle_seed=None, junk_between=False
+    )
     settings = settings_for(make_settings, blocks_dir, tiny)
     run_ingest(spark, settings, log=lambda _m: None)
     # A longer branch on the stale block: heights 3 and 4 beat B2/B3 — A and C vanish.
@@ -252,15 +286,21 @@ def test_a_reorg_in_the_blocks_dir_rolls_back_and_equals_a_fresh_ingest(spark, m
     shutil.copy(extra / "blk00000.dat", os.path.join(blocks_dir, "blk00009.dat"))
     result = run_ingest(spark, settings, log=lambda _m: None)
     assert (result.start_height, result.end_height) == (2, 4)
-    fresh_dir = write_dir(tmp_path / "fresh", [tiny.g.raw, tiny.b1.raw, tiny.stale.raw, s3.raw, s4.raw])
+    fresh_dir = write_dir(
+        tmp_path / "fresh", [tiny.g.raw, tiny.b1.raw, tiny.stale.raw, s3.raw, s4.raw]
+    )
     fresh = settings_for(make_settings, fresh_dir, tiny)
     run_ingest(spark, fresh, log=lambda _m: None)
     assert snapshot(spark, settings) == snapshot(spark, fresh)
-    unspent = {(r.txid, r.vout) for r in tables.read_table(spark, settings, "chain.unspent").collect()}
+    unspent = {
+        (r.txid, r.vout) for r in tables.read_table(spark, settings, "chain.unspent").collect()
+    }
     assert (tiny.g.coinbase_txid, 0) in unspent  # spent by A on the old branch only
 
 
-def test_a_block_still_being_written_ends_the_file_without_error(spark, make_settings, tmp_path, tiny):
+def test_a_block_still_being_written_ends_the_file_without_error(
+    spark, make_settings, tmp_path, tiny
+):
     blocks_dir = write_dir(tmp_path / "blocks", [x.raw for x in tiny.best], xor_key=None,
                            shuffle_seed=None, junk_between=False, max_file_bytes=10**6)  # fmt: skip
     with open(os.path.join(blocks_dir, "blk00000.dat"), "ab") as fh:
@@ -319,7 +359,9 @@ def test_corrupt_block_fails_with_the_merkle_root_and_leaves_tables_as_they_were
     spark, make_settings, tmp_path, tiny
 ):
     plain = [x.raw for x in tiny.best]
-    blocks_dir = write_dir(tmp_path / "blocks", plain[:2], xor_key=None, shuffle_seed=None, junk_between=False)
+    blocks_dir = write_dir(
+        tmp_path / "blocks", plain[:2], xor_key=None, shuffle_seed=None, junk_between=False
+    )
     settings = settings_for(make_settings, blocks_dir, tiny)
     run_ingest(spark, settings, log=lambda _m: None)
     before = snapshot(spark, settings)
@@ -345,7 +387,9 @@ def test_input_spending_an_unknown_output_names_the_tx_and_leaves_tables_as_they
     ghost = b.tx([Spend("ab" * 32, 7, value=COIN)], [(COIN - 1000, p2pkh(HA))], allow_unknown=True)
     b2 = b.add_block([ghost])
     blocks_dir = write_dir(tmp_path / "blocks", [g.raw, b1.raw, b2.raw], xor_key=None)
-    settings = make_settings(network="regtest", ingest__blocks_dir=blocks_dir, ingest__start_hash=g.hash)
+    settings = make_settings(
+        network="regtest", ingest__blocks_dir=blocks_dir, ingest__start_hash=g.hash
+    )
     run_ingest(spark, settings, end_height=1, log=lambda _m: None)
     before = snapshot(spark, settings)
     msg = ingest_error(spark, settings)
@@ -353,7 +397,9 @@ def test_input_spending_an_unknown_output_names_the_tx_and_leaves_tables_as_they
     assert snapshot(spark, settings) == before
 
 
-def test_a_step_that_dies_midway_is_rolled_back_by_the_next_run(spark, make_settings, tmp_path, tiny, monkeypatch):
+def test_a_step_that_dies_midway_is_rolled_back_by_the_next_run(
+    spark, make_settings, tmp_path, tiny, monkeypatch
+):
     blocks_dir = write_dir(tmp_path / "blocks", tiny.stored)
     settings = settings_for(make_settings, blocks_dir, tiny)
     run_ingest(spark, settings, end_height=1, log=lambda _m: None)

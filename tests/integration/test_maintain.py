@@ -24,7 +24,9 @@ def test_maintain_compacts_a_table_with_many_files_and_keeps_its_rows(spark, mak
     tables.ensure_table(spark, settings, "market.prices")
     for day, price in PRICES:  # one commit, one file per day
         df = spark.createDataFrame([(day, price)], "day STRING, close_usd DOUBLE")
-        tables.append(df.selectExpr("CAST(day AS DATE) AS day", "close_usd"), settings, "market.prices")
+        tables.append(
+            df.selectExpr("CAST(day AS DATE) AS day", "close_usd"), settings, "market.prices"
+        )
     path = tables.table_location(settings, "market.prices")
     assert spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first().numFiles == 3
 

@@ -198,7 +198,11 @@ def test_the_supply_state_is_the_unspent_set_by_creation_day(spark, chain):
         for r in tables.read_table(spark, settings, "chain.unspent")
         .groupBy("day").agg(F.sum("value_sats").alias("v")).collect()
     }  # fmt: skip
-    assert state == unspent == {day(0): 50 * COIN + 10_000, day(3): 180 * COIN, day(5): 60 * COIN + 10_000}
+    assert (
+        state
+        == unspent
+        == {day(0): 50 * COIN + 10_000, day(3): 180 * COIN, day(5): 60 * COIN + 10_000}
+    )
 
 
 def test_incremental_runs_equal_a_full_rebuild_and_a_rerun_changes_nothing(spark, chain):
@@ -230,14 +234,20 @@ def test_a_corrected_price_recomputes_from_its_day_and_a_run_with_nothing_new_co
 
     corrected = chain["base"] / "prices-corrected.csv"
     fixed = [250.0 if i == 1 else p for i, p in enumerate(PRICES)]
-    corrected.write_text("day,close_usd\n" + "".join(f"{day(i)},{p}\n" for i, p in enumerate(fixed)))
+    corrected.write_text(
+        "day,close_usd\n" + "".join(f"{day(i)},{p}\n" for i, p in enumerate(fixed))
+    )
     load_prices(spark, settings, corrected)
     logs.clear()
     result = run_metrics(spark, settings, log=logs.append)
     assert f"recomputing from {day(1)}" in logs and result.first_day == day(1)
-    miner = {r.day: r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()}
+    miner = {
+        r.day: r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()
+    }
     assert miner[day(1)].revenue_usd == pytest.approx(50 * 250)
-    assert _cohorts(spark, settings)[(day(1), "all")].realized_cap_usd == pytest.approx(100 * 100 + 50 * 250)
+    assert _cohorts(spark, settings)[(day(1), "all")].realized_cap_usd == pytest.approx(
+        100 * 100 + 50 * 250
+    )
 
     fresh = chain["settings"]("sup_px_fresh_")
     run_ingest(spark, fresh, log=lambda _m: None)
@@ -253,7 +263,9 @@ def test_a_reorg_recomputes_the_days_it_touched(spark, chain):
     stored state back through the stored changes, and equals a fresh computation over the new
     best chain."""
     b, blocks, base, settings = chain["builder"], chain["blocks"], chain["base"], chain["inc"]
-    x5 = b.add_block(parent=blocks[4].hash, time=T0 + 4 * 86_400 + 12 * HOUR, coinbase_tag=b"/fork/")
+    x5 = b.add_block(
+        parent=blocks[4].hash, time=T0 + 4 * 86_400 + 12 * HOUR, coinbase_tag=b"/fork/"
+    )
     x6 = b.add_block(parent=x5.hash, time=T0 + 4 * 86_400 + 13 * HOUR, coinbase_tag=b"/fork/")
     write_blocks_dir(base / "extra", [x5.raw, x6.raw], REGTEST)
     shutil.copy(base / "extra" / "blk00000.dat", base / "blocks" / "blk00009.dat")

@@ -54,7 +54,12 @@ BANDS = ["lt_1d", "1d_1w", "1w_1m", "1m_3m", "3m_6m", "6m_12m", "1y_2y", "2y_3y"
 EXPECTED = {
     "price_cost": [
         ("price_usd", "market.prices", "close_usd", ""),
-        ("production_cost_usd_per_btc", "metrics.miner_pressure", "production_cost_usd_per_btc", ""),
+        (
+            "production_cost_usd_per_btc",
+            "metrics.miner_pressure",
+            "production_cost_usd_per_btc",
+            "",
+        ),
     ],
     "miner_outflow": [
         ("miner_outflow_btc", "metrics.miner_pressure", "miner_outflow_btc", ""),
@@ -112,7 +117,9 @@ def gold(spark, tmp_path_factory):
     seeds = base / "seeds.csv"
     seeds.write_text(f"address,label\n{d1},TestEx\n")
     prices = base / "prices.csv"
-    prices.write_text("day,close_usd\n" + "".join(f"{d},{p}\n" for d, p in zip(DAYS, PRICES, strict=True)))
+    prices.write_text(
+        "day,close_usd\n" + "".join(f"{d},{p}\n" for d, p in zip(DAYS, PRICES, strict=True))
+    )
 
     def settings(prefix: str = "rep_", **more):
         values = {
@@ -273,7 +280,9 @@ def test_flow_charts_draw_a_7_day_mean_and_shade_the_days_below_cost(spark, gold
     assert any(below) and not all(below)  # the tiny story ends below the cost
     for chart_id in ("miner_outflow", "migration"):
         chart = dom.charts[chart_id]
-        assert [r["data-day"] for r in chart["shaded"]] == [d for d, b in zip(DAYS, below, strict=True) if b]
+        assert [r["data-day"] for r in chart["shaded"]] == [
+            d for d, b in zip(DAYS, below, strict=True) if b
+        ]
         lefts = [(key, table, column) for key, table, column, _w in EXPECTED[chart_id]
                  if {p["data-series"]: p for p in chart["paths"]}[key]["data-axis"] == "left"]  # fmt: skip
         assert [m["data-mean-of"] for m in chart["means"]] == [k for k, *_ in lefts]
@@ -367,7 +376,9 @@ def test_a_range_narrows_the_days(spark, gold, tmp_path):
 
 def test_without_gold_tables_the_report_says_to_run_metrics(spark, gold, tmp_path, capsys):
     empty = gold["settings"]("nometrics_")
-    with pytest.raises(ReportError, match=r"no metrics\.miner_pressure table at .*run `hodlflow metrics` first"):
+    with pytest.raises(
+        ReportError, match=r"no metrics\.miner_pressure table at .*run `hodlflow metrics` first"
+    ):
         run_report(spark, empty, str(tmp_path / "none"))
     assert not (tmp_path / "none" / "report.html").exists()
     code = main(["report", "--env", "test", "--warehouse", str(gold["base"] / "warehouse"),

@@ -87,7 +87,9 @@ def mined(node):
     assert node.call("sendrawtransaction", t4_raw.hex()) == t4
     node.generate(3)
     assert node.call("getblock", node.call("getblockhash", 102))["tx"][1:] == [t1.txid]
-    assert sorted(node.call("getblock", node.call("getblockhash", 103))["tx"][1:]) == sorted([t2.txid, t4])
+    assert sorted(node.call("getblock", node.call("getblockhash", 103))["tx"][1:]) == sorted(
+        [t2.txid, t4]
+    )
     return {"cb1": cb1, "t1": t1, "t2": t2, "t4": t4}
 
 
@@ -132,13 +134,29 @@ def test_spends_resolve_and_the_unspent_set_holds_the_supply(spark, followed, mi
     s = followed["settings"]
     t1, t2 = mined["t1"], mined["t2"]
     txs = {r.txid: r for r in tables.read_table(spark, s, "chain.transactions").collect()}
-    assert (txs[t1.txid].input_sats, txs[t1.txid].fee_sats, txs[t1.txid].height) == (SUBSIDY, FEE1, 102)
-    assert (txs[t2.txid].input_sats, txs[t2.txid].fee_sats, txs[t2.txid].height) == (10 * COIN, FEE2, 103)
+    assert (txs[t1.txid].input_sats, txs[t1.txid].fee_sats, txs[t1.txid].height) == (
+        SUBSIDY,
+        FEE1,
+        102,
+    )
+    assert (txs[t2.txid].input_sats, txs[t2.txid].fee_sats, txs[t2.txid].height) == (
+        10 * COIN,
+        FEE2,
+        103,
+    )
     inputs = {(r.txid, r.vin): r for r in tables.read_table(spark, s, "chain.inputs").collect()}
     assert len(inputs) == 3
     t1_in = inputs[(t1.txid, 0)]
-    assert (t1_in.prev_txid, t1_in.prev_vout, t1_in.value_sats, t1_in.created_height) == (mined["cb1"], 0, SUBSIDY, 1)
-    unspent = {(r.txid, r.vout): r.value_sats for r in tables.read_table(spark, s, "chain.unspent").collect()}
+    assert (t1_in.prev_txid, t1_in.prev_vout, t1_in.value_sats, t1_in.created_height) == (
+        mined["cb1"],
+        0,
+        SUBSIDY,
+        1,
+    )
+    unspent = {
+        (r.txid, r.vout): r.value_sats
+        for r in tables.read_table(spark, s, "chain.unspent").collect()
+    }
     # 105 spendable coinbases (not genesis') − block 1's + T4:0 + T2:0; fees only move coins.
     assert len(unspent) == 105 - 1 + 2
     assert sum(unspent.values()) == 105 * SUBSIDY
@@ -150,7 +168,9 @@ def test_spends_resolve_and_the_unspent_set_holds_the_supply(spark, followed, mi
 def test_a_signed_p2pkh_spend_resolves_to_its_address(spark, followed, mined):
     inputs = tables.read_table(spark, followed["settings"], "chain.inputs").collect()
     (t4_in,) = [r for r in inputs if r.txid == mined["t4"]]
-    address = pubkeyhash_to_addr_base58(KEY.h160, prefix=b"\x6f")  # bitcoinlib: an independent encoder
+    address = pubkeyhash_to_addr_base58(
+        KEY.h160, prefix=b"\x6f"
+    )  # bitcoinlib: an independent encoder
     assert (t4_in.prev_txid, t4_in.prev_vout, t4_in.value_sats, t4_in.script_type, t4_in.address) == (
         mined["t1"].txid, 1, SUBSIDY - 10 * COIN - FEE1, "p2pkh", address)  # fmt: skip
 
@@ -213,7 +233,9 @@ def test_a_reorg_rewrites_from_the_fork_and_equals_a_fresh_ingest(reorged):
     assert reorged["snap"] == reorged["fresh_snap"]
 
 
-def test_a_reorg_restores_what_orphaned_blocks_spent_and_drops_what_they_made(spark, reorged, mined, followed):
+def test_a_reorg_restores_what_orphaned_blocks_spent_and_drops_what_they_made(
+    spark, reorged, mined, followed
+):
     s = followed["settings"]
     blocks = {r.height: r.hash for r in tables.read_table(spark, s, "chain.blocks").collect()}
     assert [blocks[h] for h in range(102, 107)] == [b.hash for b in reorged["fork"]]
@@ -229,7 +251,9 @@ def test_a_reorg_restores_what_orphaned_blocks_spent_and_drops_what_they_made(sp
     assert sum(values) == 106 * SUBSIDY
 
 
-def test_one_chain_two_roads_rpc_and_blk_files_give_identical_tables(spark, node, reorged, make_settings_module, tmp_path):
+def test_one_chain_two_roads_rpc_and_blk_files_give_identical_tables(
+    spark, node, reorged, make_settings_module, tmp_path
+):
     raws = []
     with RpcClient(node.config()) as c:
         raws = c.raw_blocks(node.best_chain())
@@ -279,7 +303,9 @@ def test_no_node_listening_is_a_clear_error(spark, make_settings_module):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with pytest.raises(RpcConnectionError, match=f"no answer from the node at {url}.*refused"):
-        RpcClient(RpcConfig(url, user="u", password="p", retries=1, backoff_s=0.01)).call("getblockcount")
+        RpcClient(RpcConfig(url, user="u", password="p", retries=1, backoff_s=0.01)).call(
+            "getblockcount"
+        )
     settings = make_settings_module("gone_", **{"ingest.rpc.url": url})
     with pytest.raises(IngestError, match=f"no answer from the node at {url}"):
         run_rpc_ingest(spark, settings, **QUIET)

@@ -197,7 +197,10 @@ def test_rerunning_metrics_changes_nothing(spark, miner_metrics):
     again = run_metrics(spark, settings, log=lambda _m: None)
     # No new block, entities run or price since: nothing is computed or written.
     assert again.up_to_date and again.days == 0
-    now = {str(r.day): r for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()}
+    now = {
+        str(r.day): r
+        for r in tables.read_table(spark, settings, "metrics.miner_pressure").collect()
+    }
     assert now == rows
 
 
@@ -241,21 +244,32 @@ def test_flow_tables_cover_every_processed_day_and_agree_with_the_class_flows(sp
         for r in read("entities.class_flows").collect()
     }
     entity_flows = {
-        (str(r.day), r.from_class, r.to_class): r.value_btc for r in read("metrics.entity_flows").collect()
+        (str(r.day), r.from_class, r.to_class): r.value_btc
+        for r in read("metrics.entity_flows").collect()
     }
     assert entity_flows == {k: v / 1e8 for k, v in class_flows.items()}
     exchange = {str(r.day): r for r in read("metrics.exchange_flows").collect()}
     migration = {str(r.day): r for r in read("metrics.holder_migration").collect()}
     assert sorted(exchange) == sorted(migration) == sorted(rows)
     for day, r in exchange.items():
-        inflow = sum(v for (d, f, t), v in class_flows.items() if d == day and t == "exchange" and f != "exchange")
+        inflow = sum(
+            v
+            for (d, f, t), v in class_flows.items()
+            if d == day and t == "exchange" and f != "exchange"
+        )
         assert r.inflow_btc == pytest.approx(inflow / 1e8), day
-        w2s = class_flows.get((day, "weak", "strong"), 0) - class_flows.get((day, "strong", "weak"), 0)
+        w2s = class_flows.get((day, "weak", "strong"), 0) - class_flows.get(
+            (day, "strong", "weak"), 0
+        )
         assert migration[day].direct_net_weak_to_strong_btc == pytest.approx(w2s / 1e8), day
         pairs = {(f, t): v / 1e8 for (d, f, t), v in class_flows.items() if d == day}
-        assert migration[day].net_weak_to_strong_btc == pytest.approx(net_weak_to_strong(pairs)), day
+        assert migration[day].net_weak_to_strong_btc == pytest.approx(net_weak_to_strong(pairs)), (
+            day
+        )
     days = sorted(exchange)
-    assert exchange[days[-1]].flow_balance_btc == pytest.approx(sum(exchange[d].netflow_btc for d in days))
+    assert exchange[days[-1]].flow_balance_btc == pytest.approx(
+        sum(exchange[d].netflow_btc for d in days)
+    )
 
 
 def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_day(
@@ -276,7 +290,11 @@ def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_
     for d in truth.values():
         d["net"] = net_weak_to_strong(d["pairs"])
     with open(out / "truth" / "daily_balances.csv") as fh:
-        strong = {t["day"]: int(t["balance_sats"]) / 1e8 for t in csv.DictReader(fh) if t["class"] == "strong"}
+        strong = {
+            t["day"]: int(t["balance_sats"]) / 1e8
+            for t in csv.DictReader(fh)
+            if t["class"] == "strong"
+        }
     ours = {
         str(r.day): r
         for r in tables.read_table(spark, settings, "metrics.holder_migration").collect()
@@ -287,19 +305,32 @@ def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_
     report = evaluate_flow_series(spark, settings, str(out / "truth"))
     mig = report["net_weak_to_strong_btc"]
     assert (mig["positive_days"], mig["positive_right"]) == (
-        len(pos), sum(sign(ours[d].net_weak_to_strong_btc) > 0 for d in pos))
+        len(pos),
+        sum(sign(ours[d].net_weak_to_strong_btc) > 0 for d in pos),
+    )
     assert (mig["negative_days"], mig["negative_right"]) == (
-        len(neg), sum(sign(ours[d].net_weak_to_strong_btc) < 0 for d in neg))
+        len(neg),
+        sum(sign(ours[d].net_weak_to_strong_btc) < 0 for d in neg),
+    )
     assert report["exchange_inflow_btc"]["true"] == pytest.approx(
-        sum(t["in"] for d, t in truth.items() if d in ours))
-    per_day = {str(r.day): r for r in daily_flow_comparison(spark, settings, str(out / "truth")).collect()}
+        sum(t["in"] for d, t in truth.items() if d in ours)
+    )
+    per_day = {
+        str(r.day): r for r in daily_flow_comparison(spark, settings, str(out / "truth")).collect()
+    }
     assert sorted(per_day) == sorted(ours)
-    assert all(per_day[d].true_net_weak_to_strong_btc == pytest.approx(truth[d]["net"]) for d in truth if d in per_day)
+    assert all(
+        per_day[d].true_net_weak_to_strong_btc == pytest.approx(truth[d]["net"])
+        for d in truth
+        if d in per_day
+    )
     assert all(per_day[d].true_strong_balance_btc == pytest.approx(strong[d]) for d in per_day)
     assert all(per_day[d].strong_balance_btc == ours[d].strong_balance_btc for d in per_day)
 
 
-def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(spark, simulated, miner_metrics):
+def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(
+    spark, simulated, miner_metrics
+):
     from hodlflow.metrics.evaluate import evaluate_concentration
 
     out, *_ = simulated
@@ -311,8 +342,14 @@ def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(spark
         for t in csv.DictReader(fh):
             phases.setdefault(t["phase"], []).append(t["day"])
     read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
-    moves = [(str(r.day), r.address, r.value_sats) for r in read("chain.outputs").select("day", "address", "value_sats").collect()]
-    moves += [(str(r.day), r.address, -r.value_sats) for r in read("chain.inputs").select("day", "address", "value_sats").collect()]
+    moves = [
+        (str(r.day), r.address, r.value_sats)
+        for r in read("chain.outputs").select("day", "address", "value_sats").collect()
+    ]
+    moves += [
+        (str(r.day), r.address, -r.value_sats)
+        for r in read("chain.inputs").select("day", "address", "value_sats").collect()
+    ]
 
     def true_top100(day: str) -> float:
         held: dict[str, int] = {}
@@ -324,7 +361,10 @@ def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(spark
 
     ours = {str(r.day): r.top100_share for r in read("metrics.holder_migration").collect()}
     report = evaluate_concentration(
-        spark, settings, str(out / "truth" / "addresses.csv"), str(out / "truth" / "miner_daily.csv")
+        spark,
+        settings,
+        str(out / "truth" / "addresses.csv"),
+        str(out / "truth" / "miner_daily.csv"),
     )
     assert sorted(report) == sorted(f"top100_share {p}" for p in phases)
     for phase, days in phases.items():
@@ -352,7 +392,9 @@ def test_supply_cohorts_on_the_simulated_chain_add_up_to_the_unspent_set(spark, 
     cohorts = tables.read_table(spark, settings, "metrics.supply_cohorts")
     last = cohorts.agg(F.max("day")).first()[0]
     day_rows = {r.cohort: r for r in cohorts.filter(F.col("day") == last).collect()}
-    unspent = tables.read_table(spark, settings, "chain.unspent").agg(F.sum("value_sats")).first()[0]
+    unspent = (
+        tables.read_table(spark, settings, "chain.unspent").agg(F.sum("value_sats")).first()[0]
+    )
     assert day_rows["all"].supply_btc == pytest.approx(unspent / 1e8)
     assert day_rows["sth"].supply_btc + day_rows["lth"].supply_btc == pytest.approx(unspent / 1e8)
     bands = [r for r in day_rows.values() if r.cohort_kind == "band"]

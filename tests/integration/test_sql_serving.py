@@ -27,7 +27,6 @@ ROWS = [(880000, "00aa", "2025-03-01", 1), (880001, "00bb", "2025-03-01", 3),
         (880002, "00cc", "2025-03-02", 2)]  # fmt: skip
 
 
-
 def hodlflow(*args: str) -> list[str]:
     return [sys.executable, "-m", "hodlflow.cli", *args]
 
@@ -71,7 +70,9 @@ def test_serve_sql_answers_jdbc_queries_with_the_tables_rows_and_stops_on_sigter
         deadline = time.time() + 300
         while True:
             if server.poll() is not None:
-                pytest.fail(f"serve-sql exited with {server.returncode}:\n{server.stdout.read()[-4000:]}")
+                pytest.fail(
+                    f"serve-sql exited with {server.returncode}:\n{server.stdout.read()[-4000:]}"
+                )
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break

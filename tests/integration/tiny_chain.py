@@ -52,7 +52,11 @@ def build_tiny_chain() -> TinyChain:
     b1 = b.add_block()
     a = b.tx(
         [g.coinbase.outpoint(0)],
-        [(10 * COIN, p2pkh(HA)), (0, op_return(b"hodlflow")), (50 * COIN - 10 * COIN - 10_000, p2wpkh(HB))],
+        [
+            (10 * COIN, p2pkh(HA)),
+            (0, op_return(b"hodlflow")),
+            (50 * COIN - 10 * COIN - 10_000, p2wpkh(HB)),
+        ],
     )
     b2 = b.add_block([a])
     c = b.tx([a.outpoint(0)], [(10 * COIN - 5_000, p2wsh(HC))])

@@ -39,7 +39,15 @@ def _held(btc: float, age_days: float) -> tuple[int, float]:
 RUNNING_ROWS = [
     (D, 1, "unknown", None, 4, 1, *_held(3, 10)),
     (D, 2, "unknown", "strong", 2, 0, *_held(0, 0)),
-    (D, 3, "unknown", "weak", 3, 1, *_held(5, 400)),  # its class at the day's end does not decide how it pays
+    (
+        D,
+        3,
+        "unknown",
+        "weak",
+        3,
+        1,
+        *_held(5, 400),
+    ),  # its class at the day's end does not decide how it pays
     (D, 4, "exchange", None, 9, 0, *_held(0, 0)),
     (D, 5, "miner", None, 5, 1, *_held(1, 1)),
     (D, 6, "unknown", "neutral", 0, 0, *_held(0, 0)),
@@ -98,8 +106,13 @@ def _flows(spark, per_tx_rows, types):
     per_tx = spark.createDataFrame(per_tx_rows, PER_TX)
     running = spark.createDataFrame(RUNNING_ROWS, RUNNING)
     transfers = _transfers(per_tx, running, ent)
-    flows = _class_flows(transfers, spark.createDataFrame(types, "entity_id bigint, entity_type string"))
-    return sorted(tuple(r) for r in flows.select("day", "from_class", "to_class", "value_sats", "transfers").collect())
+    flows = _class_flows(
+        transfers, spark.createDataFrame(types, "entity_id bigint, entity_type string")
+    )
+    return sorted(
+        tuple(r)
+        for r in flows.select("day", "from_class", "to_class", "value_sats", "transfers").collect()
+    )
 
 
 def test_payers_by_the_age_of_the_coins_they_spend_receivers_by_their_class(spark):

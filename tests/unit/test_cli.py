@@ -54,7 +54,9 @@ def test_an_unknown_setting_in_a_conf_file_exits_2_and_names_it(tmp_path, capsys
 
 def test_a_conf_file_overlays_the_environment_and_set_overrides_it(tmp_path):
     site = tmp_path / "site.yaml"
-    site.write_text("ingest: {confirmations: 3}\nserve: {port: 10099}\nspark: {conf: {spark.x.y: z}}\n")
+    site.write_text(
+        "ingest: {confirmations: 3}\nserve: {port: 10099}\nspark: {conf: {spark.x.y: z}}\n"
+    )
     args = build_parser().parse_args(
         ["serve-sql", "--conf-file", str(site), "--set", "serve.port=10100", "--warehouse", ""]
     )
@@ -143,4 +145,6 @@ def test_tip_after_a_time_is_ready_only_with_the_confirmation_depth(tiny_sim, ca
 def test_maintenance_parallel_tables_is_at_least_one():
     with pytest.raises(ConfigError, match="parallel_tables"):
         load_settings("local", {"maintenance.parallel_tables": 0})
-    assert load_settings("local", {"maintenance.parallel_tables": 1}).maintenance.parallel_tables == 1
+    assert (
+        load_settings("local", {"maintenance.parallel_tables": 1}).maintenance.parallel_tables == 1
+    )

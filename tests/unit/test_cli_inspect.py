@@ -28,7 +28,9 @@ def run_inspect(*args: str) -> tuple[int, list[dict], str]:
 
 
 def two_blocks():
-    b = ChainBuilder(MAIN, start_height=800_000, mine=False, bits=0x17034219, payout_script=p2pkh(H))
+    b = ChainBuilder(
+        MAIN, start_height=800_000, mine=False, bits=0x17034219, payout_script=p2pkh(H)
+    )
     first = b.add_block(coinbase_tag=b"/ViaBTC/")
     pay = b.tx([first.coinbase.outpoint(0)], [(6 * 10**8, p2pkh(H)), (0, op_return(b"x"))])
     second = b.add_block([pay])
@@ -69,7 +71,9 @@ def test_inspect_txs_lists_every_transaction_of_a_blk_file(tmp_path):
     assert spend["inputs"] == [{"prev_txid": first.coinbase_txid, "prev_vout": 0}]
     assert spend["outputs"][0]["address"] == pubkeyhash_to_addr_base58(H)
     assert spend["outputs"][0]["value"] == 6 * 10**8
-    assert spend["outputs"][1]["script_type"] == "op_return" and spend["outputs"][1]["address"] is None
+    assert (
+        spend["outputs"][1]["script_type"] == "op_return" and spend["outputs"][1]["address"] is None
+    )
 
 
 def test_inspect_of_a_corrupt_block_exits_1_naming_the_merkle_root(tmp_path):

@@ -421,9 +421,7 @@ def _deposit(spark, txs, ids, spent_from_height=0, sweep_min_inputs=2, max_days=
     """:func:`hodlflow.entities.cospend.deposit_edges` over ``txs`` (as :func:`_frames`)."""
     from hodlflow.entities.cospend import deposit_edges
 
-    return deposit_edges(
-        *_frames(spark, txs, ids), sweep_min_inputs, max_days, spent_from_height
-    )
+    return deposit_edges(*_frames(spark, txs, ids), sweep_min_inputs, max_days, spent_from_height)
 
 
 # In HOT_CHAIN, customer u (id 9) pays 900 into deposit address dep and keeps 90 as change uc
@@ -491,7 +489,8 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     )  # fmt: skip
     got_today = {1: 0, 2: 0, 3: 49, 7: 60, 8: 30, 10: 35}
     daily = spark.createDataFrame(
-        [(d, e, r) for e, r in got_today.items()], "day date, entity_id bigint, received_sats bigint"
+        [(d, e, r) for e, r in got_today.items()],
+        "day date, entity_id bigint, received_sats bigint",
     )
     exchanges = spark.createDataFrame([(1,)], "entity_id bigint")
     changes = spark.createDataFrame(

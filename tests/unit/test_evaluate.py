@@ -367,7 +367,9 @@ def test_holder_decisions_over_sampled_days_worked_by_hand(spark):
                             load_settings("test").entities).collect()  # fmt: skip
     got = {r.day: (r.phase, r.holders, r.decided, r.right) for r in rows}
     assert got == {d[0]: ("a", 2, 1, 0), d[2]: ("a", 3, 2, 2), d[3]: ("b", 2, 2, 2)}
-    by_class = {r.day: (r.strong_holders, r.strong_decided, r.weak_holders, r.weak_decided) for r in rows}
+    by_class = {
+        r.day: (r.strong_holders, r.strong_decided, r.weak_holders, r.weak_decided) for r in rows
+    }
     assert by_class[d[2]] == (2, 1, 1, 1)
     scores = holder_decision_scores([r.asDict() for r in rows])
     a = scores["phases"]["a"]

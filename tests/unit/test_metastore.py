@@ -71,7 +71,9 @@ def test_derby_stays_the_default_without_the_postgres_driver(jars_cache, tmp_pat
     assert "postgresql" not in conf["spark.jars"]
 
 
-def test_jars_in_spark_conf_are_added_to_the_delta_jars_not_put_in_their_place(jars_cache, tmp_path):
+def test_jars_in_spark_conf_are_added_to_the_delta_jars_not_put_in_their_place(
+    jars_cache, tmp_path
+):
     # A filesystem connector (hadoop-aws for s3a://) given as spark.jars in the settings.
     conf = catalog_conf(load_settings("test", {"warehouse.path": str(tmp_path / "wh"),
                                                "spark.jars_cache": jars_cache,
@@ -143,7 +145,9 @@ time.sleep(float(sys.argv[2]))
 
 def _holder(db_dir, seconds: float) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(db_dir), str(seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(db_dir), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -164,8 +168,9 @@ def test_a_derby_metastore_held_past_the_wait_is_refused_naming_folder_and_pid(t
     try:
         with pytest.raises(MetastoreError) as err:
             check_derby_free(str(tmp_path), wait_s=0.5)
-        assert f"Derby metastore {tmp_path} is open in another Spark process (pid {proc.pid}" in str(
-            err.value
+        assert (
+            f"Derby metastore {tmp_path} is open in another Spark process (pid {proc.pid}"
+            in str(err.value)
         )
         assert proc.poll() is None
     finally:

@@ -113,8 +113,12 @@ def test_daily_comparison_is_the_same_rule_on_both_sides(spark):
                 assert getattr(r, key) == pytest.approx(ours[key]), (d, key)
                 assert getattr(r, f"true_{key}") == pytest.approx(true[key]), (d, key)
         assert r.true_volume_btc == pytest.approx(true["volume"])
-        assert (r.strong_balance_btc, r.true_strong_balance_btc) == pytest.approx((OUR_HELD[d][0], TRUE_HELD[d][0]))
-        assert (r.weak_balance_btc, r.true_weak_balance_btc) == pytest.approx((OUR_HELD[d][1], TRUE_HELD[d][1]))
+        assert (r.strong_balance_btc, r.true_strong_balance_btc) == pytest.approx(
+            (OUR_HELD[d][0], TRUE_HELD[d][0])
+        )
+        assert (r.weak_balance_btc, r.true_weak_balance_btc) == pytest.approx(
+            (OUR_HELD[d][1], TRUE_HELD[d][1])
+        )
     assert rows[E[0]].strong_balance_change_btc is None
     assert rows[E[1]].true_strong_balance_change_btc == pytest.approx(5.0 - 12.0)
     assert rows[E[2]].other_to_weak_btc == 0.0 and rows[E[0]].true_other_to_weak_btc == 1.0
@@ -153,12 +157,21 @@ def test_series_stats_against_a_pure_python_oracle(spark):
     assert direct["positive_share"] is None
     # Balances: means over the days; their changes are signed sums.
     bal = stats["strong_balance_btc"]
-    assert (bal["of"], bal["ours"], bal["true"]) == ("mean", pytest.approx(27.5 / 4), pytest.approx(28.5 / 4))
+    assert (bal["of"], bal["ours"], bal["true"]) == (
+        "mean",
+        pytest.approx(27.5 / 4),
+        pytest.approx(28.5 / 4),
+    )
     assert "positive_days" not in bal
     ch = stats["strong_balance_change_btc"]  # ours −4, 0.5, −1.5; true −7, 0.5, 0.5
     assert (ch["days"], ch["ours"], ch["true"]) == (3, pytest.approx(-5.0), pytest.approx(-6.0))
     # Against volumes 17, 9.04, 4: +0.5 > 0.0904 (ours +0.5: right), +0.5 > 0.04 (ours −1.5).
-    assert (ch["positive_days"], ch["positive_right"], ch["negative_days"], ch["negative_right"]) == (2, 1, 1, 1)
+    assert (
+        ch["positive_days"],
+        ch["positive_right"],
+        ch["negative_days"],
+        ch["negative_right"],
+    ) == (2, 1, 1, 1)
 
 
 def test_series_table_prints_a_line_per_series():

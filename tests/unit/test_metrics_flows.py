@@ -41,7 +41,11 @@ def _days(spark):
 
 def test_exchange_in_out_net_and_running_balance(spark):
     rows = {r.day: r for r in exchange_flows(_days(spark), _flows(spark), 10.0).collect()}
-    assert (rows[D[0]].inflow_btc, rows[D[0]].outflow_btc, rows[D[0]].netflow_btc) == (3.0, 5.0, -2.0)
+    assert (rows[D[0]].inflow_btc, rows[D[0]].outflow_btc, rows[D[0]].netflow_btc) == (
+        3.0,
+        5.0,
+        -2.0,
+    )
     assert (rows[D[1]].inflow_btc, rows[D[1]].netflow_btc) == (0.0, 0.0)  # a quiet day is 0
     assert [rows[d].flow_balance_btc for d in D] == [8.0, 8.0, 12.0]
 
@@ -89,7 +93,9 @@ def test_net_migration_is_the_truths_rule(spark):
 
 def test_class_flows_in_btc_and_usd(spark):
     prices = spark.createDataFrame([(D[0], 50_000.0)], "day date, close_usd double")
-    rows = {(r.day, r.from_class, r.to_class): r for r in entity_flows(_flows(spark), prices).collect()}
+    rows = {
+        (r.day, r.from_class, r.to_class): r for r in entity_flows(_flows(spark), prices).collect()
+    }
     r = rows[(D[0], "weak", "exchange")]
     assert (r.value_btc, r.value_usd, r.transfers) == (3.0, 150_000.0, 2)
     assert rows[(D[2], "miner", "exchange")].value_usd is None  # no price that day

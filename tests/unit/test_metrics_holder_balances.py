@@ -52,12 +52,20 @@ def _held(spark, types=True, in_holdings=False):
     merges = spark.createDataFrame([], "old_entity_id bigint, new_entity_id bigint, end_height int")
     runs = spark.createDataFrame([], "end_height int, first_day date")
     latest = spark.createDataFrame(
-        [(1, "unknown"), (2, "unknown"), (3, "exchange"), (4, "exchange"), (5, "unknown"),
-         (6, "unknown")],  # fmt: skip
+        [
+            (1, "unknown"),
+            (2, "unknown"),
+            (3, "exchange"),
+            (4, "exchange"),
+            (5, "unknown"),
+            (6, "unknown"),
+        ],  # fmt: skip
         "entity_id bigint, entity_type string",
     )
     if in_holdings:  # the metrics step's way: the latest types joined before the expansion
-        return with_holder_class_on(holdings(daily, merges, runs, D[0], D[3], latest), None, SETTINGS)
+        return with_holder_class_on(
+            holdings(daily, merges, runs, D[0], D[3], latest), None, SETTINGS
+        )
     held = holdings(daily, merges, runs, D[0], D[3])
     return with_holder_class_on(held, latest if types else None, SETTINGS)
 
@@ -72,7 +80,9 @@ def test_holder_class_is_decided_again_each_day_as_the_coins_age(spark):
 
 
 def test_the_row_type_stays_for_the_other_columns(spark):
-    types = {r.entity_id: r.entity_type for r in _held(spark).filter("day = DATE'2025-01-01'").collect()}
+    types = {
+        r.entity_id: r.entity_type for r in _held(spark).filter("day = DATE'2025-01-01'").collect()
+    }
     assert types[4] == "unknown"  # reserves and accumulators read the row's type as before
 
 

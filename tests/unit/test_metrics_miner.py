@@ -45,8 +45,12 @@ def test_hash_ribbons_are_null_until_their_windows_fill_and_signal_the_crossings
     # 60 days at 100, 20 days at 50, then 60 days at 200.
     rates = [100.0] * 60 + [50.0] * 20 + [200.0] * 60
     rows = _frames(spark, rates)
-    assert rows[_day(28)].hash_rate_sma30_ths is None and rows[_day(29)].hash_rate_sma30_ths == 100.0
-    assert rows[_day(58)].hash_rate_sma60_ths is None and rows[_day(59)].hash_rate_sma60_ths == 100.0
+    assert (
+        rows[_day(28)].hash_rate_sma30_ths is None and rows[_day(29)].hash_rate_sma30_ths == 100.0
+    )
+    assert (
+        rows[_day(58)].hash_rate_sma60_ths is None and rows[_day(59)].hash_rate_sma60_ths == 100.0
+    )
     assert rows[_day(59)].hash_ribbon_capitulation is False
     # Day 60: 30-day mean (29×100 + 50)/30 < 60-day mean (59×100 + 50)/60: the 30-day falls below.
     assert rows[_day(60)].hash_ribbon_signal == "capitulation"
@@ -111,15 +115,15 @@ def test_miner_outflow_mpi_ratio_and_z_score(spark):
     daily = spark.createDataFrame(
         [(_day(i), 144, 450.0, 0.0, 1e14, 100.0) for i in range(n)], DAILY
     )
-    prices = spark.createDataFrame([(_day(i), 10.0) for i in range(n)], "day date, close_usd double")
+    prices = spark.createDataFrame(
+        [(_day(i), 10.0) for i in range(n)], "day date, close_usd double"
+    )
     flows = spark.createDataFrame(
         [(_day(i), v, 0.0, 0.0) for i, v in enumerate(outflow) if i != 5],
         "day date, miner_outflow_btc double, miner_to_exchange_btc double, miner_to_miner_btc double",
     )
     covered = _day(729)
-    rows = {
-        r.day: r for r in miner_pressure(daily, prices, COST, flows, covered).collect()
-    }
+    rows = {r.day: r for r in miner_pressure(daily, prices, COST, flows, covered).collect()}
     assert rows[_day(5)].miner_outflow_btc == 0.0  # covered, no miner flow: 0, not null
     assert rows[_day(730)].miner_outflow_btc is None  # after the entities step's last day
     usd = [v * 10.0 for v in outflow]
@@ -157,7 +161,9 @@ def test_loading_the_same_prices_again_writes_nothing_and_a_changed_file_replace
     second.write_text("day,close_usd\n2024-01-01,100\n2024-01-02,102\n2024-01-03,99\n")
     load_prices(spark, settings, second)
     assert tables.table_version(spark, location) == version + 1
-    got = sorted((r.day, r.close_usd) for r in tables.read_table(spark, settings, "market.prices").collect())
+    got = sorted(
+        (r.day, r.close_usd) for r in tables.read_table(spark, settings, "market.prices").collect()
+    )
     assert got == [(D0, 100.0), (_day(1), 102.0), (_day(2), 99.0)]
     # A file covering only part of the table is compared over its own days.
     part = tmp_path / "part.csv"

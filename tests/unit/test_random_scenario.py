@@ -14,7 +14,9 @@ SEEDS = range(50)
 
 def _cost(data) -> float:
     c, m = data["chain"], data["cost_model"]
-    return production_cost_usd(c["difficulty"], m["efficiency_j_per_th"], m["power_usd_per_kwh"], m["pue"])
+    return production_cost_usd(
+        c["difficulty"], m["efficiency_j_per_th"], m["power_usd_per_kwh"], m["pue"]
+    )
 
 
 @pytest.mark.parametrize("quick", [False, True])

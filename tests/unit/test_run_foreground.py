@@ -45,9 +45,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_a_child_that_stops_on_sigterm_ends_the_run_with_exit_0():
-    out, pid = _run(
-        "import os, time; print('ready', os.getpid(), flush=True); time.sleep(120)"
-    )
+    out, pid = _run("import os, time; print('ready', os.getpid(), flush=True); time.sleep(120)")
     assert out.strip().splitlines()[-1] == "returned 0"
     assert _gone(pid)
 

@@ -47,7 +47,11 @@ def test_measures_are_read_from_an_evaluation_with_signed_errors():
     assert m["net_error"] == pytest.approx(-0.1)
     assert m["exchange_inflow_error"] == pytest.approx(0.03)
     assert m["miner_to_exchange_error"] == pytest.approx(0.25)
-    assert (m["net_sign_positive"], m["net_sign_positive_days"], m["net_sign_positive_right"]) == (0.9, 10, 9)
+    assert (m["net_sign_positive"], m["net_sign_positive_days"], m["net_sign_positive_right"]) == (
+        0.9,
+        10,
+        9,
+    )
     assert (m["decided_worst_day"], m["right"]) == (0.5, 0.9)
 
 
@@ -61,8 +65,10 @@ def test_worst_and_goals():
 
 
 def test_the_table_has_a_line_per_scenario_then_worst_goal_and_met():
-    rows = [("a", scenario_measures(_result())),
-            ("b", scenario_measures(_result(precision=0.98, net=(-50.0, 100.0), sign=(3, 10, 5, 5))))]
+    rows = [
+        ("a", scenario_measures(_result())),
+        ("b", scenario_measures(_result(precision=0.98, net=(-50.0, 100.0), sign=(3, 10, 5, 5)))),
+    ]
     lines = format_suite_table(rows).splitlines()
     assert [ln.split()[0] for ln in lines] == ["scenario", "a", "b", "worst", "goal", "goal"]
     worst_line = lines[3]
@@ -75,6 +81,9 @@ def test_the_table_has_a_line_per_scenario_then_worst_goal_and_met():
 
 
 def test_quick_suites_have_only_random_scenarios_and_the_default_has_the_named_ones_first():
-    assert [s.name for s in suite_scenarios(1, 2, quick=True)] == ["random-1-0-quick", "random-1-1-quick"]
+    assert [s.name for s in suite_scenarios(1, 2, quick=True)] == [
+        "random-1-0-quick",
+        "random-1-1-quick",
+    ]
     names = [s.name for s in suite_scenarios(1, 3)]
     assert names == ["capitulation", "distribution", "random-1-0", "random-1-1", "random-1-2"]

@@ -556,8 +556,7 @@ def deposit_edges(
         .filter(F.col("sweep_height").isNull() | (F.col("sweep_height") > F.col("_dep_sweep")))
         .join(ids, "address")
         .filter(
-            (F.col("first_height") == F.col("height"))
-            & (F.col("script_type") == F.col("in_type"))
+            (F.col("first_height") == F.col("height")) & (F.col("script_type") == F.col("in_type"))
         )
         .select(F.col("address_id").alias("src"), F.col("owner").alias("dst"))
         .filter(F.col("src") != F.col("dst"))

@@ -507,8 +507,11 @@ def holder_decisions(
         wanted.join(rows, "entity_id")
         .filter(F.col("row_day") <= F.col("day"))
         .groupBy("day", "entity_id")
-        .agg(F.max_by(F.struct(*(c for c in rows.columns if c != "entity_id")), "row_day")
-             .alias("_r"))
+        .agg(
+            F.max_by(F.struct(*(c for c in rows.columns if c != "entity_id")), "row_day").alias(
+                "_r"
+            )
+        )
         .select("day", "entity_id", "_r.*")
     )
     classed = with_holder_class_on(last, types, entities_settings).select(
@@ -604,7 +607,8 @@ def evaluate_holder_decisions(
     lo = read("entities.entity_daily").agg(F.min("day")).first()[0]
     hi = read("entities.runs").agg(F.max("last_day")).first()[0]
     sampled = [
-        (d, p) for d, p in sample_days([(r.phase, r.first, r.last) for r in phase_rows], every_days)
+        (d, p)
+        for d, p in sample_days([(r.phase, r.first, r.last) for r in phase_rows], every_days)
         if lo is not None and hi is not None and lo <= d <= hi
     ]
     if not sampled:

@@ -734,13 +734,23 @@ def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> 
         from_sweeps.groupBy("entity_id")
         .agg(F.sum("received_sats").alias("_fed"))
         .join(daily.groupBy("entity_id").agg(F.sum("received_sats").alias("_got")), "entity_id")
-        .join(start_state.select("entity_id", "received_sats", "from_exchange_sats"), "entity_id", "left")
+        .join(
+            start_state.select("entity_id", "received_sats", "from_exchange_sats"),
+            "entity_id",
+            "left",
+        )
     )
-    hot = run.select(
-        "entity_id",
-        (F.coalesce("from_exchange_sats", F.lit(0)) + F.col("_fed")).alias("from_exchange_sats"),
-        (F.coalesce("received_sats", F.lit(0)) + F.col("_got")).alias("received_sats"),
-    ).filter(classify.fed_by_exchanges(ent)).select("entity_id")
+    hot = (
+        run.select(
+            "entity_id",
+            (F.coalesce("from_exchange_sats", F.lit(0)) + F.col("_fed")).alias(
+                "from_exchange_sats"
+            ),
+            (F.coalesce("received_sats", F.lit(0)) + F.col("_got")).alias("received_sats"),
+        )
+        .filter(classify.fed_by_exchanges(ent))
+        .select("entity_id")
+    )
     payers = exchanges.select("entity_id").union(hot).distinct()
     paid = per_tx.filter(F.col("in_sats") > 0).join(payers, "entity_id").select(*keys).distinct()
     fed = (
@@ -806,9 +816,7 @@ def _window_edges(read, ids, start, end, first_day, ent) -> DataFrame:
     peel = "peel_change" in ent.change_heuristics
     deposit = "deposit_change" in ent.change_heuristics
     days = max(ent.peel_max_days if peel else 0, ent.deposit_max_days if deposit else 0)
-    window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=days))) & (
-        F.col("height") <= end
-    )
+    window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=days))) & (F.col("height") <= end)
     ins_w = read("chain.inputs").filter(window)
     outs_w = read("chain.outputs").filter(window)
     flags_w = with_coinjoin_flag(build_tx_summary(ins_w, outs_w))

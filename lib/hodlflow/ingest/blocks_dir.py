@@ -310,7 +310,9 @@ def _parse_blocks(
                 offset=offset,
                 where=path,
             )
-        yield from block_rows(block, height, median_time, network, block.hash == genesis_hash, where)
+        yield from block_rows(
+            block, height, median_time, network, block.hash == genesis_hash, where
+        )
 
 
 def _parse_slice(

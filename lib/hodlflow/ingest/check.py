@@ -53,7 +53,13 @@ def run_check(spark: SparkSession, settings: Settings) -> CheckReport:
     """Run every rule over the whole chain tables and return the report."""
     from delta.tables import DeltaTable
 
-    for key in ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs", "chain.unspent"):
+    for key in (
+        "chain.blocks",
+        "chain.transactions",
+        "chain.outputs",
+        "chain.inputs",
+        "chain.unspent",
+    ):
         loc = tables.table_location(settings, key)
         if not DeltaTable.isDeltaTable(spark, loc):
             report = CheckReport()

@@ -133,8 +133,11 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     first = chain[0].height
     log(
         f"{len(files)} blk file(s)"
-        + (f" ({scanned} scanned, the others' headers kept from earlier runs)"
-           if scanned < len(files) else "")  # fmt: skip
+        + (
+            f" ({scanned} scanned, the others' headers kept from earlier runs)"
+            if scanned < len(files)
+            else ""
+        )  # fmt: skip
         + f", {len(headers)} stored blocks, best chain "
         f"{first}..{tip}, {stale} off the best chain" + (", xor-obfuscated" if key else "")
     )

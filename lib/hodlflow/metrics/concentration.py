@@ -62,7 +62,9 @@ def _merge_ends(entity_daily: DataFrame, merges: DataFrame, runs: DataFrame) -> 
             links.select(F.col("old").alias("cur"), F.col("new").alias("_next"),
                          F.col("link_end").alias("_le")), "cur", "left",
         )  # fmt: skip
-        done = done.unionByName(step.filter(F.col("_next").isNull()).select("entity_id", "link_end"))
+        done = done.unionByName(
+            step.filter(F.col("_next").isNull()).select("entity_id", "link_end")
+        )
         paths = (
             step.filter(F.col("_next").isNotNull())
             .select("entity_id", F.col("_next").alias("cur"),
@@ -183,19 +185,25 @@ def concentration(held: DataFrame, accumulation_min_receives: int) -> DataFrame:
         F.sum(F.when(F.col("holder_class") == c, x).otherwise(0.0)).alias(f"_{c}")
         for c in (classify.STRONG, classify.WEAK)
     ] if classed else []  # fmt: skip
-    agg = ranked(held, "balance_sats", "entity_id").groupBy("day").agg(
-        F.count(F.lit(1)).alias("entities_holding"),
-        F.sum(x).alias("_total"),
-        top_sum(10, x).alias("_top10"),
-        top_sum(100, x).alias("_top100"),
-        F.sum(x * x).alias("_squares"),
-        # Σ i·x_i with i the ascending rank (1 = smallest) = Σ (n + 1 − rank)·x.
-        F.sum(F.col("_rank").cast("double") * x).alias("_rank_x"),
-        F.sum(F.when(_is_accumulator(accumulation_min_receives), 1).otherwise(0)).alias(
-            "accumulation_entities"
-        ),
-        F.sum(F.when(_is_accumulator(accumulation_min_receives), x).otherwise(0.0)).alias("_acc"),
-        *by_class,
+    agg = (
+        ranked(held, "balance_sats", "entity_id")
+        .groupBy("day")
+        .agg(
+            F.count(F.lit(1)).alias("entities_holding"),
+            F.sum(x).alias("_total"),
+            top_sum(10, x).alias("_top10"),
+            top_sum(100, x).alias("_top100"),
+            F.sum(x * x).alias("_squares"),
+            # Σ i·x_i with i the ascending rank (1 = smallest) = Σ (n + 1 − rank)·x.
+            F.sum(F.col("_rank").cast("double") * x).alias("_rank_x"),
+            F.sum(F.when(_is_accumulator(accumulation_min_receives), 1).otherwise(0)).alias(
+                "accumulation_entities"
+            ),
+            F.sum(F.when(_is_accumulator(accumulation_min_receives), x).otherwise(0.0)).alias(
+                "_acc"
+            ),
+            *by_class,
+        )
     )
     n = F.col("entities_holding").cast("double")
     asc_weighted = (n + 1) * F.col("_total") - F.col("_rank_x")
@@ -222,8 +230,10 @@ def balance_cohorts(spark: SparkSession, held: DataFrame, days: DataFrame) -> Da
         "cohort_order int, cohort string, min_btc double, max_btc double",
     )  # fmt: skip
     band = band_of(F.col("balance_sats") / COIN, BALANCE_COHORTS)
-    per = held.withColumn("cohort", band).groupBy("day", "cohort").agg(
-        F.count(F.lit(1)).alias("entities"), F.sum("balance_sats").alias("_sats")
+    per = (
+        held.withColumn("cohort", band)
+        .groupBy("day", "cohort")
+        .agg(F.count(F.lit(1)).alias("entities"), F.sum("balance_sats").alias("_sats"))
     )
     total = F.sum("_sats").over(Window.partitionBy("day"))
     return (

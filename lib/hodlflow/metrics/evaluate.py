@@ -95,17 +95,21 @@ def _flow_columns(flows: DataFrame, value: F.Column) -> DataFrame:
     fc, tc = F.col("from_class"), F.col("to_class")
     flows = flows.select("day", "from_class", "to_class", value.alias("_v"))
     value = F.col("_v")
-    per_day = flows.withColumn("value_sats", value * 1e8).groupBy("day").agg(
-        *_pair_sums(flows, value),
-        F.sum(F.when((fc != "exchange") & (tc == "exchange"), value).otherwise(0.0)).alias(
-            "exchange_inflow_btc"
-        ),
-        F.sum(F.when((fc == "exchange") & (tc != "exchange"), value).otherwise(0.0)).alias(
-            "exchange_outflow_btc"
-        ),
-        fl.net_inflow("strong").alias("strong_net_inflow_btc"),
-        fl.net_inflow("weak").alias("weak_net_inflow_btc"),
-        F.sum(value).alias("volume_btc"),
+    per_day = (
+        flows.withColumn("value_sats", value * 1e8)
+        .groupBy("day")
+        .agg(
+            *_pair_sums(flows, value),
+            F.sum(F.when((fc != "exchange") & (tc == "exchange"), value).otherwise(0.0)).alias(
+                "exchange_inflow_btc"
+            ),
+            F.sum(F.when((fc == "exchange") & (tc != "exchange"), value).otherwise(0.0)).alias(
+                "exchange_outflow_btc"
+            ),
+            fl.net_inflow("strong").alias("strong_net_inflow_btc"),
+            fl.net_inflow("weak").alias("weak_net_inflow_btc"),
+            F.sum(value).alias("volume_btc"),
+        )
     )
     return per_day.withColumn(
         "direct_net_weak_to_strong_btc", F.col("weak_to_strong_btc") - F.col("strong_to_weak_btc")
@@ -342,7 +346,10 @@ def evaluate_concentration(
     )  # fmt: skip
     sampled = {
         p.phase: [
-            *(p.first + dt.timedelta(days=i) for i in range(0, (p.last - p.first).days, every_days)),
+            *(
+                p.first + dt.timedelta(days=i)
+                for i in range(0, (p.last - p.first).days, every_days)
+            ),
             p.last,
         ]
         for p in phases
@@ -361,8 +368,7 @@ def evaluate_concentration(
     )  # fmt: skip
     true_share = {r.day: r.share for r in top_share(moves, days, 100).collect()}
     ours = {
-        r.day: r.top100_share
-        for r in read("metrics.holder_migration").join(days, "day").collect()
+        r.day: r.top100_share for r in read("metrics.holder_migration").join(days, "day").collect()
     }
 
     def peak(share: dict, ds: list[dt.date]) -> str:

@@ -74,17 +74,17 @@ def _entities_state(spark, settings):
     (None, None, None) before the first entities run."""
     if not tables.exists(spark, settings, "entities.runs"):
         return None, None, None
-    row = tables.read_table(spark, settings, "entities.runs").agg(
-        F.max("last_day").alias("last"), F.max("finished_at").alias("at")
-    ).first()
+    row = (
+        tables.read_table(spark, settings, "entities.runs")
+        .agg(F.max("last_day").alias("last"), F.max("finished_at").alias("at"))
+        .first()
+    )
     if row.last is None:
         return None, None, None
     return tables.read_table(spark, settings, "entities.class_flows"), row.last, row.at
 
 
-def _dirty_from(
-    spark, settings, blocks, entities_at, prices
-) -> tuple[dt.date | None, str | None]:
+def _dirty_from(spark, settings, blocks, entities_at, prices) -> tuple[dt.date | None, str | None]:
     """The first day an upstream change since the stored metrics runs touches, and the end block
     hash of the last stored run (None before the first). The first day of
     the oldest stored run whose end block left the best chain; the first day of
@@ -161,7 +161,9 @@ def _supply(spark, settings, blocks, prices, start, last, lo, log):
             .filter(F.col("unspent_sats") != 0)
         )
     base = base.localCheckpoint()
-    outputs = tables.read_table(spark, settings, "chain.outputs").filter(F.col("day") >= F.lit(start))
+    outputs = tables.read_table(spark, settings, "chain.outputs").filter(
+        F.col("day") >= F.lit(start)
+    )
     inputs = tables.read_table(spark, settings, "chain.inputs").filter(F.col("day") >= F.lit(start))
     genesis = get_network(settings.network).genesis_hash
     g = blocks.filter(F.col("hash") == genesis).select("height").first()
@@ -306,7 +308,16 @@ def run_metrics(
         "metrics.holder_migration",
     )
     run_row = spark.createDataFrame(
-        [(start, last, bounds.top, end_hash, entities_at, dt.datetime.now(dt.UTC).replace(tzinfo=None))],
+        [
+            (
+                start,
+                last,
+                bounds.top,
+                end_hash,
+                entities_at,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+        ],
         "first_day date, last_day date, end_height int, end_hash string, "
         "entities_finished_at timestamp, finished_at timestamp",
     )

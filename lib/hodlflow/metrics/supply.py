@@ -74,7 +74,9 @@ def band_of(value: Column, bands) -> Column:
 
 def _cohorts_of(age: Column, lth_days: int) -> Column:
     return F.array(
-        F.lit("all"), F.when(age >= lth_days, F.lit("lth")).otherwise(F.lit("sth")), band_of(age, BANDS)
+        F.lit("all"),
+        F.when(age >= lth_days, F.lit("lth")).otherwise(F.lit("sth")),
+        band_of(age, BANDS),
     )
 
 
@@ -113,7 +115,9 @@ def unspent_by_day(
     grid = (
         days.crossJoin(created)
         .filter(F.col("created_day") <= F.col("day"))
-        .join(base.select("created_day", F.col("unspent_sats").alias("_base")), "created_day", "left")
+        .join(
+            base.select("created_day", F.col("unspent_sats").alias("_base")), "created_day", "left"
+        )
         .join(changes, ["day", "created_day"], "left")
     )
     upto = (
@@ -139,7 +143,9 @@ def _price_at_creation(df: DataFrame, prices: DataFrame) -> DataFrame:
         .crossJoin(first_price)
         .withColumn(
             "created_price",
-            F.when(F.col("created_day") < F.col("_first_price"), F.lit(0.0)).otherwise(F.col("_cp")),
+            F.when(F.col("created_day") < F.col("_first_price"), F.lit(0.0)).otherwise(
+                F.col("_cp")
+            ),
         )
         .drop("_cp", "_first_price")
     )

@@ -53,8 +53,13 @@ CHARTS: tuple[ChartSpec, ...] = (
         "a loss.",
         series=(
             SeriesSpec("price_usd", "price (close)", "market.prices", "close_usd", "#1f77b4"),
-            SeriesSpec("production_cost_usd_per_btc", "production cost", "metrics.miner_pressure",
-                       "production_cost_usd_per_btc", "#d62728"),
+            SeriesSpec(
+                "production_cost_usd_per_btc",
+                "production cost",
+                "metrics.miner_pressure",
+                "production_cost_usd_per_btc",
+                "#d62728",
+            ),
         ),  # fmt: skip
     ),
     ChartSpec(
@@ -69,14 +74,31 @@ CHARTS: tuple[ChartSpec, ...] = (
         "(its 365-day z-score; needs 729 days). Gaps: days without enough history, or past the "
         "entities step's last day.",
         series=(
-            SeriesSpec("miner_outflow_btc", "miner outflow", "metrics.miner_pressure",
-                       "miner_outflow_btc", "#ff7f0e"),
-            SeriesSpec("miner_to_exchange_btc", "miner → exchange", "metrics.miner_pressure",
-                       "miner_to_exchange_btc", "#8c564b"),
-            SeriesSpec("mpi_ratio", "MPI ratio", "metrics.miner_pressure", "mpi_ratio",
-                       "#9467bd", axis="right"),
-            SeriesSpec("mpi", "MPI z-score", "metrics.miner_pressure", "mpi", "#7f7f7f",
-                       axis="right"),
+            SeriesSpec(
+                "miner_outflow_btc",
+                "miner outflow",
+                "metrics.miner_pressure",
+                "miner_outflow_btc",
+                "#ff7f0e",
+            ),
+            SeriesSpec(
+                "miner_to_exchange_btc",
+                "miner → exchange",
+                "metrics.miner_pressure",
+                "miner_to_exchange_btc",
+                "#8c564b",
+            ),
+            SeriesSpec(
+                "mpi_ratio",
+                "MPI ratio",
+                "metrics.miner_pressure",
+                "mpi_ratio",
+                "#9467bd",
+                axis="right",
+            ),
+            SeriesSpec(
+                "mpi", "MPI z-score", "metrics.miner_pressure", "mpi", "#7f7f7f", axis="right"
+            ),
         ),  # fmt: skip
     ),
     ChartSpec(
@@ -90,12 +112,23 @@ CHARTS: tuple[ChartSpec, ...] = (
         "falls under the 60-day one (miners switching off), recovery on the day it crosses back "
         "(the classic buy signal). Gaps: the means' first 29 and 59 days.",
         series=(
-            SeriesSpec("hash_rate_ths", "hash rate", "metrics.miner_pressure", "hash_rate_ths",
-                       "#bbbbbb"),
-            SeriesSpec("hash_rate_sma30_ths", "30-day mean", "metrics.miner_pressure",
-                       "hash_rate_sma30_ths", "#ff7f0e"),
-            SeriesSpec("hash_rate_sma60_ths", "60-day mean", "metrics.miner_pressure",
-                       "hash_rate_sma60_ths", "#1f77b4"),
+            SeriesSpec(
+                "hash_rate_ths", "hash rate", "metrics.miner_pressure", "hash_rate_ths", "#bbbbbb"
+            ),
+            SeriesSpec(
+                "hash_rate_sma30_ths",
+                "30-day mean",
+                "metrics.miner_pressure",
+                "hash_rate_sma30_ths",
+                "#ff7f0e",
+            ),
+            SeriesSpec(
+                "hash_rate_sma60_ths",
+                "60-day mean",
+                "metrics.miner_pressure",
+                "hash_rate_sma60_ths",
+                "#1f77b4",
+            ),
         ),  # fmt: skip
     ),
     ChartSpec(
@@ -111,12 +144,27 @@ CHARTS: tuple[ChartSpec, ...] = (
         "strong hands buying from them (exchange_to_strong_btc). Holder classes are decided per "
         "day without look-ahead. Gaps: days past the entities step's last day.",
         series=(
-            SeriesSpec("net_weak_to_strong_btc", "net weak → strong", "metrics.holder_migration",
-                       "net_weak_to_strong_btc", "#2ca02c"),
-            SeriesSpec("weak_to_exchange_btc", "weak → exchange", "metrics.holder_migration",
-                       "weak_to_exchange_btc", "#d62728"),
-            SeriesSpec("exchange_to_strong_btc", "exchange → strong", "metrics.holder_migration",
-                       "exchange_to_strong_btc", "#1f77b4"),
+            SeriesSpec(
+                "net_weak_to_strong_btc",
+                "net weak → strong",
+                "metrics.holder_migration",
+                "net_weak_to_strong_btc",
+                "#2ca02c",
+            ),
+            SeriesSpec(
+                "weak_to_exchange_btc",
+                "weak → exchange",
+                "metrics.holder_migration",
+                "weak_to_exchange_btc",
+                "#d62728",
+            ),
+            SeriesSpec(
+                "exchange_to_strong_btc",
+                "exchange → strong",
+                "metrics.holder_migration",
+                "exchange_to_strong_btc",
+                "#1f77b4",
+            ),
         ),  # fmt: skip
     ),
     ChartSpec(
@@ -129,10 +177,20 @@ CHARTS: tuple[ChartSpec, ...] = (
         "Accumulation shows as strong hands' holdings rising, distribution as them falling "
         "while weak hands' rise. Gaps: days past the entities step's last day.",
         series=(
-            SeriesSpec("strong_balance_btc", "strong hands", "metrics.holder_migration",
-                       "strong_balance_btc", "#1f77b4"),
-            SeriesSpec("weak_balance_btc", "weak hands", "metrics.holder_migration",
-                       "weak_balance_btc", "#ff7f0e"),
+            SeriesSpec(
+                "strong_balance_btc",
+                "strong hands",
+                "metrics.holder_migration",
+                "strong_balance_btc",
+                "#1f77b4",
+            ),
+            SeriesSpec(
+                "weak_balance_btc",
+                "weak hands",
+                "metrics.holder_migration",
+                "weak_balance_btc",
+                "#ff7f0e",
+            ),
         ),  # fmt: skip
     ),
     ChartSpec(
@@ -143,10 +201,20 @@ CHARTS: tuple[ChartSpec, ...] = (
         "(long-term holders, metrics.supply_cohorts.supply_btc where cohort = 'lth') and younger "
         "(cohort = 'sth'), at each day's end.",
         series=(
-            SeriesSpec("lth_supply_btc", "long-term holders", "metrics.supply_cohorts",
-                       "supply_btc[cohort='lth']", "#1f77b4"),
-            SeriesSpec("sth_supply_btc", "short-term holders", "metrics.supply_cohorts",
-                       "supply_btc[cohort='sth']", "#ff7f0e"),
+            SeriesSpec(
+                "lth_supply_btc",
+                "long-term holders",
+                "metrics.supply_cohorts",
+                "supply_btc[cohort='lth']",
+                "#1f77b4",
+            ),
+            SeriesSpec(
+                "sth_supply_btc",
+                "short-term holders",
+                "metrics.supply_cohorts",
+                "supply_btc[cohort='sth']",
+                "#ff7f0e",
+            ),
         ),  # fmt: skip
     ),
     ChartSpec(
@@ -156,8 +224,13 @@ CHARTS: tuple[ChartSpec, ...] = (
         caption="Share of the unspent supply in each coin-age band (metrics.supply_cohorts."
         "supply_share where cohort_kind = 'band'), stacked from the youngest band at the bottom.",
         series=tuple(
-            SeriesSpec(f"band_{name}", name.replace("_", "–"), "metrics.supply_cohorts",
-                       f"supply_share[cohort='{name}']", color)
+            SeriesSpec(
+                f"band_{name}",
+                name.replace("_", "–"),
+                "metrics.supply_cohorts",
+                f"supply_share[cohort='{name}']",
+                color,
+            )
             for (name, _lo, _hi), color in zip(BANDS, _BAND_COLORS, strict=True)
         ),  # fmt: skip
         stacked=True,
@@ -173,10 +246,21 @@ CHARTS: tuple[ChartSpec, ...] = (
         "their daily net inflow (netflow_btc, right axis). Gaps: days the entities step has not "
         "processed.",
         series=(
-            SeriesSpec("exchange_balance_btc", "exchange balance", "metrics.exchange_flows",
-                       "balance_btc", "#9467bd"),
-            SeriesSpec("exchange_netflow_btc", "net inflow", "metrics.exchange_flows",
-                       "netflow_btc", "#17becf", axis="right"),
+            SeriesSpec(
+                "exchange_balance_btc",
+                "exchange balance",
+                "metrics.exchange_flows",
+                "balance_btc",
+                "#9467bd",
+            ),
+            SeriesSpec(
+                "exchange_netflow_btc",
+                "net inflow",
+                "metrics.exchange_flows",
+                "netflow_btc",
+                "#17becf",
+                axis="right",
+            ),
         ),  # fmt: skip
     ),
 )

@@ -296,7 +296,7 @@ def _figure(chart: ChartSpec) -> str:
         f"<h2>{html.escape(chart.title)}</h2>"
         '<div class="plot"></div><ul class="legend"></ul>'
         f"<figcaption>{html.escape(chart.caption)} "
-        f'PNG: <code>{chart.id}.png</code>.</figcaption></figure>'
+        f"PNG: <code>{chart.id}.png</code>.</figcaption></figure>"
     )
 
 
@@ -315,9 +315,9 @@ def render_html(data: ReportData) -> str:
     embedded = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     title = f"hodlflow report {data.first} to {data.last}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>hodlflow report</h1><p class=\"sub\">On-chain gold tables (metrics.*, market.prices)"
+        f'<h1>hodlflow report</h1><p class="sub">On-chain gold tables (metrics.*, market.prices)'
         f" from {data.first} to {data.last}. Written by <code>hodlflow report</code>; it needs no "
         "network to open.</p>"
         f'<section id="facts"><h2>Key facts</h2>{_facts_html(data)}</section>'

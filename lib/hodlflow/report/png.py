@@ -50,8 +50,10 @@ def _draw(chart: ChartSpec, data: ReportData, path: str) -> None:
                                         alpha=0.15, lw=0, zorder=0)  # fmt: skip
                     start = None
             if shaded is not None:
-                shaded.set_label("price below the production cost"
-                                 + (" (most days of the week)" if data.bucket == "week" else ""))
+                shaded.set_label(
+                    "price below the production cost"
+                    + (" (most days of the week)" if data.bucket == "week" else "")
+                )
                 handles.append(shaded)
         for s in chart.series:
             target = ax2 if s.axis == "right" and ax2 is not None else ax

@@ -59,13 +59,19 @@ def build_report_frame(
         F.col("below_cost").cast("double").alias(BELOW_COST_KEY),
     )  # fmt: skip
     if prices is not None:
-        frame = frame.join(prices.select("day", F.col("close_usd").alias("price_usd")), "day", "left")
+        frame = frame.join(
+            prices.select("day", F.col("close_usd").alias("price_usd")), "day", "left"
+        )
     else:
         frame = frame.withColumn("price_usd", F.lit(None).cast("double"))
     frame = frame.join(
         migration.select(
-            "day", "net_weak_to_strong_btc", "weak_to_exchange_btc", "exchange_to_strong_btc",
-            "strong_balance_btc", "weak_balance_btc",
+            "day",
+            "net_weak_to_strong_btc",
+            "weak_to_exchange_btc",
+            "exchange_to_strong_btc",
+            "strong_balance_btc",
+            "weak_balance_btc",
         ),  # fmt: skip
         "day",
         "left",
@@ -253,8 +259,11 @@ def read_report_data(
         values={k: [_clean(r[k]) for r in rows] for k in series_keys()},
         facts={k: (_clean(v) if isinstance(v, float) else v) for k, v in facts.items()},
         markers=[
-            (r["day"].isoformat(), point_day(r["day"], "week" if weekly else "day"),
-             r["hash_ribbon_signal"])
+            (
+                r["day"].isoformat(),
+                point_day(r["day"], "week" if weekly else "day"),
+                r["hash_ribbon_signal"],
+            )
             for r in signals
         ],  # fmt: skip
     )

@@ -184,13 +184,19 @@ def random_scenario(seed: int, index: int = 0, quick: bool = False) -> dict[str,
         "seed": rng.randint(1, 2**31 - 1),
         "scale": 1.0,
         "chain": {
-            "start_height": rng.randint(840_000, 880_000), "start_date": start.isoformat(),
-            "difficulty": float(f"{difficulty:.3e}"), "retarget": True,
-            "stale_blocks": rng.randint(1, 3), "blk_file_mb": 16.0 if not quick else 0.5,
+            "start_height": rng.randint(840_000, 880_000),
+            "start_date": start.isoformat(),
+            "difficulty": float(f"{difficulty:.3e}"),
+            "retarget": True,
+            "stale_blocks": rng.randint(1, 3),
+            "blk_file_mb": 16.0 if not quick else 0.5,
             "out_of_order": 0.02,
         },  # fmt: skip
-        "cost_model": {"efficiency_j_per_th": round(eff, 2), "power_usd_per_kwh": round(power, 4),
-                       "pue": round(pue, 3)},  # fmt: skip
+        "cost_model": {
+            "efficiency_j_per_th": round(eff, 2),
+            "power_usd_per_kwh": round(power, 4),
+            "pue": round(pue, 3),
+        },  # fmt: skip
         "price": {"start_usd": start_usd, "daily_volatility": round(rng.uniform(0.01, 0.03), 3)},
         "phases": phases,
         "agents": agents,

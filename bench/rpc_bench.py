@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from tests.integration.btcd import (  # noqa: E402
+from tests.support.btcd import (  # noqa: E402
     ANYONE_P2SH,
     ANYONE_SCRIPT_SIG,
     RPC_PASS,

@@ -8,7 +8,7 @@ import yaml
 from hodlflow.cli import main as hodlflow
 from hodlflow.config import CONF_DIR
 from hodlflow.sim.simulator import run_simulation
-from tests.integration.tiny_sim import REFERENCE_PREFIX, UNTIL, site_overlay
+from tests.support.tiny_sim import REFERENCE_PREFIX, UNTIL, site_overlay
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ import yaml
 from pyspark.testing import assertDataFrameEqual
 
 from hodlflow.cli import main as hodlflow
-from tests.integration.airflow_env import AF_BIN, DAGS, airflow_env, migrate, run
-from tests.integration.spark_cluster import start_cluster
-from tests.integration.tiny_sim import (
+from tests.support.airflow_env import AF_BIN, DAGS, airflow_env, migrate, run
+from tests.support.spark_cluster import start_cluster
+from tests.support.tiny_sim import (
     DAYS,
     REFERENCE_PREFIX,
     TABLES,

@@ -31,7 +31,7 @@ from hodlflow.entities.job import EntitiesError, run_entities
 from hodlflow.entities.labels import LabelsError
 from hodlflow.ingest.job import run_ingest
 from hodlflow.sim.blocksdir import write_blocks_dir
-from tests.integration.tiny_chain import FIVE_DAY_NAMES, five_day_chain
+from tests.support.tiny_chain import FIVE_DAY_NAMES, five_day_chain
 
 COIN = 100_000_000
 FEE = 10_000

@@ -23,7 +23,7 @@ from hodlflow.ingest.job import IngestError, run_ingest
 from hodlflow.metrics.prices import PricesError, read_prices
 from hodlflow.paths import PathError
 from tests.integration.test_ingest import settings_for, snapshot, write_dir
-from tests.integration.tiny_chain import build_tiny_chain
+from tests.support.tiny_chain import build_tiny_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 _mounts = itertools.count()

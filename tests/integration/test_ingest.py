@@ -20,7 +20,7 @@ from hodlflow.chain.network import REGTEST, TESTNET
 from hodlflow.ingest.check import run_check
 from hodlflow.ingest.job import IngestError, run_ingest
 from hodlflow.sim.blocksdir import write_blocks_dir
-from tests.integration.tiny_chain import COIN, HA, HB, HC, K0, build_tiny_chain
+from tests.support.tiny_chain import COIN, HA, HB, HC, K0, build_tiny_chain
 
 XOR_KEY = bytes.fromhex("0123456789abcdef")
 ADDR_K0 = pubkeyhash_to_addr_bech32(K0, prefix="bcrt")

@@ -35,7 +35,7 @@ from hodlflow.metrics.job import run_metrics
 from hodlflow.metrics.prices import load_prices
 from hodlflow.report.job import ReportError, run_report
 from hodlflow.sim.blocksdir import write_blocks_dir
-from tests.integration.tiny_chain import FIVE_DAY_NAMES, five_day_chain
+from tests.support.tiny_chain import FIVE_DAY_NAMES, five_day_chain
 
 COIN = 100_000_000
 FEE = 10_000

@@ -25,7 +25,7 @@ from hodlflow.ingest.job import IngestError, run_ingest
 from hodlflow.sim.blocksdir import write_blocks_dir
 from hodlflow.sim.builder import ChainBuilder, Spend, p2pkh
 from hodlflow.sim.keys import KeyRing
-from tests.integration.btcd import (
+from tests.support.btcd import (
     ANYONE_P2SH,
     ANYONE_SCRIPT_SIG,
     RPC_PASS,
@@ -34,7 +34,7 @@ from tests.integration.btcd import (
     free_port,
     start_btcd,
 )
-from tests.integration.signing import signed_p2pkh_spend
+from tests.support.signing import signed_p2pkh_spend
 
 COIN = 100_000_000
 SUBSIDY = 50 * COIN  # regtest heights below 150

@@ -27,9 +27,9 @@ import pytest
 from hodlflow.chain.network import REGTEST
 from hodlflow.sim.blocksdir import write_blocks_dir
 from hodlflow.sql import spark_env, spark_home
-from tests.integration.ports import free_port
-from tests.integration.postgres import start_postgres, stop_postgres
-from tests.integration.tiny_chain import build_tiny_chain
+from tests.support.ports import free_port
+from tests.support.postgres import start_postgres, stop_postgres
+from tests.support.tiny_chain import build_tiny_chain
 
 pytestmark = pytest.mark.spark
 

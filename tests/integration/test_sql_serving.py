@@ -19,7 +19,7 @@ import time
 import pytest
 
 from hodlflow.sql import spark_env, spark_home
-from tests.integration.ports import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.spark
 

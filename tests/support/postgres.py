@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from tests.integration.ports import free_port
+from tests.support.ports import free_port
 
 
 def pg_bin() -> str:

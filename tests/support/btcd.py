@@ -19,7 +19,7 @@ from hodlflow.chain.rpc import RpcClient, RpcConfig
 from hodlflow.config import PROJECT_ROOT
 from hodlflow.sim.builder import p2sh, push_data
 from hodlflow.sim.keys import hash160
-from tests.integration.ports import free_port
+from tests.support.ports import free_port
 
 BTCD = PROJECT_ROOT / ".cache" / "bin" / "btcd"
 OP_TRUE = b"\x51"

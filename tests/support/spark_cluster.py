@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyspark
 
-from tests.integration.ports import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SPARK_HOME = Path(pyspark.__file__).parent

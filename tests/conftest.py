@@ -53,13 +53,24 @@ LONGEST_FIRST = (
 )
 
 
+# Fixtures that start a real part from outside Python's packages: a btcd node, a PostgreSQL
+# server, headless Chromium, Airflow's own environment. A test using one (directly or through
+# another fixture) is marked ``external``.
+EXTERNAL_FIXTURES = frozenset({"node", "postgres", "dom", "airflow_bin"})
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark every test that takes the Spark session (directly or through a fixture) ``spark``,
-    so ``make test-fast`` (``-m "not spark"``) leaves exactly those out; and put the files of
-    LONGEST_FIRST first (a stable sort: tests keep their order within a file)."""
+    so ``make test-fast`` (``-m "not spark"``) leaves exactly those out, and every test that
+    takes a fixture of EXTERNAL_FIXTURES ``external`` (``-m "not external"``: all but btcd,
+    PostgreSQL, Chromium and Airflow); and put the files of LONGEST_FIRST first (a stable sort:
+    tests keep their order within a file)."""
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "spark" in fixtures:
             item.add_marker(pytest.mark.spark)
+        if fixtures & EXTERNAL_FIXTURES:
+            item.add_marker(pytest.mark.external)
 
     def rank(item) -> int:
         name = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]

@@ -59,10 +59,18 @@ DAGBAG_SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def dagbag(tmp_path_factory):
+def airflow_bin():
+    """The bin folder of Airflow's own virtual environment (`make airflow-setup`)."""
+    if not (AF_BIN / "airflow").exists():
+        raise RuntimeError(f"no {AF_BIN / 'airflow'}: run `make airflow-setup` (make test does)")
+    return AF_BIN
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_bin, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-parse")
     env = airflow_env(home, {})
-    done = run([str(AF_BIN / "python"), "-c", DAGBAG_SCRIPT, str(DAGS)], env, timeout=300)
+    done = run([str(airflow_bin / "python"), "-c", DAGBAG_SCRIPT, str(DAGS)], env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -181,7 +189,7 @@ def cluster_properties(base: Path, events: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dag_runs(spark, tiny_sim, tmp_path_factory):
+def dag_runs(spark, airflow_bin, tiny_sim, tmp_path_factory):
     """The first day by the plain CLI (in process), then the daily DAG run with `airflow dags
     test` for RUN on a two-worker standalone cluster, torn down after it. Returns the warehouse
     URI, the event logs, the workers, the master's completed apps and a function running the
@@ -331,11 +339,11 @@ def test_running_a_missed_day_late_changes_nothing(spark, dag_runs):
     assert snapshot(spark, warehouse, TABLES) == before
 
 
-def test_sensor_waits_while_the_chain_has_not_passed_the_interval(tiny_sim, tmp_path):
+def test_sensor_waits_while_the_chain_has_not_passed_the_interval(airflow_bin, tiny_sim, tmp_path):
     out, manifest = tiny_sim
     env = airflow_env(tmp_path / "airflow-home", {})
     done = run(
-        [str(AF_BIN / "hodlflow"), "tip", "--env", "test", "--blocks-dir", str(out / "blocks"),
+        [str(airflow_bin / "hodlflow"), "tip", "--env", "test", "--blocks-dir", str(out / "blocks"),
          "--set", "check_pow=false", "--set", f"ingest.start_hash={manifest['start_hash']}",
          "--set", f"ingest.start_height={manifest['start_height']}", "--after", "2025-03-07"],
         env,

@@ -228,10 +228,12 @@ def dag_runs(spark, airflow_bin, tiny_sim, tmp_path_factory):
         completed = cluster.state()["completedapps"]
     finally:
         cluster.stop()
+    local_dir = base / "local"  # its own spark-submit properties: no cluster settings
+    local_dir.mkdir()
     local = airflow_env(
         base / "airflow-home",
         {**variables, "hodlflow_env": "test",
-         "hodlflow_spark_properties": str(submit_properties(base / "cluster"))},
+         "hodlflow_spark_properties": str(submit_properties(local_dir))},
     )  # fmt: skip
     return (
         warehouse,

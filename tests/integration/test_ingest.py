@@ -18,7 +18,7 @@ from pyspark.sql import Row
 from hodlflow import tables
 from hodlflow.chain.network import REGTEST, TESTNET
 from hodlflow.ingest.check import run_check
-from hodlflow.ingest.job import IngestError, run_ingest
+from hodlflow.ingest.job import ALL_TABLES, IngestError, run_ingest
 from hodlflow.sim.blocksdir import write_blocks_dir
 from tests.support.tiny_chain import COIN, HA, HB, HC, K0, build_tiny_chain
 
@@ -56,13 +56,7 @@ def settings_for(make_settings, blocks_dir, tiny, **kw):
 def snapshot(spark, settings):
     """Every row of every chain table, sorted: the whole content to compare runs by."""
     out = {}
-    for key in (
-        "chain.blocks",
-        "chain.transactions",
-        "chain.outputs",
-        "chain.inputs",
-        "chain.unspent",
-    ):
+    for key in ALL_TABLES:
         df = tables.read_table(spark, settings, key)
         out[key] = sorted(tuple(r) for r in df.collect())
     return out

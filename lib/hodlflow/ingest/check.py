@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from hodlflow import tables
 from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
+from hodlflow.ingest.job import ALL_TABLES
 
 
 @dataclass
@@ -53,13 +54,7 @@ def run_check(spark: SparkSession, settings: Settings) -> CheckReport:
     """Run every rule over the whole chain tables and return the report."""
     from delta.tables import DeltaTable
 
-    for key in (
-        "chain.blocks",
-        "chain.transactions",
-        "chain.outputs",
-        "chain.inputs",
-        "chain.unspent",
-    ):
+    for key in ALL_TABLES:
         loc = tables.table_location(settings, key)
         if not DeltaTable.isDeltaTable(spark, loc):
             report = CheckReport()

@@ -188,8 +188,12 @@ def reorged(spark, node, mined, followed, make_settings_module):
     """A competing chain from height 102 (on block 101), one block longer than the node's:
     102' holds T3 (spends block 2's coinbase) instead of T1, and T2 vanishes with 103."""
     hashes = followed["hashes"]
-    b = ChainBuilder(REGTEST, start_height=102, start_time=int(time.time()) + 1, interval=1,
-                     prev_hash=hashes[101], payout_script=ANYONE_P2SH)  # fmt: skip
+    # A block's time must exceed the median of the 11 before it. The node mines its blocks
+    # faster than one a second, stepping their times ahead of the clock: start after the
+    # latest of them (a start at the clock alone was refused when it equalled that median).
+    latest = max(node.call("getblockheader", hashes[h], True)["time"] for h in range(91, 102))
+    b = ChainBuilder(REGTEST, start_height=102, start_time=max(int(time.time()), latest) + 1,
+                     interval=1, prev_hash=hashes[101], payout_script=ANYONE_P2SH)  # fmt: skip
     cb2 = coinbase_txid(node, 2)
     t3 = anyone_spend(cb2, 0, SUBSIDY, [(SUBSIDY - FEE3, p2pkh(HA))])
     fork = [b.add_block([t3], coinbase_tag=b"/fork/")]

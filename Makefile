@@ -82,7 +82,7 @@ lint: setup
 TEST_WORKERS ?= 2
 test:
 	$(SETUP_MAKE) setup airflow-setup system-packages lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --no-loadscope-reorder --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # The inner loop: the tests that need no Spark, no node and no Airflow (seconds). Every test that
 # takes the `spark` fixture is marked `spark` (tests/conftest.py) and left out here.

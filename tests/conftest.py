@@ -17,23 +17,11 @@ from hodlflow.config import Settings, load_settings  # noqa: E402
 _counter = itertools.count()
 
 
-def pytest_xdist_make_scheduler(config, log):
-    """Under ``pytest -n N`` (``make test``): a test file is one unit of work, run by one worker
-    (its module fixtures are built once). (xdist's own --dist loadgroup marks do not group under
-    pytest 9: it renames node ids pytest no longer reads.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ByFile(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return nodeid.split("::", 1)[0]
-
-    return ByFile(config, log)
-
-
 # The longest test files first (per-file sums of --durations=0, fresh clone, 2026-12-06), so the
 # two pytest-xdist workers start on them and the short files fill in at the end (longest-first
 # balances the two workers' loads). pytest-xdist keeps this order only with
-# --no-loadscope-reorder (`make test` passes it); by default it starts the files with the most
+# --no-loadscope-reorder (`make test` passes it with --dist loadfile: a file is one unit of work,
+# its module fixtures built once); by default it starts the files with the most
 # tests first. Files not named here keep their order, after these.
 LONGEST_FIRST = (
     "test_airflow_dags.py",

@@ -21,7 +21,7 @@ import yaml
 from pyspark.testing import assertDataFrameEqual
 
 from hodlflow.cli import main as hodlflow
-from tests.support.airflow_env import AF_BIN, DAGS, airflow_env, migrate, run
+from tests.support.airflow_env import AF_BIN, DAGS, airflow_env, migrate, require_airflow, run
 from tests.support.spark_cluster import start_cluster
 from tests.support.tiny_sim import (
     DAYS,
@@ -61,9 +61,7 @@ DAGBAG_SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def airflow_bin():
     """The bin folder of Airflow's own virtual environment (`make airflow-setup`)."""
-    if not (AF_BIN / "airflow").exists():
-        raise RuntimeError(f"no {AF_BIN / 'airflow'}: run `make airflow-setup` (make test does)")
-    return AF_BIN
+    return require_airflow()
 
 
 @pytest.fixture(scope="module")

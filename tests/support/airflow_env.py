@@ -15,12 +15,18 @@ AF_BIN = ROOT / ".venv-airflow" / "bin"
 DAGS = ROOT / "airflow_dags"
 
 
+def require_airflow() -> Path:
+    """The bin folder of Airflow's own virtual environment; a clear error when it is missing."""
+    if not (AF_BIN / "airflow").exists():
+        raise RuntimeError(f"no {AF_BIN / 'airflow'}: run `make airflow-setup` (make test does)")
+    return AF_BIN
+
+
 def airflow_env(home: Path, variables: dict[str, str], spark_master: str = "local[1]") -> dict:
     """Environment for the airflow CLI: its own AIRFLOW_HOME (SQLite), no examples, the DAGs
     folder of the checkout, Variables and the Spark connection from the environment, and the
     Airflow venv's bin first on PATH (its spark-submit and hodlflow)."""
-    if not (AF_BIN / "airflow").exists():
-        raise RuntimeError(f"no {AF_BIN / 'airflow'}: run `make airflow-setup` (make test does)")
+    require_airflow()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPARK_HOME"))}
     env.pop("PYSPARK_PYTHON", None)  # the jobs must run on the Airflow venv's Python
     env.update(

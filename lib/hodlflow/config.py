@@ -3,14 +3,19 @@
 ``conf/hodlflow.yaml`` holds the defaults; ``conf/environments/<env>.yaml`` overlays it; the
 command line overrides single keys with ``key.path=value``. The library never reads environment
 variables: callers pass a :class:`Settings` explicitly.
+
+A new setting is one field in its section's class below (its check in ``setting(...)``) and its
+default, with a comment for users, in ``conf/hodlflow.yaml``; tests/unit/test_config.py checks
+that the two list the same keys.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
 
@@ -24,16 +29,178 @@ class ConfigError(ValueError):
     """A setting is missing, unknown or has a bad value; the message names it."""
 
 
+# --- how a setting is declared --------------------------------------------------------------
+# Each settings class below declares its keys once, as dataclass fields: the field's name is the
+# key, its ``setting(parse)`` metadata says how a value is checked and converted, and a field
+# holding another settings class is a nested section. Reading a section, refusing unknown keys
+# and naming a bad value by its dotted path all follow from the declarations (:func:`_build`).
+# Defaults live in conf/hodlflow.yaml; ``absent`` is what a key missing there stands for.
+# A rule across keys of one section is that class's ``_check`` (run once the section is built).
+
+
+@dataclass(frozen=True)
+class _Spec:
+    parse: Callable[[Any, str], Any]  # (value, dotted name) -> the setting, or ConfigError
+    absent: Any = None  # the value of a key the mapping does not hold
+
+
+def setting(parse: Callable[[Any, str], Any], absent: Any = None, **kw: Any) -> Any:
+    """A declared setting: ``parse(value, name)`` checks and converts it."""
+    return field(metadata={"setting": _Spec(parse, absent)}, **kw)
+
+
+def section(optional: bool = False) -> Any:
+    """A nested section (a field whose type is a settings class); ``optional``: a missing or
+    null one reads as empty."""
+    return field(metadata={"section": optional})
+
+
+def number(kind: type, low: float, high: float | None = None) -> Callable[[Any, str], Any]:
+    """An int (``kind`` int: no float, no bool) or a number, ≥ ``low`` and ≤ ``high``."""
+
+    def parse(value: Any, name: str) -> Any:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok or value < low or (high is not None and value > high):
+            bounds = f"≥ {low}" + (f" and ≤ {high}" if high is not None else "")
+            raise ConfigError(f"setting {name} must be a number {bounds}, got {value!r}")
+        return kind(value)
+
+    return parse
+
+
+def positive_int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ConfigError(f"setting {name} must be true or false, got {value!r}")
+
+
+def paths(value: Any, name: str) -> tuple[str, ...]:
+    """A list of paths, or one comma-separated string of them (``--set a=x,y``); null = none."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"setting {name} must be a list of paths, got {value!r}")
+    return tuple(value)
+
+
+def names_of(known: tuple[str, ...], what: str) -> Callable[[Any, str], tuple[str, ...]]:
+    """A list (as :func:`paths`) of names out of ``known``."""
+
+    def parse(value: Any, name: str) -> tuple[str, ...]:
+        chosen = paths(value, name)
+        unknown = [h for h in chosen if h not in known]
+        if unknown:
+            raise ConfigError(f"unknown {what}(s) {unknown} in {name}; known: {list(known)}")
+        return chosen
+
+    return parse
+
+
+def one_of(known: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def parse(value: Any, name: str) -> str:
+        if value not in known:
+            raise ConfigError(f"setting {name} must be one of {known}, got {value!r}")
+        return value
+
+    return parse
+
+
+def as_is(value: Any, _name: str) -> Any:
+    """Taken as written (a path, a URL or null)."""
+    return value
+
+
+def text(value: Any, _name: str) -> str:
+    return str(value)
+
+
+def text_or_none(value: Any, _name: str) -> str | None:
+    """Empty or null reads as not set."""
+    return str(value) if value not in (None, "") else None
+
+
+def spark_conf(value: Any, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"setting {name} must be a mapping, got {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _build(cls: type, raw: Any, where: str = "") -> Any:
+    """An instance of the settings class ``cls`` from the mapping ``raw`` found at ``where``
+    (the dotted path of the section; empty at the top)."""
+    label = where or "settings"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"setting {label!r} must be a mapping, got {raw!r}")
+    declared = fields(cls)
+    known = {f.name for f in declared}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} in {label}; known: {sorted(known)}")
+    types = get_type_hints(cls)
+    values = {}
+    for f in declared:
+        name = f"{where}.{f.name}" if where else f.name
+        if "section" in f.metadata:
+            sub = raw.get(f.name)
+            if f.metadata["section"] and sub is None:  # optional: absent or null is empty
+                sub = {}
+            values[f.name] = _build(types[f.name], sub, name)
+        else:
+            spec = f.metadata["setting"]
+            values[f.name] = spec.parse(raw.get(f.name, spec.absent), name)
+    built = cls(**values)
+    check = getattr(built, "_check", None)
+    if check is not None:
+        check()
+    return built
+
+
+# --- the settings -----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class MetastoreSettings:
     """``spark.metastore``: the Hive metastore database every Spark start shares. ``derby`` =
     embedded, one process at a time; ``postgres`` = a PostgreSQL database at ``url``.
     ``password`` never shows in ``repr``."""
 
-    kind: str
-    url: str | None
-    user: str | None
-    password: str | None = field(repr=False)
+    kind: str = setting(lambda v, n: one_of(METASTORE_KINDS)(str(v or "derby"), n))
+    url: str | None = setting(text_or_none)
+    user: str | None = setting(text_or_none)
+    password: str | None = setting(text_or_none, repr=False)
+
+    def _check(self) -> None:
+        if self.kind != "postgres":
+            return
+        if not isinstance(self.url, str) or not self.url.startswith("jdbc:postgresql://"):
+            raise ConfigError(
+                "setting spark.metastore.url must be jdbc:postgresql://host[:port]/database "
+                f"when spark.metastore.kind=postgres, got {self.url!r}"
+            )
+        if "password=" in self.url.lower():
+            # The URL is shown in messages and on command lines: the password goes elsewhere.
+            raise ConfigError(
+                "setting spark.metastore.url must not hold the password: put it in the "
+                "environment variable HODLFLOW_METASTORE_PASSWORD (or spark.metastore.password)"
+            )
+        if not self.user:
+            raise ConfigError(
+                "setting spark.metastore.user is needed when spark.metastore.kind=postgres"
+            )
 
 
 METASTORE_KINDS = ("derby", "postgres")
@@ -41,96 +208,85 @@ METASTORE_KINDS = ("derby", "postgres")
 
 @dataclass(frozen=True)
 class SparkSettings:
-    master: str | None
-    app_name: str
-    jars_cache: str
-    metastore_dir: str | None
-    metastore: MetastoreSettings
-    conf: dict[str, str] = field(default_factory=dict)
+    master: str | None = setting(as_is)
+    app_name: str = setting(text, absent="hodlflow")
+    jars_cache: str = setting(text)
+    metastore_dir: str | None = setting(as_is)
+    metastore: MetastoreSettings = section(optional=True)
+    conf: dict[str, str] = setting(spark_conf)
 
 
 @dataclass(frozen=True)
 class RpcSettings:
     """``ingest.rpc``: the node to follow. ``password`` never shows in ``repr``."""
 
-    url: str | None
-    cookie_file: str | None
-    user: str | None
-    password: str | None = field(repr=False)
-    confirmations: int
-    blocks_per_task: int
-    batch_blocks: int
-    timeout_s: float
-    retries: int
+    url: str | None = setting(lambda v, _n: v or None)
+    cookie_file: str | None = setting(lambda v, _n: v or None)
+    user: str | None = setting(lambda v, _n: v or None)
+    password: str | None = setting(text_or_none, repr=False)
+    confirmations: int = setting(number(int, 0))
+    blocks_per_task: int = setting(number(int, 1))
+    batch_blocks: int = setting(number(int, 1))
+    timeout_s: float = setting(number(float, 0.001))
+    retries: int = setting(number(int, 0))
+
+    def _check(self) -> None:
+        if self.cookie_file and self.user:
+            raise ConfigError("set either ingest.rpc.cookie_file or ingest.rpc.user, not both")
 
 
 @dataclass(frozen=True)
 class IngestSettings:
-    blocks_dir: str | None
-    start_hash: str | None
-    start_height: int
-    blocks_per_task: int
-    confirmations: int
-    rpc: RpcSettings
+    blocks_dir: str | None = setting(as_is)
+    start_hash: str | None = setting(as_is)
+    start_height: int = setting(lambda v, _n: int(v or 0))
+    blocks_per_task: int = setting(positive_int)
+    confirmations: int = setting(number(int, 1))
+    rpc: RpcSettings = section()
 
 
 @dataclass(frozen=True)
 class HolderSettings:
-    lth_days: float
-    strong_min_weight: float
-    accumulation_min_receives: int
-    accumulation_min_btc: float
-    dormant_days: float
-    seller_min_hold_days: float
+    lth_days: float = setting(number(float, 0))
+    strong_min_weight: float = setting(number(float, 0, 1))
+    accumulation_min_receives: int = setting(number(int, 0))
+    accumulation_min_btc: float = setting(number(float, 0))
+    dormant_days: float = setting(number(float, 0))
+    seller_min_hold_days: float = setting(number(float, 0))
+
+
+CHANGE_HEURISTICS = ("fresh_change", "script_type_change", "peel_change", "deposit_change")
 
 
 @dataclass(frozen=True)
 class EntitiesSettings:
-    pools: tuple[str, ...]
-    label_seeds: tuple[str, ...]
-    change_heuristics: tuple[str, ...]
-    peel_min_ratio: float
-    peel_max_days: int
-    deposit_max_days: int
-    checkpoint_dir: str | None
-    sweep_min_inputs: int
-    exchange_min_sweeps: int
-    exchange_min_addresses: int
-    exchange_flow_min_share: float
-    one_hop_min_share: float
-    coinjoin_min_share: float
-    retype_days: int
-    holder: HolderSettings
+    pools: tuple[str, ...] = setting(paths)
+    label_seeds: tuple[str, ...] = setting(paths)
+    change_heuristics: tuple[str, ...] = setting(names_of(CHANGE_HEURISTICS, "change heuristic"))
+    peel_min_ratio: float = setting(number(float, 1))
+    peel_max_days: int = setting(number(int, 0))
+    deposit_max_days: int = setting(number(int, 0))
+    checkpoint_dir: str | None = setting(as_is)
+    sweep_min_inputs: int = setting(number(int, 2))
+    exchange_min_sweeps: int = setting(number(int, 1))
+    exchange_min_addresses: int = setting(number(int, 1))
+    exchange_flow_min_share: float = setting(number(float, 0, 1))
+    one_hop_min_share: float = setting(number(float, 0, 1))
+    coinjoin_min_share: float = setting(number(float, 0, 1))
+    retype_days: int = setting(number(int, 0))
+    holder: HolderSettings = section()
 
 
 @dataclass(frozen=True)
 class CostSettings:
-    efficiency_j_per_th: float
-    power_usd_per_kwh: float
-    pue: float
+    efficiency_j_per_th: float = setting(number(float, 0))
+    power_usd_per_kwh: float = setting(number(float, 0))
+    pue: float = setting(number(float, 1))
 
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    cost: CostSettings
-
-
-@dataclass(frozen=True)
-class MaintenanceSettings:
-    vacuum_retention_hours: int
-    optimize_min_files: int
-    parallel_tables: int
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    host: str
-    port: int
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    max_daily_points: int
+    cost: CostSettings = section()
 
 
 # Delta refuses VACUUM under 7 days without disabling its safety check; failed steps and
@@ -138,7 +294,65 @@ class ReportSettings:
 MIN_VACUUM_RETENTION_HOURS = 168
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
-CHANGE_HEURISTICS = ("fresh_change", "script_type_change", "peel_change", "deposit_change")
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    # An integer ≥ MIN_VACUUM_RETENTION_HOURS, or ≥ 0 where Delta's own check is off: a rule
+    # across sections, checked by Settings._check.
+    vacuum_retention_hours: int = setting(as_is)
+    optimize_min_files: int = setting(number(int, 1))
+    parallel_tables: int = setting(number(int, 1))
+
+
+def _host(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"setting {name} must be a host name or address, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = setting(_host)
+    port: int = setting(number(int, 1, 65535))
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    max_daily_points: int = setting(number(int, 2))
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """``warehouse``: read as a section, kept on :class:`Settings` as ``warehouse`` (the path)
+    and ``db_prefix``."""
+
+    path: str = setting(text)
+    db_prefix: str = setting(lambda v, _n: str(v or ""))
+
+
+def _network(value: Any, name: str) -> str:
+    from hodlflow.chain.network import NETWORKS
+
+    network = str(value)
+    if network not in NETWORKS:
+        raise ConfigError(f"setting {name}={network!r} is not one of {sorted(NETWORKS)}")
+    return network
+
+
+@dataclass(frozen=True)
+class _Root:
+    """The top level of the settings mapping, as declared; :class:`Settings` is built from it."""
+
+    network: str = setting(_network)
+    check_pow: bool = setting(boolean, absent=True)
+    warehouse: WarehouseSettings = section()
+    spark: SparkSettings = section()
+    ingest: IngestSettings = section()
+    entities: EntitiesSettings = section()
+    metrics: MetricsSettings = section()
+    maintenance: MaintenanceSettings = section()
+    serve: ServeSettings = section()
+    report: ReportSettings = section()
 
 
 @dataclass(frozen=True)
@@ -162,6 +376,14 @@ class Settings:
         for key, value in overrides.items():
             _set_dotted(raw, key, value)
         return settings_from_dict(raw)
+
+    def _check(self) -> None:
+        # Below the floor only where Delta's own safety check is switched off on purpose (tests).
+        delta_check = self.spark.conf.get(RETENTION_CHECK, "true").lower() != "false"
+        floor = MIN_VACUUM_RETENTION_HOURS if delta_check else 0
+        number(int, floor)(
+            self.maintenance.vacuum_retention_hours, "maintenance.vacuum_retention_hours"
+        )
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -193,269 +415,25 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name)
-    if not isinstance(value, dict):
-        raise ConfigError(f"setting {name!r} must be a mapping, got {value!r}")
-    return value
-
-
-def _known(section: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(section) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {unknown} in {where}; known: {sorted(allowed)}")
-
-
 def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a merged settings mapping and build :class:`Settings`."""
-    _known(
-        raw,
-        {
-            "network",
-            "check_pow",
-            "warehouse",
-            "spark",
-            "ingest",
-            "entities",
-            "metrics",
-            "maintenance",
-            "serve",
-            "report",
-        },
-        "settings",
-    )
-    wh = _section(raw, "warehouse")
-    _known(wh, {"path", "db_prefix"}, "warehouse")
-    sp = _section(raw, "spark")
-    _known(sp, {"master", "app_name", "jars_cache", "metastore_dir", "metastore", "conf"}, "spark")
-    ing = _section(raw, "ingest")
-    _known(
-        ing,
-        {"blocks_dir", "start_hash", "start_height", "blocks_per_task", "confirmations", "rpc"},
-        "ingest",
-    )
-    from hodlflow.chain.network import NETWORKS
-
-    network = str(raw.get("network"))
-    if network not in NETWORKS:
-        raise ConfigError(f"setting network={network!r} is not one of {sorted(NETWORKS)}")
-    for key in ("blocks_per_task",):
-        if not isinstance(ing.get(key), int) or ing[key] < 1:
-            raise ConfigError(
-                f"setting ingest.{key} must be a positive integer, got {ing.get(key)!r}"
-            )
-    return Settings(
-        network=network,
-        check_pow=_as_bool(raw.get("check_pow", True), "check_pow"),
-        warehouse=str(wh["path"]),
-        db_prefix=str(wh.get("db_prefix") or ""),
-        spark=SparkSettings(
-            master=sp.get("master"),
-            app_name=str(sp.get("app_name", "hodlflow")),
-            jars_cache=str(sp["jars_cache"]),
-            metastore_dir=sp.get("metastore_dir"),
-            metastore=_metastore(sp.get("metastore") or {}),
-            conf={str(k): str(v) for k, v in (sp.get("conf") or {}).items()},
-        ),
-        ingest=IngestSettings(
-            blocks_dir=ing.get("blocks_dir"),
-            start_hash=ing.get("start_hash"),
-            start_height=int(ing.get("start_height") or 0),
-            blocks_per_task=int(ing["blocks_per_task"]),
-            confirmations=_number(ing, "confirmations", "ingest", int, 1),
-            rpc=_rpc(_section(ing, "rpc")),
-        ),
-        entities=_entities(_section(raw, "entities")),
-        metrics=_metrics(_section(raw, "metrics")),
-        maintenance=_maintenance(
-            _section(raw, "maintenance"),
-            str((sp.get("conf") or {}).get(RETENTION_CHECK, "true")).lower() != "false",
-        ),
-        serve=_serve(_section(raw, "serve")),
-        report=_report(_section(raw, "report")),
+    root = _build(_Root, raw)
+    settings = Settings(
+        network=root.network,
+        check_pow=root.check_pow,
+        warehouse=root.warehouse.path,
+        db_prefix=root.warehouse.db_prefix,
+        spark=root.spark,
+        ingest=root.ingest,
+        entities=root.entities,
+        metrics=root.metrics,
+        maintenance=root.maintenance,
+        serve=root.serve,
+        report=root.report,
         raw=raw,
     )
-
-
-def _paths(value: Any, name: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"setting {name} must be a list of paths, got {value!r}")
-    return tuple(value)
-
-
-def _number(section: dict[str, Any], key: str, where: str, kind: type, low: float, high=None):
-    value = section.get(key)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        bounds = f"≥ {low}" + (f" and ≤ {high}" if high is not None else "")
-        raise ConfigError(f"setting {where}.{key} must be a number {bounds}, got {value!r}")
-    return kind(value)
-
-
-def _rpc(rpc: dict[str, Any]) -> RpcSettings:
-    _known(
-        rpc,
-        {"url", "cookie_file", "user", "password", "confirmations", "blocks_per_task",
-         "batch_blocks", "timeout_s", "retries"},
-        "ingest.rpc",
-    )  # fmt: skip
-    if rpc.get("cookie_file") and rpc.get("user"):
-        raise ConfigError("set either ingest.rpc.cookie_file or ingest.rpc.user, not both")
-    return RpcSettings(
-        url=rpc.get("url") or None,
-        cookie_file=rpc.get("cookie_file") or None,
-        user=rpc.get("user") or None,
-        password=str(rpc["password"]) if rpc.get("password") else None,
-        confirmations=_number(rpc, "confirmations", "ingest.rpc", int, 0),
-        blocks_per_task=_number(rpc, "blocks_per_task", "ingest.rpc", int, 1),
-        batch_blocks=_number(rpc, "batch_blocks", "ingest.rpc", int, 1),
-        timeout_s=_number(rpc, "timeout_s", "ingest.rpc", float, 0.001),
-        retries=_number(rpc, "retries", "ingest.rpc", int, 0),
-    )
-
-
-def _metastore(sec: dict[str, Any]) -> MetastoreSettings:
-    if not isinstance(sec, dict):
-        raise ConfigError(f"setting spark.metastore must be a mapping, got {sec!r}")
-    _known(sec, {"kind", "url", "user", "password"}, "spark.metastore")
-    kind = str(sec.get("kind") or "derby")
-    if kind not in METASTORE_KINDS:
-        raise ConfigError(
-            f"setting spark.metastore.kind must be one of {METASTORE_KINDS}, got {kind!r}"
-        )
-    url, user = sec.get("url") or None, sec.get("user") or None
-    if kind == "postgres":
-        if not isinstance(url, str) or not url.startswith("jdbc:postgresql://"):
-            raise ConfigError(
-                "setting spark.metastore.url must be jdbc:postgresql://host[:port]/database "
-                f"when spark.metastore.kind=postgres, got {url!r}"
-            )
-        if "password=" in url.lower():
-            # The URL is shown in messages and on command lines: the password goes elsewhere.
-            raise ConfigError(
-                "setting spark.metastore.url must not hold the password: put it in the "
-                "environment variable HODLFLOW_METASTORE_PASSWORD (or spark.metastore.password)"
-            )
-        if not user:
-            raise ConfigError(
-                "setting spark.metastore.user is needed when spark.metastore.kind=postgres"
-            )
-    password = sec.get("password")
-    return MetastoreSettings(
-        kind=kind,
-        url=str(url) if url else None,
-        user=str(user) if user else None,
-        password=str(password) if password not in (None, "") else None,
-    )
-
-
-def _maintenance(sec: dict[str, Any], delta_check: bool = True) -> MaintenanceSettings:
-    _known(sec, {"vacuum_retention_hours", "optimize_min_files", "parallel_tables"}, "maintenance")
-    # Below the floor only where Delta's own safety check is switched off on purpose (tests).
-    floor = MIN_VACUUM_RETENTION_HOURS if delta_check else 0
-    hours = _number(sec, "vacuum_retention_hours", "maintenance", int, floor)
-    return MaintenanceSettings(
-        vacuum_retention_hours=hours,
-        optimize_min_files=_number(sec, "optimize_min_files", "maintenance", int, 1),
-        parallel_tables=_number(sec, "parallel_tables", "maintenance", int, 1),
-    )
-
-
-def _serve(sec: dict[str, Any]) -> ServeSettings:
-    _known(sec, {"host", "port"}, "serve")
-    host = sec.get("host")
-    if not isinstance(host, str) or not host:
-        raise ConfigError(f"setting serve.host must be a host name or address, got {host!r}")
-    return ServeSettings(host=host, port=_number(sec, "port", "serve", int, 1, 65535))
-
-
-def _report(sec: dict[str, Any]) -> ReportSettings:
-    _known(sec, {"max_daily_points"}, "report")
-    return ReportSettings(max_daily_points=_number(sec, "max_daily_points", "report", int, 2))
-
-
-def _metrics(met: dict[str, Any]) -> MetricsSettings:
-    _known(met, {"cost"}, "metrics")
-    cost = _section(met, "cost")
-    _known(cost, {"efficiency_j_per_th", "power_usd_per_kwh", "pue"}, "metrics.cost")
-    return MetricsSettings(
-        cost=CostSettings(
-            efficiency_j_per_th=_number(cost, "efficiency_j_per_th", "metrics.cost", float, 0),
-            power_usd_per_kwh=_number(cost, "power_usd_per_kwh", "metrics.cost", float, 0),
-            pue=_number(cost, "pue", "metrics.cost", float, 1),
-        )
-    )
-
-
-def _entities(ent: dict[str, Any]) -> EntitiesSettings:
-    _known(
-        ent,
-        {"pools", "label_seeds", "change_heuristics", "peel_min_ratio", "peel_max_days",
-         "deposit_max_days", "checkpoint_dir", "sweep_min_inputs",
-         "exchange_min_sweeps", "exchange_min_addresses", "exchange_flow_min_share",
-         "one_hop_min_share", "coinjoin_min_share", "retype_days", "holder"},
-        "entities",
-    )  # fmt: skip
-    heuristics = _paths(ent.get("change_heuristics"), "entities.change_heuristics")
-    unknown = [h for h in heuristics if h not in CHANGE_HEURISTICS]
-    if unknown:
-        raise ConfigError(
-            f"unknown change heuristic(s) {unknown} in entities.change_heuristics; "
-            f"known: {list(CHANGE_HEURISTICS)}"
-        )
-    hold = _section(ent, "holder")
-    _known(
-        hold,
-        {
-            "lth_days",
-            "strong_min_weight",
-            "accumulation_min_receives",
-            "accumulation_min_btc",
-            "dormant_days",
-            "seller_min_hold_days",
-        },
-        "entities.holder",
-    )
-    return EntitiesSettings(
-        pools=_paths(ent.get("pools"), "entities.pools"),
-        label_seeds=_paths(ent.get("label_seeds"), "entities.label_seeds"),
-        change_heuristics=heuristics,
-        peel_min_ratio=_number(ent, "peel_min_ratio", "entities", float, 1),
-        peel_max_days=_number(ent, "peel_max_days", "entities", int, 0),
-        deposit_max_days=_number(ent, "deposit_max_days", "entities", int, 0),
-        checkpoint_dir=ent.get("checkpoint_dir"),
-        sweep_min_inputs=_number(ent, "sweep_min_inputs", "entities", int, 2),
-        exchange_min_sweeps=_number(ent, "exchange_min_sweeps", "entities", int, 1),
-        exchange_min_addresses=_number(ent, "exchange_min_addresses", "entities", int, 1),
-        exchange_flow_min_share=_number(ent, "exchange_flow_min_share", "entities", float, 0, 1),
-        one_hop_min_share=_number(ent, "one_hop_min_share", "entities", float, 0, 1),
-        coinjoin_min_share=_number(ent, "coinjoin_min_share", "entities", float, 0, 1),
-        retype_days=_number(ent, "retype_days", "entities", int, 0),
-        holder=HolderSettings(
-            lth_days=_number(hold, "lth_days", "entities.holder", float, 0),
-            strong_min_weight=_number(hold, "strong_min_weight", "entities.holder", float, 0, 1),
-            accumulation_min_receives=_number(
-                hold, "accumulation_min_receives", "entities.holder", int, 0
-            ),
-            accumulation_min_btc=_number(hold, "accumulation_min_btc", "entities.holder", float, 0),
-            dormant_days=_number(hold, "dormant_days", "entities.holder", float, 0),
-            seller_min_hold_days=_number(hold, "seller_min_hold_days", "entities.holder", float, 0),
-        ),
-    )
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    raise ConfigError(f"setting {name} must be true or false, got {value!r}")
+    settings._check()
+    return settings
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:

@@ -240,17 +240,21 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    from hodlflow.lease import warehouse_lease
     from hodlflow.metrics.job import run_metrics
 
     settings = _settings(args)
     spark = _session(settings)
-    if args.prices:
-        from hodlflow.metrics.prices import load_prices
+    with warehouse_lease(spark, settings, "metrics"):  # the prices and the metrics: one step
+        if args.prices:
+            from hodlflow.metrics.prices import load_prices
 
-        first, last = load_prices(spark, settings, args.prices)
-        print(f"market.prices: {(last - first).days + 1} day(s) {first}..{last} from {args.prices}")
-    from_day = dt.date.fromisoformat(args.from_day) if args.from_day else None
-    print(run_metrics(spark, settings, from_day).summary())
+            first, last = load_prices(spark, settings, args.prices)
+            print(
+                f"market.prices: {(last - first).days + 1} day(s) {first}..{last} from {args.prices}"
+            )
+        from_day = dt.date.fromisoformat(args.from_day) if args.from_day else None
+        print(run_metrics(spark, settings, from_day).summary())
     return EXIT_OK
 
 

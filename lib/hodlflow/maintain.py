@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from hodlflow import tables
 from hodlflow.config import Settings
+from hodlflow.lease import leased
 
 
 class MaintainError(RuntimeError):
@@ -130,6 +131,7 @@ def vacuum_can_delete(created_ms: int | None, now_ms: int, hours: float) -> bool
     return created_ms is None or now_ms - created_ms > hours * 3_600_000
 
 
+@leased("maintain")
 def run_maintenance(
     spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
 ) -> MaintenanceResult:

@@ -50,6 +50,7 @@ from hodlflow.entities.cospend import (
     with_coinjoin_flag,
 )
 from hodlflow.entities.labels import block_pools, load_label_seeds, load_pools
+from hodlflow.lease import leased
 
 ENTITY_TABLES = [
     "entities.address_entity",
@@ -121,6 +122,7 @@ def ensure_entity_tables(spark: SparkSession, settings: Settings) -> None:
         tables.ensure_table(spark, settings, key)
 
 
+@leased("entities")
 def run_entities(
     spark: SparkSession,
     settings: Settings,

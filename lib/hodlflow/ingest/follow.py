@@ -32,6 +32,7 @@ from hodlflow.ingest.job import (
 )
 from hodlflow.ingest.rpc_source import fetch_chain_blocks
 from hodlflow.ingest.transforms import split_parsed
+from hodlflow.lease import leased
 
 # Heights compared per step of the walk back to a fork point (doubled each step).
 _FORK_WINDOW = 16
@@ -55,6 +56,7 @@ def rpc_config(settings: Settings) -> RpcConfig:
         raise IngestError(f"ingest.rpc: {exc}") from None
 
 
+@leased("ingest --rpc")
 def run_rpc_ingest(
     spark: SparkSession,
     settings: Settings,

@@ -24,6 +24,7 @@ from hodlflow.ingest import transforms as tr
 from hodlflow.ingest.best_chain import best_chain, first_block_at_or_after
 from hodlflow.ingest.blocks_dir import blk_files, cached_headers, parse_chain_blocks, xor_key
 from hodlflow.ingest.header_cache import HeaderCache, cache_dir
+from hodlflow.lease import leased
 
 CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
 ALL_TABLES = CHAIN_TABLES + ["chain.unspent"]
@@ -79,6 +80,7 @@ def _task_error(exc: Exception) -> IngestError | None:
     return IngestError(f"{kind.rsplit('.', 1)[-1]}: {message.strip()}")
 
 
+@leased("ingest")
 def run_ingest(
     spark: SparkSession,
     settings: Settings,
@@ -295,6 +297,7 @@ def _merge_unspent(spark, settings, changes) -> None:
     )
 
 
+@leased("ingest")
 def run_ingest_chunks(
     spark: SparkSession,
     settings: Settings,

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from hodlflow import tables
 from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
+from hodlflow.lease import leased
 from hodlflow.metrics import concentration as cc
 from hodlflow.metrics import flows as fl
 from hodlflow.metrics import supply as sp
@@ -236,6 +237,7 @@ def _migration(spark, settings, flows, start, last, covered, lth_rows, held):
     return rows.join(moves, "day", "left").join(with_counts, "day", "left")
 
 
+@leased("metrics")
 def run_metrics(
     spark: SparkSession,
     settings: Settings,

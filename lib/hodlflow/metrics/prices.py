@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from hodlflow import tables
 from hodlflow.config import Settings
+from hodlflow.lease import leased
 from hodlflow.paths import located, read_bytes
 
 
@@ -89,6 +90,7 @@ def read_prices(path: str | Path) -> list[tuple[dt.date, float]]:
     return rows
 
 
+@leased("metrics (prices)")
 def load_prices(
     spark: SparkSession, settings: Settings, path: str | Path
 ) -> tuple[dt.date, dt.date]:

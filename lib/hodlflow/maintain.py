@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from hodlflow import tables
 from hodlflow.config import Settings
-from hodlflow.lease import leased
+from hodlflow.step import step
 
 
 class MaintainError(RuntimeError):
@@ -30,7 +30,7 @@ def table_keys() -> list[str]:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MaintenanceResult:
     tables: list[str]
     seconds: float
@@ -131,7 +131,7 @@ def vacuum_can_delete(created_ms: int | None, now_ms: int, hours: float) -> bool
     return created_ms is None or now_ms - created_ms > hours * 3_600_000
 
 
-@leased("maintain")
+@step("maintain")
 def run_maintenance(
     spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
 ) -> MaintenanceResult:
@@ -153,9 +153,6 @@ def run_maintenance(
         run_maintenance(spark, load_settings("local"))
     """
     t0 = time.time()
-    recovered = tables.recover(spark, settings)
-    if recovered:
-        log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     hours = settings.maintenance.vacuum_retention_hours
     min_files = settings.maintenance.optimize_min_files
     keys = [k for k in table_keys() if tables.exists(spark, settings, k)]
@@ -180,4 +177,4 @@ def run_maintenance(
     # once all are done.
     with ThreadPoolExecutor(settings.maintenance.parallel_tables, "maintain") as pool:
         done = list(pool.map(maintain, keys))
-    return MaintenanceResult(done, time.time() - t0)
+    return MaintenanceResult(tables=done, seconds=time.time() - t0)

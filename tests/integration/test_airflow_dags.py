@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -186,8 +188,16 @@ def cluster_properties(base: Path, events: Path) -> Path:
     return path
 
 
+class DagRuns(NamedTuple):
+    warehouse: str  # the DAG's warehouse URI
+    events: dict[str, list[dict]]  # application id -> its event log records
+    workers: list  # the cluster's workers (their work dirs)
+    completed: list  # the applications the master completed
+    run_local: Callable[[str], None]  # `airflow dags test` for one more day, in local mode
+
+
 @pytest.fixture(scope="module")
-def dag_runs(spark, airflow_bin, tiny_sim, tmp_path_factory):
+def dag_runs(spark, airflow_bin, tiny_sim, tmp_path_factory) -> DagRuns:
     """The first day by the plain CLI (in process), then the daily DAG run with `airflow dags
     test` for RUN on a two-worker standalone cluster, torn down after it. Returns the warehouse
     URI, the event logs, the workers, the master's completed apps and a function running the
@@ -233,12 +243,12 @@ def dag_runs(spark, airflow_bin, tiny_sim, tmp_path_factory):
         {**variables, "hodlflow_env": "test",
          "hodlflow_spark_properties": str(submit_properties(local_dir))},
     )  # fmt: skip
-    return (
-        warehouse,
-        events_of(events),
-        cluster.workers,
-        completed,
-        lambda day: dags_test(local, day),
+    return DagRuns(
+        warehouse=warehouse,
+        events=events_of(events),
+        workers=cluster.workers,
+        completed=completed,
+        run_local=lambda day: dags_test(local, day),
     )
 
 
@@ -254,7 +264,7 @@ def snapshot(spark, warehouse, keys):
 
 
 def test_daily_dag_runs_equal_a_plain_cli_run(spark, dag_runs, tiny_reference):
-    warehouse = dag_runs[0]
+    warehouse = dag_runs.warehouse
     # The CLI's first day, the missed day and the run's own, and nothing past the run's end.
     assert days_of(spark, warehouse, DAG_PREFIX) == list(DAYS)
     assert read(spark, warehouse, "metrics.miner_pressure", DAG_PREFIX).count() == len(DAYS)
@@ -270,7 +280,7 @@ def test_daily_dag_runs_equal_a_plain_cli_run(spark, dag_runs, tiny_reference):
 def test_the_runs_records_add_up_to_the_local_mode_runs(spark, dag_runs, tiny_reference):
     # The CLI's first day and the DAG's catch-up are two runs where the reference made one: they
     # start where the reference started, end where it ended, and their counts add up.
-    warehouse = dag_runs[0]
+    warehouse = dag_runs.warehouse
     for key, cols in RUNS.items():
         ours = [r.asDict() for r in read(spark, warehouse, key, DAG_PREFIX).select(*cols).collect()]
         ours.sort(key=lambda r: r["end_height"])
@@ -293,7 +303,7 @@ def test_the_runs_records_add_up_to_the_local_mode_runs(spark, dag_runs, tiny_re
 
 
 def test_every_spark_task_ran_on_executors_of_both_workers(dag_runs):
-    _, events, workers, completed, _ = dag_runs
+    events, workers, completed = dag_runs.events, dag_runs.workers, dag_runs.completed
     names = {}
     for app_id, records in events.items():
         env = next(r for r in records if r["Event"] == "SparkListenerEnvironmentUpdate")
@@ -333,10 +343,9 @@ def test_system_python_could_not_have_run_the_tasks():
 
 
 def test_running_a_missed_day_late_changes_nothing(spark, dag_runs):
-    warehouse, dags_test_local = dag_runs[0], dag_runs[-1]
-    before = snapshot(spark, warehouse, TABLES)
-    dags_test_local(LATE_RUN)
-    assert snapshot(spark, warehouse, TABLES) == before
+    before = snapshot(spark, dag_runs.warehouse, TABLES)
+    dag_runs.run_local(LATE_RUN)
+    assert snapshot(spark, dag_runs.warehouse, TABLES) == before
 
 
 def test_sensor_waits_while_the_chain_has_not_passed_the_interval(airflow_bin, tiny_sim, tmp_path):

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -71,3 +72,37 @@ def test_a_cli_step_started_while_another_holds_the_warehouse_refuses_and_writes
         "_hodlflow",
         "_hodlflow/lease",
     ]
+
+
+def test_every_writing_step_takes_the_lease_before_it_touches_the_warehouse(
+    spark, make_settings, tmp_path
+):
+    from hodlflow.entities.job import run_entities
+    from hodlflow.ingest.follow import run_rpc_ingest
+    from hodlflow.ingest.job import run_ingest, run_ingest_chunks
+    from hodlflow.lease import lease_path
+    from hodlflow.maintain import run_maintenance
+    from hodlflow.metrics.job import run_metrics
+    from hodlflow.metrics.prices import load_prices
+
+    settings = make_settings(ingest__blocks_dir=str(tmp_path / "no-blocks"))
+    path = Path(lease_path(settings))
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"step": "ingest", "host": "node-7", "pid": 1, "token": "x",
+                                "since": time.time(), "renewed": time.time()}))  # fmt: skip
+    steps = {
+        "ingest": lambda: run_ingest(spark, settings),
+        "ingest (chunks)": lambda: run_ingest_chunks(spark, settings, 10),
+        "ingest --rpc": lambda: run_rpc_ingest(spark, settings),
+        "entities": lambda: run_entities(spark, settings),
+        "metrics": lambda: run_metrics(spark, settings),
+        "metrics (prices)": lambda: load_prices(spark, settings, str(tmp_path / "no-prices.csv")),
+        "maintain": lambda: run_maintenance(spark, settings),
+    }
+    for name, run_step in steps.items():
+        with pytest.raises(LeaseError, match=r"in use by `ingest` \(host node-7"):
+            run_step()
+        # Refused before reading anything: no table, no journal, only the lease.
+        assert sorted(p.name for p in Path(settings.warehouse).rglob("*")) == [
+            "_hodlflow", "lease", path.name,
+        ], name  # fmt: skip

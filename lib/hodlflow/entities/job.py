@@ -50,7 +50,7 @@ from hodlflow.entities.cospend import (
     with_coinjoin_flag,
 )
 from hodlflow.entities.labels import block_pools, load_label_seeds, load_pools
-from hodlflow.lease import leased
+from hodlflow.step import runs_off_the_chain, step
 
 ENTITY_TABLES = [
     "entities.address_entity",
@@ -81,7 +81,7 @@ class EntitiesError(RuntimeError):
     """The entities step cannot run; the message says why. The tables are unchanged."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EntitiesResult:
     start_height: int | None
     end_height: int | None
@@ -91,6 +91,12 @@ class EntitiesResult:
     entities: int
     rewound_from: int | None
     seconds: float
+
+    @classmethod
+    def nothing(cls, seconds: float) -> EntitiesResult:
+        """A run that found nothing to process."""
+        return cls(start_height=None, end_height=None, new_addresses=0, edges=0, merges=0,
+                   entities=0, rewound_from=None, seconds=seconds)  # fmt: skip
 
     def summary(self) -> str:
         if self.start_height is None:
@@ -122,7 +128,7 @@ def ensure_entity_tables(spark: SparkSession, settings: Settings) -> None:
         tables.ensure_table(spark, settings, key)
 
 
-@leased("entities")
+@step("entities")
 def run_entities(
     spark: SparkSession,
     settings: Settings,
@@ -138,9 +144,6 @@ def run_entities(
         run_entities(spark, load_settings("local"))
     """
     t0 = time.time()
-    recovered = tables.recover(spark, settings)
-    if recovered:
-        log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     for key in ("chain.blocks", "chain.outputs", "chain.inputs"):
         if not tables.exists(spark, settings, key):
             raise EntitiesError(
@@ -152,7 +155,7 @@ def run_entities(
     blocks = tables.read_table(spark, settings, "chain.blocks").select("height", "hash", "day")
     bounds = blocks.agg(F.min("height").alias("lo"), F.max("height").alias("hi")).first()
     if bounds.hi is None:
-        return EntitiesResult(None, None, 0, 0, 0, 0, None, time.time() - t0)
+        return EntitiesResult.nothing(time.time() - t0)
     runs = _runs(spark, settings)
     first_bad = _first_stale_run(spark, blocks, runs, from_height)
     start = runs[first_bad].start_height if first_bad is not None else (
@@ -162,7 +165,7 @@ def run_entities(
         start = max(bounds.lo, from_height)
     end = bounds.hi if end_height is None else min(end_height, bounds.hi)
     if start > end:
-        return EntitiesResult(None, None, 0, 0, 0, 0, None, time.time() - t0)
+        return EntitiesResult.nothing(time.time() - t0)
     with tables.atomic_step(spark, settings, f"entities {start}..{end}", ENTITY_TABLES):
         if first_bad is not None:
             log(f"restoring the entities tables to before height {start}")
@@ -187,15 +190,10 @@ def run_entities(
         tables.append(run_row, settings, "entities.runs")
     n_entities = tables.read_table(spark, settings, "entities.entities").count()
     return EntitiesResult(
-        start,
-        end,
-        counts["new_addresses"],
-        counts["edges"],
-        counts["merges"],
-        n_entities,
-        start if first_bad is not None else None,
-        time.time() - t0,
-    )
+        start_height=start, end_height=end, new_addresses=counts["new_addresses"],
+        edges=counts["edges"], merges=counts["merges"], entities=n_entities,
+        rewound_from=start if first_bad is not None else None, seconds=time.time() - t0,
+    )  # fmt: skip
 
 
 def _labels(settings: Settings):
@@ -233,12 +231,7 @@ def _first_stale_run(spark, blocks: DataFrame, runs: list[_Run], from_height) ->
     )
     # A run is stale when the block at its end height changed, or the chain now has a block
     # after its end height on a day it already closed (a day is processed whole).
-    stale = ends.join(
-        blocks.select(F.col("height").alias("end_height"), F.col("hash").alias("now_hash")),
-        "end_height",
-        "left",
-    ).filter(F.col("now_hash").isNull() | (F.col("now_hash") != F.col("end_hash")))
-    bad = [r.i for r in stale.select("i").collect()]
+    bad = [r.i for r in runs_off_the_chain(ends, blocks).select("i").collect()]
     last = runs[-1]
     later_same_day = blocks.filter(
         (F.col("height") > last.end_height) & (F.col("day") <= F.lit(last.last_day))

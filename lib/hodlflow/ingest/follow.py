@@ -32,7 +32,7 @@ from hodlflow.ingest.job import (
 )
 from hodlflow.ingest.rpc_source import fetch_chain_blocks
 from hodlflow.ingest.transforms import split_parsed
-from hodlflow.lease import leased
+from hodlflow.step import step
 
 # Heights compared per step of the walk back to a fork point (doubled each step).
 _FORK_WINDOW = 16
@@ -56,7 +56,7 @@ def rpc_config(settings: Settings) -> RpcConfig:
         raise IngestError(f"ingest.rpc: {exc}") from None
 
 
-@leased("ingest --rpc")
+@step("ingest --rpc")
 def run_rpc_ingest(
     spark: SparkSession,
     settings: Settings,
@@ -98,9 +98,6 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
             f"node at {client.url}: {info.get('chain')} chain, tip {node_tip}; following up to "
             f"{target} ({rpc.confirmations} confirmation(s) held back)"
         )
-        recovered = tables.recover(spark, settings)
-        if recovered:
-            log(f"rolled back unfinished step(s) {recovered} left by a failed run")
         ensure_chain_tables(spark, settings)
         stored_last = _stored_last(spark, settings)
         fork = None
@@ -122,7 +119,14 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
             hi = max(span[1] if span else lo - 1, min(stored_last, node_tip))
             span = (lo, hi)
         if span is None:
-            return IngestResult(None, None, 0, 0, 0, time.time() - t0)
+            return IngestResult(
+                start_height=None,
+                end_height=None,
+                blocks=0,
+                transactions=0,
+                stale_blocks=0,
+                seconds=time.time() - t0,
+            )
         start, end = span
         # What the range must join onto and end with, as the node has it now.
         ends = client.block_hashes([h for h in (start - 1, end) if h >= first]) or [None]
@@ -140,7 +144,14 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
         n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
     finally:
         parsed.unpersist()
-    return IngestResult(start, end, end - start + 1, n_tx, 0, time.time() - t0)
+    return IngestResult(
+        start_height=start,
+        end_height=end,
+        blocks=end - start + 1,
+        transactions=n_tx,
+        stale_blocks=0,
+        seconds=time.time() - t0,
+    )
 
 
 def _stored_last(spark: SparkSession, settings: Settings) -> int | None:

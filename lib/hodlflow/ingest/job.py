@@ -25,6 +25,7 @@ from hodlflow.ingest.best_chain import best_chain, first_block_at_or_after
 from hodlflow.ingest.blocks_dir import blk_files, cached_headers, parse_chain_blocks, xor_key
 from hodlflow.ingest.header_cache import HeaderCache, cache_dir
 from hodlflow.lease import leased
+from hodlflow.step import step
 
 CHAIN_TABLES = ["chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs"]
 ALL_TABLES = CHAIN_TABLES + ["chain.unspent"]
@@ -34,7 +35,7 @@ class IngestError(RuntimeError):
     """Ingest failed; the tables are as they were before. The message says what and where."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IngestResult:
     start_height: int | None
     end_height: int | None
@@ -80,7 +81,7 @@ def _task_error(exc: Exception) -> IngestError | None:
     return IngestError(f"{kind.rsplit('.', 1)[-1]}: {message.strip()}")
 
 
-@leased("ingest")
+@step("ingest")
 def run_ingest(
     spark: SparkSession,
     settings: Settings,
@@ -117,9 +118,6 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     if not blocks_dir:
         raise IngestError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
     network = get_network(settings.network)
-    recovered = tables.recover(spark, settings)
-    if recovered:
-        log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     ensure_chain_tables(spark, settings)
     listed = blk_files(blocks_dir)
     files = [f.path for f in listed]
@@ -154,7 +152,15 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
             end_height = below if end_height is None else min(end_height, below)
     span = plan_range(start_height, end_height, first, tip, stored_last, fork)
     if span is None:
-        return IngestResult(None, None, 0, 0, stale, time.time() - t0, scanned)
+        return IngestResult(
+            start_height=None,
+            end_height=None,
+            blocks=0,
+            transactions=0,
+            stale_blocks=stale,
+            seconds=time.time() - t0,
+            files_scanned=scanned,
+        )
     start, end = span
     wanted = [c for c in chain if start <= c.height <= end]
     # The parsed rows of the whole range are read by every table's write: kept on the local
@@ -167,7 +173,15 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
         n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
     finally:
         parsed.unpersist()
-    return IngestResult(start, end, len(wanted), n_tx, stale, time.time() - t0, scanned)
+    return IngestResult(
+        start_height=start,
+        end_height=end,
+        blocks=len(wanted),
+        transactions=n_tx,
+        stale_blocks=stale,
+        seconds=time.time() - t0,
+        files_scanned=scanned,
+    )
 
 
 def plan_range(

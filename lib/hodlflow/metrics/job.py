@@ -23,11 +23,11 @@ from pyspark.sql import functions as F
 from hodlflow import tables
 from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
-from hodlflow.lease import leased
 from hodlflow.metrics import concentration as cc
 from hodlflow.metrics import flows as fl
 from hodlflow.metrics import supply as sp
 from hodlflow.metrics.miner import daily_blocks, miner_flows, miner_pressure
+from hodlflow.step import runs_off_the_chain, step
 
 METRIC_TABLES = [
     "metrics.miner_pressure",
@@ -47,7 +47,7 @@ class MetricsError(RuntimeError):
     """The metrics step cannot run; the message says why. The tables are unchanged."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetricsResult:
     first_day: dt.date | None
     last_day: dt.date | None
@@ -94,16 +94,7 @@ def _dirty_from(spark, settings, blocks, entities_at, prices) -> tuple[dt.date |
     first stored day whose price is no longer market.prices' close (a corrected or late price:
     USD columns, and realized values of coins created that day, change from it on)."""
     runs = tables.read_table(spark, settings, "metrics.runs")
-    stale = (
-        runs.join(
-            blocks.select(F.col("height").alias("end_height"), F.col("hash").alias("_now")),
-            "end_height",
-            "left",
-        )
-        .filter(F.col("_now").isNull() | (F.col("_now") != F.col("end_hash")))
-        .agg(F.min("first_day"))
-        .first()[0]
-    )
+    stale = runs_off_the_chain(runs, blocks).agg(F.min("first_day")).first()[0]
     seen, last_end = runs.agg(
         F.max("entities_finished_at"), F.max_by("end_hash", "finished_at")
     ).first()
@@ -237,7 +228,7 @@ def _migration(spark, settings, flows, start, last, covered, lth_rows, held):
     return rows.join(moves, "day", "left").join(with_counts, "day", "left")
 
 
-@leased("metrics")
+@step("metrics")
 def run_metrics(
     spark: SparkSession,
     settings: Settings,
@@ -249,9 +240,6 @@ def run_metrics(
     run_metrics(spark, load_settings("local"))
     """
     t0 = time.time()
-    recovered = tables.recover(spark, settings)
-    if recovered:
-        log(f"rolled back unfinished step(s) {recovered} left by a failed run")
     if not tables.exists(spark, settings, "chain.blocks"):
         location = tables.table_location(settings, "chain.blocks")
         raise MetricsError(f"no chain.blocks table at {location}: run `hodlflow ingest` first")
@@ -263,7 +251,9 @@ def run_metrics(
         F.min("day").alias("lo"), F.max("day").alias("hi"), F.max("height").alias("top")
     ).first()
     if bounds.hi is None:
-        return MetricsResult(None, None, 0, 0, time.time() - t0)
+        return MetricsResult(
+            first_day=None, last_day=None, days=0, priced_days=0, seconds=time.time() - t0
+        )
     flows, covered, entities_at = _entities_state(spark, settings)
     stored_last = (
         tables.read_table(spark, settings, "metrics.miner_pressure").agg(F.max("day")).first()[0]
@@ -275,7 +265,14 @@ def run_metrics(
     if from_day is None and dirty is None and last_end == end_hash:
         # Same tip, no entities run and no price change since: the stored days are current.
         log(f"metrics are up to date: the last run ended at the tip {end_hash}")
-        return MetricsResult(None, stored_last, 0, 0, time.time() - t0, up_to_date=True)
+        return MetricsResult(
+            first_day=None,
+            last_day=stored_last,
+            days=0,
+            priced_days=0,
+            seconds=time.time() - t0,
+            up_to_date=True,
+        )
     for earlier in (from_day, dirty):
         if earlier is not None and earlier < start:
             log(f"recomputing from {earlier}")
@@ -338,4 +335,10 @@ def run_metrics(
             )  # fmt: skip
         tables.append(run_row, settings, "metrics.runs")
     log(f"metrics.miner_pressure: {counts.days} day(s) from {start}")
-    return MetricsResult(start, bounds.hi, counts.days, counts.priced, time.time() - t0)
+    return MetricsResult(
+        first_day=start,
+        last_day=bounds.hi,
+        days=counts.days,
+        priced_days=counts.priced,
+        seconds=time.time() - t0,
+    )

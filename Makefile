@@ -22,7 +22,7 @@ SUITE_DIR ?= suite-out
 SUITE_SEED ?= 1
 SUITE_RANDOM ?= 3
 
-.PHONY: setup airflow-setup system-packages demo evaluate-suite test test-fast lint bench bench-scale clean
+.PHONY: setup airflow-setup system-packages demo evaluate-suite faults test test-fast lint bench bench-scale clean
 
 # The set-up steps (the two virtual environments, the Delta jars, btcd, Debian's packages) wait on
 # the network and on builds of their own: `make test` and `make demo` run them side by side
@@ -98,6 +98,14 @@ demo:
 evaluate-suite:
 	$(SETUP_MAKE) setup
 	$(BIN)/hodlflow evaluate-suite --out "$(SUITE_DIR)" --seed $(SUITE_SEED) --random $(SUITE_RANDOM)
+
+# Kill anywhere, lose nothing: FAULT_KILLS SIGKILLs of a step's Python or driver JVM at moments
+# drawn from FAULT_SEED over a tiny chain brought up to date in increments; every table must
+# equal a run without faults (lib/hodlflow/faults.py; about 20 min for 50 kills on 2 cores).
+FAULT_SEED ?= 1
+FAULT_KILLS ?= 50
+faults: setup
+	$(BIN)/python -m hodlflow.faults --out faults-out --seed $(FAULT_SEED) --kills $(FAULT_KILLS)
 
 # The peer parsers are measured side by side; one that fails to install is reported as missing.
 bench: setup

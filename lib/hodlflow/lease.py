@@ -34,6 +34,8 @@ from typing import Any
 from hodlflow.paths import hadoop_fs, is_local, local_path
 
 LEASE_TTL_S = 120.0
+# A lease file still empty or cut short this long after it was created: its writer died.
+UNWRITTEN_S = 10.0
 
 
 class LeaseError(RuntimeError):
@@ -139,8 +141,10 @@ def _alive(pid: int) -> bool:
 
 def _stale(holder: dict[str, Any], modified: float, now: float, ttl_s: float) -> bool:
     """Whether a lease's holder is gone: its process on this host has ended, or it has not
-    renewed the lease for ``ttl_s`` (a holder on another host, or a lease never written
-    whole)."""
+    renewed the lease for ``ttl_s`` (a holder on another host), or the lease was never written
+    whole (``holder`` empty, older than ``UNWRITTEN_S``)."""
+    if not holder:  # not written whole: its writer died between creating and writing it
+        return now - modified > UNWRITTEN_S
     renewed = holder.get("renewed", modified)
     if not isinstance(renewed, (int, float)):
         renewed = modified
@@ -169,7 +173,12 @@ _held_lock = threading.Lock()
 
 @contextlib.contextmanager
 def warehouse_lease(
-    spark, settings, step: str, ttl_s: float = LEASE_TTL_S, clock: Callable[[], float] = time.time
+    spark,
+    settings,
+    step: str,
+    ttl_s: float = LEASE_TTL_S,
+    clock: Callable[[], float] = time.time,
+    log: Callable[[str], None] = print,
 ) -> Iterator[None]:
     """Hold the warehouse's lease for the block (module doc); :class:`LeaseError` if another
     live step holds it.
@@ -207,6 +216,7 @@ def warehouse_lease(
         now = clock()
         if attempt == 0 and _stale(holder, lease.modified(), now, ttl_s):
             lease.delete()  # its holder is gone: take it over
+            log(f"took over the lease left by {describe(holder, now)}: its holder is gone")
             continue
         raise LeaseError(
             f"the warehouse {settings.warehouse} (database prefix "

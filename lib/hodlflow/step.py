@@ -29,7 +29,7 @@ def step(name: str):
         @functools.wraps(fn)
         def run(spark, settings, *args, **kwargs):
             log = signature.bind(spark, settings, *args, **kwargs).arguments.get("log", default_log)
-            with warehouse_lease(spark, settings, name):
+            with warehouse_lease(spark, settings, name, log=log):
                 recovered = tables.recover(spark, settings)
                 if recovered:
                     log(f"rolled back unfinished step(s) {recovered} left by a failed run")

@@ -91,8 +91,12 @@ def test_the_lease_of_a_killed_holder_on_this_host_is_taken_over(tmp_path):
     holder.send_signal(signal.SIGKILL)  # dies without releasing
     holder.wait()
     assert json.loads(lease_file(s).read_text())["pid"] == holder.pid
-    with warehouse_lease(None, s, "entities"):
+    said = []
+    with warehouse_lease(None, s, "entities", log=said.append):
         assert json.loads(lease_file(s).read_text())["pid"] == os.getpid()
+    assert said == [f"took over the lease left by `ingest` (host {socket.gethostname()}, pid "
+                    f"{holder.pid}, " + said[0].split(f"pid {holder.pid}, ", 1)[1]]  # fmt: skip
+    assert said[0].endswith("): its holder is gone")
 
 
 def _foreign(s, renewed: float) -> None:
@@ -122,3 +126,17 @@ def test_the_holder_renews_its_lease_so_a_long_step_is_not_taken_over(tmp_path):
         assert json.loads(lease_file(s).read_text())["renewed"] > first
         done = from_another_process(s, "entities", ttl_s=0.4)
         assert done.returncode == 3 and "in use by `ingest`" in done.stdout, done
+
+
+def test_a_lease_never_written_whole_is_taken_over_once_its_writer_is_surely_gone(tmp_path):
+    s = wh(tmp_path)
+    path = lease_file(s)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"step": "ing')  # its writer was killed while writing it
+    with pytest.raises(LeaseError, match="in use by a step whose lease is being written"):
+        with warehouse_lease(None, s, "entities"):
+            pass
+    old = time.time() - 11
+    os.utime(path, (old, old))
+    with warehouse_lease(None, s, "entities"):
+        assert json.loads(path.read_text())["step"] == "entities"

@@ -102,6 +102,7 @@ evaluate-suite:
 # Kill anywhere, lose nothing: FAULT_KILLS SIGKILLs of a step's Python or driver JVM at moments
 # drawn from FAULT_SEED over a tiny chain brought up to date in increments; every table must
 # equal a run without faults (lib/hodlflow/faults.py; about 20 min for 50 kills on 2 cores).
+# Not in `make test`: its smallest form (one increment, two kills) took 6 min of a test worker.
 FAULT_SEED ?= 1
 FAULT_KILLS ?= 50
 faults: setup

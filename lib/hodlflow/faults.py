@@ -165,7 +165,10 @@ def _run_and_kill(cmd: list[str], log_file: Path, kill: Kill) -> None:
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         victim = proc.pid if kill.victim == "python" else _jvm_of(proc.pid)
-        if proc.poll() is not None or victim is None:
+        while victim is None and proc.poll() is None:  # the JVM is not started yet: wait for it
+            time.sleep(0.05)
+            victim = _jvm_of(proc.pid)
+        if proc.poll() is not None:
             kill.outcome = "finished first"
         else:
             lines = [x for x in log_file.read_text().splitlines() if x.strip()]

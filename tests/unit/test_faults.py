@@ -1,0 +1,46 @@
+"""The fault campaign's table comparison (the campaign itself: `make faults`)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hodlflow import faults
+
+
+def test_checksums_ignore_row_order_and_commit_times_and_see_a_changed_value(spark, tmp_path):
+    rows = [(1, "a", "2026-01-01 00:00:00"), (2, "b", "2026-01-01 00:00:00")]
+    schema = "height int, hash string, finished_at string"
+
+    def write(where, data):
+        df = spark.createDataFrame(data, schema)
+        for key in faults.TABLES:
+            db, table = key.split(".")
+            df.write.format("delta").mode("overwrite").save(str(tmp_path / where / db / table))
+
+    write("a", rows)
+    write("b", [(2, "b", "2026-12-31 23:59:59"), (1, "a", "2026-12-06 12:00:00")])
+    write("c", [(1, "a", "2026-01-01 00:00:00"), (2, "c", "2026-01-01 00:00:00")])
+    a, b, c = (faults.checksums(tmp_path / w, spark) for w in "abc")
+    assert a == b  # order and finished_at (not compared) differ
+    assert all(a[k] != c[k] for k in faults.TABLES)
+    assert all(a[k][0] == 2 for k in faults.TABLES)
+
+
+def test_a_kill_of_a_run_that_has_ended_is_not_counted(tmp_path):
+    kill = faults.Kill("2025-03-04", "ingest", "python", delay_s=5.0)
+    faults._run_and_kill(["true"], tmp_path / "log", kill)
+    assert kill.outcome == "finished first" and not kill.phase
+
+
+@pytest.mark.parametrize("victim", ["python", "jvm"])
+def test_the_victim_is_killed_and_its_whole_process_group_is_gone_after(tmp_path, victim):
+    # A stand-in for a step: a shell whose child plays the JVM (a process named java), started
+    # after a moment as PySpark starts it.
+    cmd = ["bash", "-c", "echo starting; sleep 0.5; (exec -a java sleep 600) & wait"]
+    kill = faults.Kill("2025-03-04", "ingest", victim, delay_s=0.1)  # before the "JVM" starts
+    t0 = time.monotonic()
+    faults._run_and_kill(cmd, tmp_path / "log", kill)
+    assert kill.outcome == "killed" and kill.phase == "starting"
+    assert time.monotonic() - t0 < 60  # not waited out: the victim and the rest were killed

@@ -68,8 +68,8 @@ class Kill:
 @dataclasses.dataclass
 class Campaign:
     kills: list[Kill]
-    recoveries: int  # re-runs that rolled back a killed run's journal
-    takeovers: int  # re-runs that found a lease left by a killed run
+    recoveries: int  # runs that rolled back a killed run's journal (killed again or not)
+    takeovers: int  # runs that took over a lease a killed run left
     differences: dict[str, tuple]  # table -> (reference, campaign) checksums, where they differ
     seconds: float
     reference: dict[str, tuple] = dataclasses.field(default_factory=dict)  # table -> checksum
@@ -250,7 +250,6 @@ def run_campaign(
         planned.setdefault((until, step), []).append(Kill(
             until, step, rng.choice(("python", "jvm")), rng.uniform(0, durations[until, step])
         ))  # fmt: skip
-    recoveries = takeovers = 0
     for n, (until, step) in enumerate(plan):
         cmd = _command(step, until, root / "campaign", sim, site)
         for j, kill in enumerate(planned.get((until, step), [])):
@@ -260,9 +259,11 @@ def run_campaign(
         code, text = _run(cmd, root / "logs" / f"run-{until}-{step}.log")
         if code:
             raise RuntimeError(f"{step} up to {until} failed after its kills:\n{text[-3000:]}")
-        recoveries += "rolled back unfinished step" in text
-        takeovers += "took over the lease" in text
         log(f"step run {n + 1}/{len(plan)} done: {step} up to {until}")
+    # Every run after a kill says what it found: the killed run's journal, its lease.
+    said = [f.read_text() for f in (root / "logs").glob("*.log") if not f.name.startswith("ref-")]
+    recoveries = sum("rolled back unfinished step" in text for text in said)
+    takeovers = sum("took over the lease" in text for text in said)
     session = build_session(load_settings("test", {"warehouse.path": str(root / "session")}))
     session.sparkContext.setLogLevel("ERROR")
     ref, got = checksums(root / "reference", session), checksums(root / "campaign", session)

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from hodlflow.paths import hadoop_fs, is_local, local_path
+from hodlflow.paths import hadoop_fs, is_local, local_path, write_bytes
 
 LEASE_TTL_S = 120.0
 # A lease file still empty or cut short this long after it was created: its writer died.
@@ -53,7 +53,7 @@ class _File:
     else through the session's Hadoop FileSystem."""
 
     def __init__(self, spark, path: str):
-        self.path = path
+        self.spark, self.path = spark, path
         self.local = local_path(path, "warehouse.path") if is_local(path) else None
         if self.local is None:
             self.fs, self.hpath = hadoop_fs(spark, path)
@@ -88,11 +88,7 @@ class _File:
                 out.write(data)
             os.replace(tmp, self.local)
             return
-        out = self.fs.create(self.hpath, True)
-        try:
-            out.write(bytearray(data))
-        finally:
-            out.close()
+        write_bytes(self.spark, self.path, data)
 
     def read(self) -> dict[str, Any] | None:
         """The lease's content; None when there is no lease; {} while it is being written."""

@@ -496,10 +496,12 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     changes = spark.createDataFrame(
         [("w", 6, 7), ("u", 6, 10)], "txid string, height int, entity_id bigint"
     )
-    state = "entity_id bigint, received_sats bigint, from_exchange_sats bigint"
+    state = (
+        "entity_id bigint, received_sats bigint, from_exchange_sats bigint, swept_in_sats bigint"
+    )
 
     def feeds(changes, received_before):
-        start = spark.createDataFrame([(3, received_before, 0)], state)
+        start = spark.createDataFrame([(3, received_before, 0, 0)], state)
         ent = load_settings("test", {"entities.exchange_flow_min_share": 0.5}).entities
         out = with_exchange_feeds(daily, per_tx, exchanges, changes, start, ent)
         return {r.entity_id: r.from_exchange_sats for r in out.collect()}
@@ -511,3 +513,63 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     # Without the change rows only the sweep feeds.
     none = spark.createDataFrame([], "txid string, height int, entity_id bigint")
     assert feeds(none, 20) == {1: 0, 2: 0, 3: 49, 7: 0, 8: 0, 10: 0}
+
+
+def test_once_an_exchange_sweeps_into_a_wallet_its_other_payments_there_are_its_own_moves(spark):
+    """A hot wallet that exchanges sweep single deposits into (no sweep by the ≥ 2-address rule)
+    and the cold wallet refills: entity 3 receives the sweep s (10) from exchange 1 on day 2,
+    then refills r (30) from exchange 1 (its cold wallet) on days 2 and 3, and a customer's
+    payment c (30) on day 1. Without the rule it is fed 10 of the 100 it received (not a hot
+    wallet); with it 50 of 100, and 70 had an earlier run seen a sweep into it. A refill on day 1, before any sweep, does not count, and customer 8, paid by the
+    exchange (a withdrawal) but never swept into, is not fed."""
+    import datetime as dt
+
+    from hodlflow.config import load_settings
+    from hodlflow.entities.job import with_exchange_feeds
+
+    d1, d2, d3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+    rows = [
+        ("e0", 4, d1, 1, 40, 1, 0, 0), ("e0", 4, d1, 3, 0, 0, 0, 20),  # refill before a sweep
+        ("c", 4, d1, 9, 31, 1, 0, 0), ("c", 4, d1, 3, 0, 0, 0, 30),  # a customer pays 3
+        ("s", 5, d2, 1, 11, 1, 1, 0), ("s", 5, d2, 3, 0, 0, 0, 10),  # the sweep
+        ("r1", 6, d2, 1, 31, 1, 0, 0), ("r1", 6, d2, 3, 0, 0, 0, 15),
+        ("r2", 7, d3, 1, 31, 1, 0, 0), ("r2", 7, d3, 3, 0, 0, 0, 25),
+        ("w", 7, d3, 1, 50, 1, 0, 0), ("w", 7, d3, 8, 0, 0, 0, 49),  # a withdrawal to 8
+    ]  # fmt: skip
+    per_tx = spark.createDataFrame(
+        rows,
+        "txid string, height int, day date, entity_id bigint, in_sats bigint, send_count int, "
+        "sweep_count int, received_sats bigint",
+    )
+    got = {}
+    for _t, _h, day, e, _i, _s, _w, r in rows:
+        got[day, e] = got.get((day, e), 0) + r
+    daily = spark.createDataFrame(
+        [(day, e, r) for (day, e), r in got.items()], "day date, entity_id bigint, received_sats bigint"
+    )  # fmt: skip
+    exchanges = spark.createDataFrame([(1,)], "entity_id bigint")
+    none = spark.createDataFrame([], "txid string, height int, entity_id bigint")
+    state = (
+        "entity_id bigint, received_sats bigint, from_exchange_sats bigint, swept_in_sats bigint"
+    )
+    ent = load_settings("test").entities
+
+    def feeds(start_rows):
+        start = spark.createDataFrame(start_rows, state)
+        out = with_exchange_feeds(daily, per_tx, exchanges, none, start, ent)
+        return {
+            (r.day.day, r.entity_id): (r.from_exchange_sats, r.swept_in_sats)
+            for r in out.collect() if r.entity_id in (3, 8)
+        }  # fmt: skip
+
+    # Day 1: 20 refill + 30 customer, nothing fed yet; day 2: sweep 10 + refill 15; day 3: 25.
+    assert feeds([]) == {(1, 3): (0, 0), (2, 3): (25, 10), (3, 3): (25, 0), (3, 8): (0, 0)}
+    # Swept into by an earlier run: the refill of day 1 is the exchange's own move too.
+    assert feeds([(3, 100, 10, 10)]) == {
+        (1, 3): (20, 0),
+        (2, 3): (25, 10),
+        (3, 3): (25, 0),
+        (3, 8): (0, 0),
+    }
+    # Fed 50 of the 100 it received: half, the hot-wallet share (sweeps alone: 10 of 100).
+    assert ent.exchange_flow_min_share == 0.5

@@ -12,8 +12,10 @@ Entity type, first rule that holds:
    addresses spent into one output, the way an exchange gathers its deposit addresses) and
    ≥ ``exchange_min_addresses`` addresses; or ≥ ``exchange_flow_min_share`` of what it received
    came from exchange entities' own moves: their sweeps (the hot wallet the deposits are swept
-   into) or the change of their payments (a withdrawal's rest paid to a fresh address of the
-   wallet's kind, :func:`hodlflow.entities.cospend.peel_steps`: a piece of its peeling chain);
+   into), once it has received a sweep any payment of theirs (the cold wallet refilling the
+   hot one: customers never receive an exchange's sweep), or the change of their payments (a
+   withdrawal's rest paid to a fresh address of the wallet's kind,
+   :func:`hodlflow.entities.cospend.peel_steps`: a piece of its peeling chain);
 4. ``coinjoin`` — ≥ ``coinjoin_min_share`` of the value it moved went through coinjoins;
 5. ``miner`` (1-hop) — ≥ ``one_hop_min_share`` of what it received came from 0-hop miners;
 6. ``unknown``.

@@ -66,7 +66,7 @@ ENTITY_TABLES = [
 SUMS = [
     "address_count", "balance_sats", "coin_day_sum", "received_sats", "sent_sats",
     "receive_count", "send_count", "coinbase_sats", "coinbase_blocks", "from_miner_sats",
-    "sweep_count", "coinjoin_sats", "moved_sats", "from_exchange_sats",
+    "sweep_count", "coinjoin_sats", "moved_sats", "from_exchange_sats", "swept_in_sats",
 ]  # fmt: skip
 
 
@@ -676,7 +676,8 @@ def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
 
 
 def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:
-    sums = [c for c in SUMS if c not in ("address_count", "from_exchange_sats")] + ["fees_sats"]
+    fed = ("address_count", "from_exchange_sats", "swept_in_sats")  # with_exchange_feeds adds those
+    sums = [c for c in SUMS if c not in fed] + ["fees_sats"]
     moved = per_tx.groupBy("day", "entity_id").agg(
         *(F.sum(c).alias(c) for c in sums),
         F.min("height").alias("first_height"),
@@ -705,17 +706,24 @@ def _exchange_senders(daily, start_state, seeded, old_state, remapped, ent) -> D
 
 
 def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> DataFrame:
-    """Add ``from_exchange_sats``: per day and entity, what it received from exchange entities
-    as their own coins move — from their sweeps (an exchange gathering its deposits into its hot
-    wallet), or as the change of their payments (``changes``: txid, height, entity_id of each
-    payment's peel-step change, :func:`hodlflow.entities.cospend.peel_steps`: a hot wallet's
-    withdrawal paying the rest of its coin to a fresh address of its own kind).
+    """Add ``from_exchange_sats`` and ``swept_in_sats``: per day and entity, what it received
+    from exchange entities as their own coins move, and the part of it that came in their
+    sweeps.
+
+    An exchange's own moves are: its sweeps (an exchange gathering its deposits into its hot
+    wallet); once an entity has received a sweep (on an earlier day, in an earlier run:
+    ``start_state``'s ``swept_in_sats`` > 0, or the same day), every payment exchanges make to
+    it (the cold wallet refilling the hot one: customers never receive an exchange's sweep,
+    so the wallet that does is the exchange's); and the change of their payments
+    (``changes``: txid, height, entity_id of each payment's peel-step change,
+    :func:`hodlflow.entities.cospend.peel_steps`: a hot wallet's withdrawal paying the rest of
+    its coin to a fresh address of its own kind).
 
     The payers of that change are ``exchanges`` (entity_id: seeded, typed earlier, sweeping)
     and the hot wallets the run finds: entities that meet the hot-wallet rule
-    (:func:`classify.fed_by_exchanges`) on their sweep receipts by the run's end (with
-    ``start_state``'s totals). A sweep has one output and a peel step two or more, so no
-    receipt is counted twice."""
+    (:func:`classify.fed_by_exchanges`) on their sweeps and refills by the run's end (with
+    ``start_state``'s totals). A receipt counts once (a sweep has one output and a peel step
+    two or more; a refill that is also shaped as change counts once)."""
     keys = ["txid", "height"]
     sweeps = (
         per_tx.filter(F.col("sweep_count") == 1)
@@ -725,8 +733,30 @@ def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> 
     )
     receipts = per_tx.filter((F.col("send_count") == 0) & (F.col("received_sats") > 0))
     from_sweeps = receipts.join(sweeps, keys)
-    run = (
+    swept_since = (
         from_sweeps.groupBy("entity_id")
+        .agg(F.min("day").alias("_since"))
+        .unionByName(
+            start_state.filter(F.col("swept_in_sats") > 0).select(
+                "entity_id",
+                F.lit("2009-01-01").cast("date").alias("_since"),  # before any block
+            )
+        )
+        .groupBy("entity_id")
+        .agg(F.min("_since").alias("_since"))
+    )
+    exchange_paid = (
+        per_tx.filter(F.col("in_sats") > 0).join(exchanges, "entity_id").select(*keys).distinct()
+    )
+    refills = (
+        receipts.join(exchange_paid, keys)
+        .join(swept_since, "entity_id")
+        .filter(F.col("day") >= F.col("_since"))
+        .drop("_since")
+    )
+    own = from_sweeps.unionByName(refills).dropDuplicates([*keys, "entity_id"])
+    run = (
+        own.groupBy("entity_id")
         .agg(F.sum("received_sats").alias("_fed"))
         .join(daily.groupBy("entity_id").agg(F.sum("received_sats").alias("_got")), "entity_id")
         .join(
@@ -749,11 +779,19 @@ def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> 
     payers = exchanges.select("entity_id").union(hot).distinct()
     paid = per_tx.filter(F.col("in_sats") > 0).join(payers, "entity_id").select(*keys).distinct()
     fed = (
-        from_sweeps.unionByName(receipts.join(paid, keys).join(changes, [*keys, "entity_id"]))
+        own.unionByName(receipts.join(paid, keys).join(changes, [*keys, "entity_id"]))
+        .dropDuplicates([*keys, "entity_id"])
         .groupBy("day", "entity_id")
         .agg(F.sum("received_sats").alias("from_exchange_sats"))
     )
-    return daily.join(fed, ["day", "entity_id"], "left").na.fill(0, ["from_exchange_sats"])
+    swept_in = from_sweeps.groupBy("day", "entity_id").agg(
+        F.sum("received_sats").alias("swept_in_sats")
+    )
+    return (
+        daily.join(fed, ["day", "entity_id"], "left")
+        .join(swept_in, ["day", "entity_id"], "left")
+        .na.fill(0, ["from_exchange_sats", "swept_in_sats"])
+    )
 
 
 def _start_state(old_state, merged, daily, remapped) -> DataFrame:

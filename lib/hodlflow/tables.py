@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -127,10 +128,46 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def ensure_table(spark: SparkSession, settings: Settings, key: str) -> str:
-    """Create the database and the Delta table of ``key`` when missing; return its name."""
+# A Delta log file that makes a commit (or a checkpoint of them): anything else under
+# ``_delta_log`` (a ``.tmp`` being written, its ``.crc``) is not yet part of the table.
+_COMMITTED_LOG = re.compile(r"\d{20}\.(json|checkpoint(\.\d+\.\d+)?\.parquet)|_last_checkpoint")
+
+
+def clear_unfinished_creation(spark: SparkSession, settings: Settings, key: str) -> bool:
+    """Delete the location of ``key`` when it holds only what a create killed before its first
+    commit leaves: a ``_delta_log`` with no commit in it (a temporary file, empty folders), and
+    no data file. Delta refuses to create a table on a non-empty location that is not a table,
+    so without this one kill at the wrong moment would stop every later run of the step.
+    Anything else (a table, a data file, a commit) is left as it is. Returns whether it
+    deleted something."""
+    location = table_location(settings, key)
+    fs, hpath = hadoop_fs(spark, location)
+    if not fs.exists(hpath) or exists(spark, settings, key):
+        return False
+    files = fs.listFiles(hpath, True)
+    while files.hasNext():
+        path = files.next().getPath()
+        parent = path.getParent().getName()
+        in_log = parent == "_delta_log" or path.getParent().getParent().getName() == "_delta_log"
+        if not in_log or _COMMITTED_LOG.fullmatch(path.getName()):
+            return False
+    return bool(fs.delete(hpath, True))
+
+
+def ensure_table(
+    spark: SparkSession, settings: Settings, key: str, log: Callable[[str], None] = print
+) -> str:
+    """Create the database and the Delta table of ``key`` when missing; return its name.
+
+    The remains of a create killed before its first commit are cleared first (said through
+    ``log``): :func:`clear_unfinished_creation`."""
     schema = load_schema(key)
     name = qualified_name(settings, key)
+    if clear_unfinished_creation(spark, settings, key):
+        log(
+            f"cleared {table_location(settings, key)}: the remains of a creation of {key} "
+            "stopped before its first commit"
+        )
     db = name.split(".")[0]
     spark.sql(
         f"CREATE DATABASE IF NOT EXISTS {db} LOCATION "

@@ -123,9 +123,11 @@ class _Run:
     versions_before: dict[str, int]
 
 
-def ensure_entity_tables(spark: SparkSession, settings: Settings) -> None:
+def ensure_entity_tables(
+    spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
+) -> None:
     for key in ENTITY_TABLES:
-        tables.ensure_table(spark, settings, key)
+        tables.ensure_table(spark, settings, key, log)
 
 
 @step("entities")
@@ -150,7 +152,7 @@ def run_entities(
                 f"no {key} table at {tables.table_location(settings, key)}: run "
                 "`hodlflow ingest` first"
             )
-    ensure_entity_tables(spark, settings)
+    ensure_entity_tables(spark, settings, log)
     pools, seeds = _labels(settings)
     blocks = tables.read_table(spark, settings, "chain.blocks").select("height", "hash", "day")
     bounds = blocks.agg(F.min("height").alias("lo"), F.max("height").alias("hi")).first()

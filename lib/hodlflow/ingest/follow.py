@@ -98,7 +98,7 @@ def _run(spark, settings, start_height, end_height, log, t0) -> IngestResult:
             f"node at {client.url}: {info.get('chain')} chain, tip {node_tip}; following up to "
             f"{target} ({rpc.confirmations} confirmation(s) held back)"
         )
-        ensure_chain_tables(spark, settings)
+        ensure_chain_tables(spark, settings, log)
         stored_last = _stored_last(spark, settings)
         fork = None
         if stored_last is not None:

@@ -63,9 +63,11 @@ class IngestResult:
         )
 
 
-def ensure_chain_tables(spark: SparkSession, settings: Settings) -> None:
+def ensure_chain_tables(
+    spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
+) -> None:
     for key in ALL_TABLES:
-        tables.ensure_table(spark, settings, key)
+        tables.ensure_table(spark, settings, key, log)
 
 
 _PY_ERROR = re.compile(r"(hodlflow\.[\w.]+Error|[\w.]*(?:Parse|Merkle|Pow|BlocksDir)Error): (.+)")
@@ -118,7 +120,7 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     if not blocks_dir:
         raise IngestError("no blocks directory: set ingest.blocks_dir (or --blocks-dir)")
     network = get_network(settings.network)
-    ensure_chain_tables(spark, settings)
+    ensure_chain_tables(spark, settings, log)
     listed = blk_files(blocks_dir)
     files = [f.path for f in listed]
     key = xor_key(blocks_dir)

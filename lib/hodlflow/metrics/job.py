@@ -243,9 +243,9 @@ def run_metrics(
     if not tables.exists(spark, settings, "chain.blocks"):
         location = tables.table_location(settings, "chain.blocks")
         raise MetricsError(f"no chain.blocks table at {location}: run `hodlflow ingest` first")
-    tables.ensure_table(spark, settings, "market.prices")
+    tables.ensure_table(spark, settings, "market.prices", log)
     for key in METRIC_TABLES:
-        tables.ensure_table(spark, settings, key)
+        tables.ensure_table(spark, settings, key, log)
     blocks = tables.read_table(spark, settings, "chain.blocks")
     bounds = blocks.agg(
         F.min("day").alias("lo"), F.max("day").alias("hi"), F.max("height").alias("top")

@@ -61,7 +61,10 @@ class Kill:
     step: str
     victim: str  # "python" or "jvm"
     delay_s: float
-    outcome: str = ""  # "killed", or "finished first" when the run ended before the kill
+    # "killed"; "finished first" when the run ended well before the kill; "failed (exit N)"
+    # when it ended with an error before the kill: a run that cannot recover from an
+    # earlier kill, a finding (phase then holds its last line)
+    outcome: str = ""
     phase: str = ""  # the step's last output line before the kill
 
 
@@ -76,10 +79,13 @@ class Campaign:
 
     def report(self) -> str:
         done = [k for k in self.kills if k.outcome == "killed"]
+        failed = [k for k in self.kills if k.outcome.startswith("failed")]
         by = Counter((k.step, k.victim) for k in done)
         lines = [
-            f"kills tried: {len(self.kills)}; landed: {len(done)} "
-            f"({len(self.kills) - len(done)} runs finished before their kill)",
+            f"kills tried: {len(self.kills)}; landed: {len(done)}; runs that finished before "
+            f"their kill: {len(self.kills) - len(done) - len(failed)}; runs that failed on their "
+            f"own before it: {len(failed)}",
+            *(f"  failed: {k.step} up to {k.increment}: {k.outcome}: {k.phase}" for k in failed),
             "by step and victim: "
             + ", ".join(f"{s}/{v} {n}" for (s, v), n in sorted(by.items())),
             "by phase (the step's last line before the kill):",
@@ -169,7 +175,12 @@ def _run_and_kill(cmd: list[str], log_file: Path, kill: Kill) -> None:
             time.sleep(0.05)
             victim = _jvm_of(proc.pid)
         if proc.poll() is not None:
-            kill.outcome = "finished first"
+            if proc.returncode:
+                lines = [x for x in log_file.read_text().splitlines() if x.strip()]
+                kill.phase = (lines or [""])[-1].strip()[:160]
+                kill.outcome = f"failed (exit {proc.returncode})"
+            else:
+                kill.outcome = "finished first"
         else:
             lines = [x for x in log_file.read_text().splitlines() if x.strip()]
             ours = [x for x in lines if not _SPARK_NOISE.match(x)]
@@ -287,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out, "kills.json").write_text(
         json.dumps([dataclasses.asdict(k) for k in result.kills], indent=1)
     )
-    return 1 if result.differences else 0
+    failed = any(k.outcome.startswith("failed") for k in result.kills)
+    return 1 if result.differences or failed else 0
 
 
 if __name__ == "__main__":

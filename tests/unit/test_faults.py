@@ -36,6 +36,18 @@ def test_a_kill_of_a_run_that_has_ended_is_not_counted(tmp_path):
     assert kill.outcome == "finished first" and not kill.phase
 
 
+def test_a_run_that_fails_before_its_kill_is_a_failure_with_its_last_line(tmp_path):
+    # A run that cannot recover from an earlier kill ends with an error before its own kill:
+    # reported as such (make faults exits 1), not as a run that finished.
+    kill = faults.Kill("2025-03-04", "entities", "python", delay_s=5.0)
+    faults._run_and_kill(["bash", "-c", "echo working; echo 'Error: not a table' >&2; exit 3"],
+                         tmp_path / "log", kill)  # fmt: skip
+    assert kill.outcome == "failed (exit 3)" and kill.phase == "Error: not a table"
+    report = faults.Campaign([kill], 0, 0, {}, 1.0).report()
+    assert "runs that failed on their own before it: 1" in report
+    assert "failed: entities up to 2025-03-04: failed (exit 3): Error: not a table" in report
+
+
 @pytest.mark.parametrize("victim", ["python", "jvm"])
 def test_the_victim_is_killed_and_its_whole_process_group_is_gone_after(tmp_path, victim):
     # A stand-in for a step: a shell whose child plays the JVM (a process named java), started

@@ -464,6 +464,7 @@ steps, in pipeline order:
   maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
   sql        spark-sql shell, or one query (-e)                hodlflow sql -e "SELECT * FROM metrics.miner_pressure"
   serve-sql  Thrift JDBC/ODBC server for BI tools              hodlflow serve-sql --port 10000
+  serve-sql-user  add/remove the logins of serve-sql           hodlflow serve-sql-user add analyst
 
 settings: conf/hodlflow.yaml, overlaid by conf/environments/ENV.yaml (--env, default local or
 $HODLFLOW_ENV), then by --conf-file FILE (YAML of the same shape), then --set key.path=value.

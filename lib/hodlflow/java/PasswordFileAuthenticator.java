@@ -1,8 +1,6 @@
 package hodlflow.sqlauth;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
@@ -10,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import javax.crypto.SecretKeyFactory;
@@ -142,27 +141,41 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
   }
 
   /**
-   * The text a client sent: the Thrift server's PLAIN SASL server makes each byte of the login
-   * message one char (as ISO-8859-1 would), while clients send UTF-8 (RFC 4616; the JDBC
-   * driver's PLAIN client does). Undo that so that a password such as "Pässwort" matches the
-   * hash of its UTF-8 bytes; a string that is no such decoding is kept as it is.
+   * The text a client sent. The Thrift server's PLAIN SASL server (PlainSaslServer) turns each
+   * byte of the login message into one char as {@code (char) b} of a signed byte: 0x00-0x7F
+   * stay, 0x80-0xFF become U+FF80-U+FFFF. Clients send UTF-8 (RFC 4616; the JDBC driver's PLAIN
+   * client does). Undo that, so that a password such as "Pässwort" matches the hash of its
+   * UTF-8 bytes (seen refused before). Chars U+0080-U+00FF are taken as ISO-8859-1 bytes (a
+   * server that decodes unsigned bytes); a string that is no such decoding, or whose bytes are
+   * not UTF-8, is kept as it is.
    */
   static String fromSaslBytes(String s) {
     if (s == null) {
       return null;
     }
+    byte[] bytes = new byte[s.length()];
     for (int i = 0; i < s.length(); i++) {
-      if (s.charAt(i) > 0xFF) {
+      char c = s.charAt(i);
+      if (c <= 0xFF || c >= 0xFF80) {
+        bytes[i] = (byte) c;
+      } else {
         return s;
       }
     }
     try {
-      return StandardCharsets.UTF_8.newDecoder()
-          .decode(ByteBuffer.wrap(s.getBytes(StandardCharsets.ISO_8859_1)))
-          .toString();
+      return StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes)).toString();
     } catch (CharacterCodingException e) {
       return s;
     }
+  }
+
+  /** The chars PlainSaslServer makes of the bytes {@code b} (one signed byte each). */
+  static String asSaslServerDecodes(byte[] b) {
+    StringBuilder sb = new StringBuilder();
+    for (byte x : b) {
+      sb.append((char) x);
+    }
+    return sb.toString();
   }
 
   /** PBKDF2-HMAC-SHA256 of the password's UTF-8 bytes (how the JDK encodes PBEKeySpec's chars). */
@@ -182,16 +195,19 @@ public final class PasswordFileAuthenticator implements PasswdAuthenticationProv
    * {@code java -cp JAR:THRIFTSERVER_JAR hodlflow.sqlauth.PasswordFileAuthenticator FILE USER}
    * with the password on standard input (one line, UTF-8): exit 0 and "accepted" when this
    * class lets USER in, 1 and the refusal otherwise. For checking a password file by hand and
-   * for tests. The line is decoded byte by byte, as the Thrift server decodes a login.
+   * for tests. The line's bytes become chars as the Thrift server makes them of a login.
    */
   public static void main(String[] args) throws IOException {
     if (args.length != 2) {
       System.err.println("usage: PasswordFileAuthenticator PASSWORD_FILE USER < password");
       System.exit(2);
     }
-    BufferedReader in =
-        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.ISO_8859_1));
-    String password = in.readLine();
+    byte[] input = System.in.readAllBytes();
+    int end = 0;
+    while (end < input.length && input[end] != '\n') {
+      end++;
+    }
+    String password = asSaslServerDecodes(Arrays.copyOf(input, end));
     try {
       new PasswordFileAuthenticator(args[0]).Authenticate(args[1], password);
       System.out.println("accepted");

@@ -184,14 +184,18 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
+def proc_file(pid: int, name: str) -> bytes | None:
+    """/proc/PID/NAME, or None when the process has ended meanwhile."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 def all_command_lines() -> bytes:
-    out = []
-    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            out.append(open(cmdline, "rb").read())
-        except OSError:
-            pass
-    return b"\n".join(out)
+    pids = [int(p.split("/")[2]) for p in glob.glob("/proc/[0-9]*")]
+    return b"\n".join(c for p in pids if (c := proc_file(p, "cmdline")))
 
 
 def beeline_as(port: int, query: str, url_extra: str, *login: str) -> subprocess.CompletedProcess:
@@ -251,9 +255,9 @@ def test_serve_sql_with_logins_and_tls_lets_only_a_user_with_the_password_read(w
 
         # The secrets file spark-submit read: private, and named on the JVM's command line.
         tree = process_tree(server.pid)
-        cmdlines = [open(f"/proc/{p}/cmdline", "rb").read().split(b"\0") for p in tree]
-        [props] = [c[c.index(b"--properties-file") + 1] for c in cmdlines
-                   if b"--properties-file" in c]  # fmt: skip
+        cmdlines = {p: c.split(b"\0") for p in tree if (c := proc_file(p, "cmdline"))}
+        [(jvm, props)] = [(p, c[c.index(b"--properties-file") + 1]) for p, c in cmdlines.items()
+                          if b"--properties-file" in c]  # fmt: skip
         assert stat.S_IMODE(os.stat(props).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(os.path.dirname(props)).st_mode) == 0o700
 
@@ -289,8 +293,10 @@ def test_serve_sql_with_logins_and_tls_lets_only_a_user_with_the_password_read(w
         everything = all_command_lines()
         for secret in (keystore_pw, user_pw, wrong_pw):
             assert secret.encode() not in everything
-        for p in process_tree(server.pid)[1:]:
-            assert keystore_pw.encode() not in open(f"/proc/{p}/environ", "rb").read()
+        environs = {p: e for p in process_tree(server.pid)[1:] if (e := proc_file(p, "environ"))}
+        assert jvm in environs
+        for p, environ in environs.items():
+            assert keystore_pw.encode() not in environ, p
     finally:
         server.send_signal(signal.SIGTERM)
         try:

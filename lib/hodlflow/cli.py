@@ -346,6 +346,7 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     from hodlflow.spark import check_metastore_usable
     from hodlflow.sql import (
         check_exposure,
+        check_keystore,
         check_serve_files,
         jdbc_url,
         run_foreground,
@@ -369,6 +370,7 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     check_exposure(serve)
     check_serve_files(serve)
     secret = serve_secret_conf(serve)
+    check_keystore(serve)
     check_metastore_usable(settings)
     # The passwords reach spark-submit in the private properties file only: not through the
     # environment its JVM (and anything it starts) inherits either.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,6 +126,34 @@ def check_serve_files(serve: ServeSettings) -> None:
             )
     if serve.tls_keystore and not os.path.isfile(serve.tls_keystore):
         raise ConfigError(f"serve.tls_keystore={serve.tls_keystore} is not a file")
+
+
+def check_keystore(serve: ServeSettings, timeout_s: float = 60.0) -> None:
+    """Open ``serve.tls_keystore`` with its password (``keytool -list``, the password in
+    keytool's environment only) and find a private key in it: a wrong password or a keystore
+    without the server's key is a one-line :class:`ConfigError` before the server starts, not
+    a stack trace from a server that does not listen. Skipped when keytool is not installed."""
+    keytool = shutil.which("keytool")
+    if not serve.tls_keystore or keytool is None:
+        return
+    var = "HODLFLOW_KEYSTORE_CHECK"
+    done = subprocess.run(
+        [keytool, "-list", "-keystore", serve.tls_keystore, "-storepass:env", var],
+        env={var: str(serve.tls_keystore_password)},
+        capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+    where = f"serve.tls_keystore={serve.tls_keystore}"
+    if done.returncode != 0:
+        reason = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no reason given"]
+        raise ConfigError(
+            f"{where} does not open with its password ({KEYSTORE_PASSWORD_ENV} or "
+            f"serve.tls_keystore_password): {reason[0].removeprefix('keytool error: ')}"
+        )
+    if "PrivateKeyEntry" not in done.stdout:
+        raise ConfigError(
+            f"{where} holds no private key (only certificates?): the server needs its own key "
+            "and certificate (keytool -genkeypair, or a PKCS12 file of key and certificate)"
+        )
 
 
 def _serve_args(serve: ServeSettings, jars_cache: str) -> tuple[list[str], str | None]:

@@ -5,6 +5,7 @@ in the private properties file, settings errors that name the setting to change.
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -13,6 +14,7 @@ from hodlflow.config import PROJECT_ROOT, ConfigError, load_settings
 from hodlflow.metastore import secret_properties_file
 from hodlflow.sql import (
     check_exposure,
+    check_keystore,
     check_serve_files,
     is_loopback,
     serve_secret_conf,
@@ -134,3 +136,57 @@ def test_without_logins_or_tls_the_command_is_as_before(tmp_path):
     assert hiveconf == ["hive.server2.thrift.bind.host=127.0.0.1",
                         "hive.server2.thrift.port=10004", "hive.server2.transport.mode=binary"]  # fmt: skip
     assert "--properties-file" not in cmd
+
+
+def keytool(*args: str, password: str) -> None:
+    subprocess.run(["keytool", *args, "-storepass:env", "PW"], env={"PW": password},
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+
+
+def test_a_keystore_that_its_password_does_not_open_is_refused_before_the_server_starts(
+    tmp_path,
+):
+    keystore, cert, trust = tmp_path / "k.p12", tmp_path / "k.crt", tmp_path / "t.p12"
+    keytool(
+        "-genkeypair",
+        "-alias",
+        "a",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-dname",
+        "CN=localhost",
+        "-keystore",
+        str(keystore),
+        "-storetype",
+        "PKCS12",
+        password="pw-one-1",
+    )
+    keytool(
+        "-exportcert",
+        "-alias",
+        "a",
+        "-keystore",
+        str(keystore),
+        "-file",
+        str(cert),
+        password="pw-one-1",
+    )
+    keytool("-importcert", "-noprompt", "-alias", "a", "-file", str(cert), "-keystore",
+            str(trust), "-storetype", "PKCS12", password="pw-two-2")  # fmt: skip
+    check_keystore(
+        serve_settings(tmp_path, tls_keystore=str(keystore), tls_keystore_password="pw-one-1").serve
+    )
+    wrong = serve_settings(tmp_path, tls_keystore=str(keystore), tls_keystore_password="pw-wrong")
+    with pytest.raises(ConfigError) as err:
+        check_keystore(wrong.serve)
+    assert str(err.value).startswith(
+        f"serve.tls_keystore={keystore} does not open with its password "
+        "(HODLFLOW_SERVE_KEYSTORE_PASSWORD or serve.tls_keystore_password): "
+    )
+    assert "pw-wrong" not in str(err.value)
+    # A truststore (the clients' file) given by mistake: no key of the server's own.
+    mistaken = serve_settings(tmp_path, tls_keystore=str(trust), tls_keystore_password="pw-two-2")
+    with pytest.raises(ConfigError, match=f"serve.tls_keystore={trust} holds no private key"):
+        check_keystore(mistaken.serve)

@@ -102,8 +102,9 @@ test:
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # The inner loop: the tests that need no Spark, no node and no Airflow (seconds). Every test that
-# takes the `spark` fixture is marked `spark` (tests/conftest.py) and left out here.
-test-fast: $(STAMP)
+# takes the `spark` fixture is marked `spark` (tests/conftest.py) and left out here. The unit tests
+# of serve-sql's logins run our Java provider (a few seconds of javac when its source changed).
+test-fast: $(STAMP) $(AUTH_JAR)
 	$(BIN)/python -m pytest -q -m "not spark" tests/unit
 
 demo:

@@ -4,13 +4,14 @@ in the private properties file, settings errors that name the setting to change.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 
 import pytest
 
 from hodlflow.cli import EXIT_USAGE, main
-from hodlflow.config import PROJECT_ROOT, ConfigError, load_settings
+from hodlflow.config import ConfigError, load_settings
 from hodlflow.metastore import secret_properties_file
 from hodlflow.sql import (
     check_exposure,
@@ -20,13 +21,22 @@ from hodlflow.sql import (
     serve_secret_conf,
     thrift_server_command,
 )
-from hodlflow.sqlauth import set_password
+from hodlflow.sqlauth import JAVA_SOURCE, set_password
 
-JARS_CACHE = str(PROJECT_ROOT / ".cache" / "jars")  # Delta's jars and ours (`make setup`)
+
+def jars_cache(tmp_path) -> str:
+    """A jar cache holding (empty) files named as Delta's jars and as our provider's."""
+    cache = tmp_path / "jars"
+    cache.mkdir(exist_ok=True)
+    digest = hashlib.sha1(JAVA_SOURCE.read_bytes()).hexdigest()[:12]
+    for name in ("io.delta_delta-spark_4.2_2.13-4.4.0.jar", "io.delta_delta-storage-4.4.0.jar",
+                 f"hodlflow-sqlauth-{digest}.jar"):  # fmt: skip
+        (cache / name).write_bytes(b"")
+    return str(cache)
 
 
 def serve_settings(tmp_path, **serve):
-    overrides = {"warehouse.path": str(tmp_path / "wh"), "spark.jars_cache": JARS_CACHE}
+    overrides = {"warehouse.path": str(tmp_path / "wh"), "spark.jars_cache": jars_cache(tmp_path)}
     overrides.update({f"serve.{k}": v for k, v in serve.items()})
     return load_settings("test", overrides)
 

@@ -7,6 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JARS := .cache/jars/spark-submit.properties
 # The PostgreSQL JDBC driver of the shared metastore (fetched with the Delta jars).
 PG_JAR := .cache/jars/org.postgresql_postgresql-42.7.14.jar
+# The login check of `hodlflow serve-sql` with users (serve.password_file): our own Java class,
+# compiled against the Thrift server jar of the pyspark wheel into the jar cache. The jar's name
+# carries the source's hash (lib/hodlflow/sqlauth.py finds it by the same hash), so a changed
+# source builds a new jar and the old one goes.
+AUTH_SRC := lib/hodlflow/java/PasswordFileAuthenticator.java
+AUTH_JAR := .cache/jars/hodlflow-sqlauth-$(shell sha1sum < $(AUTH_SRC) | cut -c1-12).jar
+AUTH_CLASSES := .cache/sqlauth-classes
 # Airflow lives in its own virtual environment (its dependency tree is large and moves on its own
 # schedule); hodlflow is installed into it too, so its spark-submit runs the jobs with hodlflow.
 AIRFLOW_PINS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
@@ -43,7 +50,7 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-setup: $(STAMP) $(JARS) $(PG_JAR) $(BTCD_STAMP)
+setup: $(STAMP) $(JARS) $(PG_JAR) $(AUTH_JAR) $(BTCD_STAMP)
 
 $(BTCD_STAMP):
 	@command -v go >/dev/null || { echo "make setup: Go is needed to build btcd for the RPC tests (https://go.dev/dl/)"; exit 1; }
@@ -67,6 +74,16 @@ $(STAMP): pyproject.toml
 $(JARS) $(PG_JAR) &: $(STAMP)
 	$(BIN)/hodlflow fetch-jars
 
+# The Thrift server's interface PasswdAuthenticationProvider is in pyspark's jars.
+$(AUTH_JAR): $(AUTH_SRC) $(STAMP)
+	@command -v javac >/dev/null || { echo "make setup: javac (a JDK, 17 or later) is needed to build $@"; exit 1; }
+	rm -rf $(AUTH_CLASSES) && mkdir -p $(AUTH_CLASSES) .cache/jars
+	javac --release 17 -Xlint:all,-path -Werror -d $(AUTH_CLASSES) \
+		-cp "$$($(BIN)/python -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')/jars/*" $(AUTH_SRC)
+	rm -f .cache/jars/hodlflow-sqlauth-*.jar
+	jar --create --file $@ -C $(AUTH_CLASSES) .
+	rm -rf $(AUTH_CLASSES)
+
 # Lint and formatting (ruff's formatter, line length 100 from pyproject.toml; a statement
 # laid out by hand, such as an argument table, carries `# fmt: skip`). `ruff format` fixes it.
 lint: setup
@@ -85,8 +102,9 @@ test:
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # The inner loop: the tests that need no Spark, no node and no Airflow (seconds). Every test that
-# takes the `spark` fixture is marked `spark` (tests/conftest.py) and left out here.
-test-fast: $(STAMP)
+# takes the `spark` fixture is marked `spark` (tests/conftest.py) and left out here. The unit tests
+# of serve-sql's logins run our Java provider (a few seconds of javac when its source changed).
+test-fast: $(STAMP) $(AUTH_JAR)
 	$(BIN)/python -m pytest -q -m "not spark" tests/unit
 
 demo:

@@ -344,20 +344,110 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_serve_sql(args: argparse.Namespace) -> int:
     from hodlflow.metastore import secret_properties_file
     from hodlflow.spark import check_metastore_usable
-    from hodlflow.sql import run_foreground, spark_env, thrift_server_command
+    from hodlflow.sql import (
+        check_exposure,
+        check_keystore,
+        check_serve_files,
+        jdbc_url,
+        run_foreground,
+        serve_secret_conf,
+        spark_env,
+        thrift_server_command,
+    )
+    from hodlflow.sqlauth import KEYSTORE_PASSWORD_ENV
 
-    settings = _settings(args, {"serve.host": args.host, "serve.port": args.port})
-    host, port = settings.serve.host, settings.serve.port
+    extra = {
+        "serve.host": args.host,
+        "serve.port": args.port,
+        "serve.password_file": args.password_file,
+        "serve.tls_keystore": args.tls_keystore,
+        "serve.allow_unauthenticated": True if args.insecure_no_auth else None,
+        "serve.tls_keystore_password": os.environ.get(KEYSTORE_PASSWORD_ENV) or None,
+    }
+    settings = _settings(args, extra)
+    serve = settings.serve
+    host, port = serve.host, serve.port
+    check_exposure(serve)
+    check_serve_files(serve)
+    secret = serve_secret_conf(serve)
+    check_keystore(serve)
     check_metastore_usable(settings)
-    with secret_properties_file(settings.spark.metastore) as secrets:
+    # The passwords reach spark-submit in the private properties file only: not through the
+    # environment its JVM (and anything it starts) inherits either.
+    env = spark_env(os.environ)
+    for name in (KEYSTORE_PASSWORD_ENV, METASTORE_PASSWORD_ENV):
+        env.pop(name, None)
+    with secret_properties_file(settings.spark.metastore, secret) as secrets:
         cmd = thrift_server_command(settings, host, port, secrets)
+        logins = (
+            f"logins: the users of {serve.password_file}"
+            if serve.password_file
+            else "no logins (anyone who reaches the port reads every table)"
+        )
+        tls = f"TLS: {serve.tls_keystore}" if serve.tls_keystore else "no TLS"
+        user = " -n USER -w PASSWORD_FILE" if serve.password_file else ""
         print(
             f"Spark Thrift JDBC/ODBC server on {host}:{port} over {settings.warehouse} "
-            f"(ready in ~20-30 s; Ctrl-C stops it)\n  beeline -u jdbc:hive2://{host}:{port}/default",
+            f"(ready in ~20-30 s; Ctrl-C stops it)\n  {logins}; {tls}\n"
+            f"  beeline -u '{jdbc_url(serve, host, port)}'{user}",
             flush=True,
         )
-        code = run_foreground(cmd, spark_env(os.environ))
+        code = run_foreground(cmd, env)
     return EXIT_OK if code == 0 else EXIT_FAIL
+
+
+SERVE_USER_PASSWORD_ENV = "HODLFLOW_SERVE_USER_PASSWORD"
+
+
+def _new_password(args: argparse.Namespace, environ=os.environ) -> str:
+    """The new password of ``serve-sql-user add``: from the environment variable, standard
+    input (``--password-stdin``: its first line) or typed twice at a prompt; never an
+    argument (it would show in ``ps`` and the shell's history)."""
+    import getpass
+
+    if environ.get(SERVE_USER_PASSWORD_ENV):
+        return environ[SERVE_USER_PASSWORD_ENV]
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "no terminal to ask the password at: pass it on standard input with "
+            f"--password-stdin, or in the environment variable {SERVE_USER_PASSWORD_ENV}"
+        )
+    first = getpass.getpass(f"password of {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_serve_sql_user(args: argparse.Namespace) -> int:
+    from hodlflow.sqlauth import check_user_name, read_password_file, remove_user, set_password
+
+    settings = _settings(args, {"serve.password_file": args.password_file})
+    path = settings.serve.password_file
+    if not path:
+        raise ConfigError(
+            "no password file: set serve.password_file in conf/ (the file serve-sql reads) "
+            "or pass --password-file PATH"
+        )
+    if args.action == "list":
+        for entry in read_password_file(path):
+            print(entry.user)
+        return EXIT_OK
+    if not args.name:
+        raise ConfigError(f"serve-sql-user {args.action} needs the user NAME")
+    check_user_name(args.name)
+    if args.action == "remove":
+        remove_user(path, args.name)
+        print(f"user {args.name!r} removed from {path}")
+        return EXIT_OK
+    new = set_password(path, args.name, _new_password(args), args.iterations)
+    print(
+        f"user {args.name!r} {'added to' if new else 'given a new password in'} {path} (mode "
+        "0600); a running serve-sql reads it at the next login"
+    )
+    return EXIT_OK
 
 
 SIM_SETS = "--set check_pow=false --set ingest.start_hash=HASH --set ingest.start_height=N"
@@ -376,6 +466,7 @@ steps, in pipeline order:
   maintain   OPTIMIZE + VACUUM every table                     hodlflow maintain
   sql        spark-sql shell, or one query (-e)                hodlflow sql -e "SELECT * FROM metrics.miner_pressure"
   serve-sql  Thrift JDBC/ODBC server for BI tools              hodlflow serve-sql --port 10000
+  serve-sql-user  add/remove the logins of serve-sql           hodlflow serve-sql-user add analyst
 
 settings: conf/hodlflow.yaml, overlaid by conf/environments/ENV.yaml (--env, default local or
 $HODLFLOW_ENV), then by --conf-file FILE (YAML of the same shape), then --set key.path=value.
@@ -397,6 +488,9 @@ def _sub(sub, name: str, help: str, epilog: str, parents=(), description: str | 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hodlflow.sqlauth import DEFAULT_ITERATIONS as DEFAULT_PBKDF2_ITERATIONS
+    from hodlflow.sqlauth import KEYSTORE_PASSWORD_ENV
+
     p = argparse.ArgumentParser(
         prog="hodlflow",
         description="Bitcoin on-chain analytics on Spark and Delta Lake: a node's blocks "
@@ -629,7 +723,56 @@ def build_parser() -> argparse.ArgumentParser:
              "catalog while it runs.")  # fmt: skip
     s.add_argument("--host", help="bind address (serve.host, default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (serve.port, default 10000)")
+    s.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="require logins of the users in this file (serve.password_file; "
+        "`hodlflow serve-sql-user add NAME` writes it)",
+    )
+    s.add_argument(
+        "--tls-keystore",
+        metavar="PATH",
+        help="speak TLS with this Java keystore (serve.tls_keystore); its password "
+        f"from ${KEYSTORE_PASSWORD_ENV}",
+    )
+    s.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="listen on a non-loopback host without logins "
+        "(serve.allow_unauthenticated); refused otherwise",
+    )
     s.set_defaults(func=cmd_serve_sql)
+
+    s = _sub(sub, "serve-sql-user", "add, change or remove a login of serve-sql",
+             "  hodlflow serve-sql-user add analyst                       # asks the password twice\n"
+             "  printf '%s\\n' \"$PW\" | hodlflow serve-sql-user add analyst --password-stdin\n"
+             "  hodlflow serve-sql-user remove analyst\n"
+             "  hodlflow serve-sql-user list --password-file /etc/hodlflow/users\n",
+             parents=[common],
+             description="Maintain the password file of serve-sql (serve.password_file, or "
+             "--password-file): one line per user with a salted PBKDF2-HMAC-SHA256 hash, mode "
+             "0600. The password is asked at the terminal, read from standard input "
+             f"(--password-stdin) or from ${SERVE_USER_PASSWORD_ENV}; never an argument. A "
+             "running server reads the file at each login.")  # fmt: skip
+    s.add_argument(
+        "action",
+        choices=("add", "remove", "list"),
+        help="add (or change the password of) a user, remove one, list the names",
+    )
+    s.add_argument("name", nargs="?", help="the user name (add, remove)")
+    s.add_argument("--password-file", metavar="PATH", help="the file (serve.password_file)")
+    s.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input's first line",
+    )
+    s.add_argument(
+        "--iterations",
+        type=int,
+        default=DEFAULT_PBKDF2_ITERATIONS,
+        help=f"PBKDF2 iterations (default {DEFAULT_PBKDF2_ITERATIONS:,})",
+    )
+    s.set_defaults(func=cmd_serve_sql_user)
 
     s = _sub(sub, "fetch-jars", "cache the Delta Lake jars from Maven Central (once)",
              "  hodlflow fetch-jars\n", parents=[common])  # fmt: skip

@@ -312,8 +312,26 @@ def _host(value: Any, name: str) -> str:
 
 @dataclass(frozen=True)
 class ServeSettings:
+    """``serve``: where ``hodlflow serve-sql`` listens and who may log in
+    (docs/sql-and-bi.md). ``password_file``: users and password hashes (``hodlflow
+    serve-sql-user``), logins required when set; ``allow_unauthenticated``: bind a non-loopback
+    host without logins anyway; ``tls_keystore``: a Java keystore (PKCS12 or JKS) whose key
+    and certificate the server speaks TLS with, its password in ``tls_keystore_password``
+    (from HODLFLOW_SERVE_KEYSTORE_PASSWORD; never shows in ``repr``)."""
+
     host: str = setting(_host)
     port: int = setting(number(int, 1, 65535))
+    password_file: str | None = setting(text_or_none)
+    allow_unauthenticated: bool = setting(boolean, absent=False)
+    tls_keystore: str | None = setting(text_or_none)
+    tls_keystore_password: str | None = setting(text_or_none, repr=False)
+
+    def _check(self) -> None:
+        if self.tls_keystore_password and not self.tls_keystore:
+            raise ConfigError(
+                "setting serve.tls_keystore_password is set but serve.tls_keystore is not: "
+                "name the keystore (serve.tls_keystore or serve-sql --tls-keystore)"
+            )
 
 
 @dataclass(frozen=True)

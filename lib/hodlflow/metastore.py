@@ -22,7 +22,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -201,19 +201,22 @@ def _escape(value: str) -> str:
 
 
 @contextmanager
-def secret_properties_file(ms: MetastoreSettings) -> Iterator[str | None]:
-    """A properties file with the password, readable by this user only, for
-    ``spark-submit --properties-file`` (spark-submit reads it inside its JVM: the password is
-    never on a command line); deleted when the block ends. ``None`` for Derby."""
-    secrets = secret_conf(ms)
+def secret_properties_file(
+    ms: MetastoreSettings, extra: Mapping[str, str] | None = None
+) -> Iterator[str | None]:
+    """A properties file with the metastore password (and the ``extra`` secret settings: the
+    Thrift server's keystore password), readable by this user only, for ``spark-submit
+    --properties-file`` (spark-submit reads it inside its JVM: no secret is ever on a command
+    line); deleted when the block ends. ``None`` when there is no secret (Derby, no TLS)."""
+    secrets = {**secret_conf(ms), **(extra or {})}
     if not secrets:
         yield None
         return
-    folder = tempfile.mkdtemp(prefix="hodlflow-metastore-")  # mode 0700
-    path = os.path.join(folder, "metastore.properties")
+    folder = tempfile.mkdtemp(prefix="hodlflow-secrets-")  # mode 0700
+    path = os.path.join(folder, "secrets.properties")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("# hodlflow: the metastore password (deleted when the command ends)\n")
+        fh.write("# hodlflow: passwords for spark-submit (deleted when the command ends)\n")
         for key, value in secrets.items():
             fh.write(f"{key}={_escape(value)}\n")
     try:

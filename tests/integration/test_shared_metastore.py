@@ -210,7 +210,7 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
             server.wait()
     assert code == 0, f"serve-sql did not stop cleanly on SIGTERM:\n{tail(logs['server'])}"
     # The password file spark-submit read is gone with the server.
-    assert glob.glob(os.path.join(tempfile.gettempdir(), "hodlflow-metastore-*")) == []
+    assert glob.glob(os.path.join(tempfile.gettempdir(), "hodlflow-secrets-*")) == []
 
 
 def cli_error(args: list[str], password: str | None) -> tuple[int, str]:

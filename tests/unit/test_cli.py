@@ -15,7 +15,7 @@ from hodlflow.ingest.best_chain import ChainBlock, HeaderLoc, first_block_at_or_
 from hodlflow.sim.simulator import run_simulation
 
 STEPS = ("simulate", "ingest", "tip", "entities", "prices", "metrics", "report", "check",
-         "evaluate", "maintain", "sql", "serve-sql")  # fmt: skip
+         "evaluate", "maintain", "sql", "serve-sql", "serve-sql-user")  # fmt: skip
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -39,6 +39,10 @@ def test_the_defaults_file_holds_every_declared_setting_and_no_other():
         ("serve.port", 70000, "setting serve.port must be a number ≥ 1 and ≤ 65535, got 70000"),
         ("entities.retype_days", 1.5, "setting entities.retype_days must be a number ≥ 0, got 1.5"),
         ("check_pow", "maybe", "setting check_pow must be true or false, got 'maybe'"),
+        ("serve.allow_unauthenticated", "maybe",
+         "setting serve.allow_unauthenticated must be true or false, got 'maybe'"),
+        ("serve.tls_keystore_password", "pw",
+         "setting serve.tls_keystore_password is set but serve.tls_keystore is not"),
         # A nested section that is not a mapping.
         ("entities.holder", None, "setting 'entities.holder' must be a mapping, got None"),
         ("ingest.rpc", 5, "setting 'ingest.rpc' must be a mapping, got 5"),

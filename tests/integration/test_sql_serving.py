@@ -63,6 +63,16 @@ def beeline(port: int, query: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def stop(server: subprocess.Popen) -> int:
+    """SIGTERM, as Ctrl-C or a service manager stops it; its exit code (killed if it hangs)."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        return server.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise
+
+
 def test_serve_sql_answers_jdbc_queries_with_the_tables_rows_and_stops_on_sigterm(warehouse):
     port = free_port()
     server = subprocess.Popen(
@@ -92,12 +102,7 @@ def test_serve_sql_answers_jdbc_queries_with_the_tables_rows_and_stops_on_sigter
                         ["880001", "00bb", "2025-03-01", "3"],
                         ["880002", "00cc", "2025-03-02", "2"]]  # fmt: skip
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            code = server.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        code = stop(server)
     assert code == 0
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # the port is free again
@@ -298,12 +303,7 @@ def test_serve_sql_with_logins_and_tls_lets_only_a_user_with_the_password_read(w
         for p, environ in environs.items():
             assert keystore_pw.encode() not in environ, p
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            code = server.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        code = stop(server)
     assert code == 0, log_path.read_text()[-4000:]
     assert not os.path.exists(props)  # the secrets file went with the server
 

@@ -164,8 +164,15 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
     tiny = build_tiny_chain()
     blocks = str(tmp_path / "blocks")
     write_blocks_dir(blocks, tiny.stored, REGTEST)
+    # Every Spark process of the test writes an event log: the password must not be in them
+    # (Spark redacts settings named like a password).
+    events = tmp_path / "events"
+    events.mkdir()
     common = ["--env", "test", "--warehouse", str(tmp_path / "warehouse"),
-              *metastore_args(postgres.jdbc_url)]  # fmt: skip
+              *metastore_args(postgres.jdbc_url),
+              "--set", "spark.conf.spark.eventLog.enabled=true",
+              "--set", f"spark.conf.spark.eventLog.dir={events.as_uri()}",
+              "--set", "spark.conf.spark.eventLog.compress=false"]  # fmt: skip
     ingest = ["ingest", *common, "--blocks-dir", blocks, "--network", "regtest",
               "--set", f"ingest.start_hash={tiny.g.hash}"]  # fmt: skip
     env = env_with(PASSWORD)
@@ -211,6 +218,17 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
     assert code == 0, f"serve-sql did not stop cleanly on SIGTERM:\n{tail(logs['server'])}"
     # The password file spark-submit read is gone with the server.
     assert glob.glob(os.path.join(tempfile.gettempdir(), "hodlflow-secrets-*")) == []
+    # No file the test leaves behind holds the password: the processes' logs, the warehouse,
+    # the event logs — there the password setting shows, redacted, in each process's settings.
+    apps = sorted(events.iterdir())  # one event log (a folder of files) per Spark process
+    assert len(apps) >= 4  # the server, two ingests, spark-sql
+    redacted = set()
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert PASSWORD.encode() not in data, path
+        if events in path.parents and b'ConnectionPassword":"*********(redacted)"' in data:
+            redacted.add(path.relative_to(events).parts[0])
+    assert redacted == {app.name for app in apps}
 
 
 def cli_error(args: list[str], password: str | None) -> tuple[int, str]:

@@ -5,7 +5,8 @@ metrics), each step its own ``hodlflow`` process, as a scheduler runs them. The 
 it without faults. The campaign does the same on a second warehouse, but first kills some step
 runs with SIGKILL at a moment drawn from the seed (uniform over the reference's duration of that
 step run), either the step's Python process or its Spark driver JVM, then runs the step again
-until it finishes, and goes on. After the last increment every table must hold the same rows
+until it finishes, and goes on (a run that finishes before its kill passes the kills still planned
+for it on to the next step run: a finished step has nothing left to kill). After the last increment every table must hold the same rows
 as the reference's (an order-free checksum of every row: count and Σ xxhash64 over its
 columns; the runs tables without their commit times and table versions).
 
@@ -221,29 +222,17 @@ def checksums(warehouse: Path, spark, keys: tuple[str, ...] = TABLES) -> dict[st
     return out
 
 
-def run_campaign(
-    out: str,
-    seed: int = 1,
-    kills: int = 50,
-    increments: tuple[str, ...] = INCREMENTS,
-    log: Callable[[str], None] = print,
-) -> Campaign:
-    """The campaign of the module doc in ``out`` (simulation, logs, both warehouses): the
-    increments end before the days of ``increments``; the kills go to the step runs in turn
-    (ingest, entities, metrics of the first increment, then of the next, and round again)."""
-    from hodlflow.config import load_settings
-    from hodlflow.sim.simulator import run_simulation
-    from hodlflow.spark import build_session
-
-    t0 = time.time()
-    root = Path(out).resolve()
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "logs").mkdir(parents=True)
-    sim = root / "sim"
-    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
-    site = _site_args(sim, manifest)
-    plan = [(until, step) for until in increments for step in STEPS]
-
+def _reference(root: Path, sim: Path, site: list[str], plan, reuse: bool, log) -> dict:
+    """Build the reference warehouse (each step run timed), or reuse the one an earlier campaign
+    left in ``root`` with its ``durations.json`` when ``reuse`` (same chain, same code: the
+    simulation is a function of the scenario and seed, so only the code can make it stale)."""
+    saved = root / "reference" / "durations.json"
+    if reuse and saved.exists():
+        durations = {tuple(k.split("/")): v for k, v in json.loads(saved.read_text()).items()}
+        if set(durations) == set(plan):
+            log(f"reference: reused {root / 'reference'}")
+            return durations
+    shutil.rmtree(root / "reference", ignore_errors=True)
     log(f"reference: {len(plan)} step runs without faults")
     durations = {}
     for until, step in plan:
@@ -253,6 +242,41 @@ def run_campaign(
         if code:
             raise RuntimeError(f"reference {step} up to {until} failed:\n{text[-3000:]}")
         durations[until, step] = time.time() - t
+    saved.write_text(json.dumps({f"{u}/{s}": d for (u, s), d in durations.items()}, indent=1))
+    return durations
+
+
+def run_campaign(
+    out: str,
+    seed: int = 1,
+    kills: int = 50,
+    increments: tuple[str, ...] = INCREMENTS,
+    log: Callable[[str], None] = print,
+    reuse_reference: bool = False,
+) -> Campaign:
+    """The campaign of the module doc in ``out`` (simulation, logs, both warehouses): the
+    increments end before the days of ``increments``; the kills go to the step runs in turn
+    (ingest, entities, metrics of the first increment, then of the next, and round again). A
+    run that finishes before its kill has done the step: the kills still planned for that step
+    run go on to the next one (with delays drawn over its duration), so they are not spent on
+    runs with nothing left to do. ``reuse_reference``: keep the reference warehouse of an
+    earlier campaign in ``out``."""
+    from hodlflow.config import load_settings
+    from hodlflow.sim.simulator import run_simulation
+    from hodlflow.spark import build_session
+
+    t0 = time.time()
+    root = Path(out).resolve()
+    for part in ("campaign", "logs", "sim", "session"):
+        shutil.rmtree(root / part, ignore_errors=True)
+    if not reuse_reference:
+        shutil.rmtree(root, ignore_errors=True)
+    (root / "logs").mkdir(parents=True)
+    sim = root / "sim"
+    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
+    site = _site_args(sim, manifest)
+    plan = [(until, step) for until in increments for step in STEPS]
+    durations = _reference(root, sim, site, plan, reuse_reference, log)
 
     rng = random.Random(seed)
     planned: dict[tuple[str, str], list[Kill]] = {}
@@ -261,12 +285,22 @@ def run_campaign(
         planned.setdefault((until, step), []).append(Kill(
             until, step, rng.choice(("python", "jvm")), rng.uniform(0, durations[until, step])
         ))  # fmt: skip
+    tried: list[Kill] = []
+    carried = 0
     for n, (until, step) in enumerate(plan):
         cmd = _command(step, until, root / "campaign", sim, site)
-        for j, kill in enumerate(planned.get((until, step), [])):
+        todo = planned.get((until, step), [])
+        todo += [Kill(until, step, rng.choice(("python", "jvm")),
+                      rng.uniform(0, durations[until, step])) for _ in range(carried)]  # fmt: skip
+        carried = 0
+        for j, kill in enumerate(todo):
             _run_and_kill(cmd, root / "logs" / f"kill-{until}-{step}-{j}.log", kill)
+            tried.append(kill)
             log(f"  {step} up to {until}: {kill.victim} at {kill.delay_s:.1f}s: {kill.outcome}"
                 + (f" ({kill.phase})" if kill.phase else ""))  # fmt: skip
+            if kill.outcome == "finished first":
+                carried = len(todo) - j - 1  # the step is done: the rest go to the next run
+                break
         code, text = _run(cmd, root / "logs" / f"run-{until}-{step}.log")
         if code:
             raise RuntimeError(f"{step} up to {until} failed after its kills:\n{text[-3000:]}")
@@ -279,8 +313,7 @@ def run_campaign(
     session.sparkContext.setLogLevel("ERROR")
     ref, got = checksums(root / "reference", session), checksums(root / "campaign", session)
     differences = {k: (ref[k], got[k]) for k in TABLES if ref[k] != got[k]}
-    all_kills = [k for ks in planned.values() for k in ks]
-    return Campaign(all_kills, recoveries, takeovers, differences, time.time() - t0, ref)
+    return Campaign(tried, recoveries, takeovers, differences, time.time() - t0, ref)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="faults-out")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--kills", type=int, default=50)
+    p.add_argument("--reuse-reference", action="store_true",
+                   help="keep the reference warehouse an earlier campaign left in --out")  # fmt: skip
     args = p.parse_args(argv)
-    result = run_campaign(args.out, args.seed, args.kills)
+    result = run_campaign(args.out, args.seed, args.kills, reuse_reference=args.reuse_reference)
     report = result.report()
     print(report)
     Path(args.out, "report.txt").write_text(report + "\n")

@@ -119,7 +119,7 @@ evaluate-suite:
 
 # Kill anywhere, lose nothing: FAULT_KILLS SIGKILLs of a step's Python or driver JVM at moments
 # drawn from FAULT_SEED over a tiny chain brought up to date in increments; every table must
-# equal a run without faults (lib/hodlflow/faults.py; about 20 min for 50 kills on 2 cores).
+# equal a run without faults (lib/hodlflow/faults.py; about 75 min for 50 kills on a shared 2-core machine, 2026-12-06: ~22 min the reference, ~53 the kills and re-runs).
 # Not in `make test`: its smallest form (one increment, two kills) took 6 min of a test worker.
 FAULT_SEED ?= 1
 FAULT_KILLS ?= 50

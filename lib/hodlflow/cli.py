@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from hodlflow import envvars
 from hodlflow.config import CONF_DIR, ConfigError, Settings, load_settings, read_overlay
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -37,7 +38,7 @@ def _settings(args: argparse.Namespace, extra: dict | None = None) -> Settings:
     return load_settings(args.env, overrides)
 
 
-METASTORE_PASSWORD_ENV = "HODLFLOW_METASTORE_PASSWORD"
+METASTORE_PASSWORD_ENV = envvars.METASTORE_PASSWORD
 
 
 def _scalar(text: str):
@@ -82,7 +83,7 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-RPC_PASSWORD_ENV = "HODLFLOW_RPC_PASSWORD"
+RPC_PASSWORD_ENV = envvars.RPC_PASSWORD
 
 
 def _ingest_settings(args: argparse.Namespace, environ=os.environ) -> tuple[Settings, bool]:
@@ -375,7 +376,7 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     # The passwords reach spark-submit in the private properties file only: not through the
     # environment its JVM (and anything it starts) inherits either.
     env = spark_env(os.environ)
-    for name in (KEYSTORE_PASSWORD_ENV, METASTORE_PASSWORD_ENV):
+    for name in envvars.SECRETS:
         env.pop(name, None)
     with secret_properties_file(settings.spark.metastore, secret) as secrets:
         cmd = thrift_server_command(settings, host, port, secrets)
@@ -396,7 +397,7 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     return EXIT_OK if code == 0 else EXIT_FAIL
 
 
-SERVE_USER_PASSWORD_ENV = "HODLFLOW_SERVE_USER_PASSWORD"
+SERVE_USER_PASSWORD_ENV = envvars.SERVE_USER_PASSWORD
 
 
 def _new_password(args: argparse.Namespace, environ=os.environ) -> str:

@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from hodlflow import envvars
 from hodlflow.paths import local_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +196,7 @@ class MetastoreSettings:
             # The URL is shown in messages and on command lines: the password goes elsewhere.
             raise ConfigError(
                 "setting spark.metastore.url must not hold the password: put it in the "
-                "environment variable HODLFLOW_METASTORE_PASSWORD (or spark.metastore.password)"
+                f"environment variable {envvars.METASTORE_PASSWORD} (or spark.metastore.password)"
             )
         if not self.user:
             raise ConfigError(
@@ -317,7 +318,7 @@ class ServeSettings:
     serve-sql-user``), logins required when set; ``allow_unauthenticated``: bind a non-loopback
     host without logins anyway; ``tls_keystore``: a Java keystore (PKCS12 or JKS) whose key
     and certificate the server speaks TLS with, its password in ``tls_keystore_password``
-    (from HODLFLOW_SERVE_KEYSTORE_PASSWORD; never shows in ``repr``)."""
+    (from ``envvars.SERVE_KEYSTORE_PASSWORD``; never shows in ``repr``)."""
 
     host: str = setting(_host)
     port: int = setting(number(int, 1, 65535))

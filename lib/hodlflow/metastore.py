@@ -27,13 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hodlflow import envvars
 from hodlflow.config import ConfigError, MetastoreSettings
 
 POSTGRES_PACKAGE = "org.postgresql:postgresql:42.7.14"
 POSTGRES_DRIVER = "org.postgresql.Driver"
 # How Ivy names the driver jar it retrieves (organisation_module-version.jar).
 POSTGRES_JAR_PREFIX = "org.postgresql_postgresql-"
-PASSWORD_ENV = "HODLFLOW_METASTORE_PASSWORD"
+PASSWORD_ENV = envvars.METASTORE_PASSWORD
 PASSWORD_KEY = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 
 

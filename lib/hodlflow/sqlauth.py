@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hodlflow import envvars
 from hodlflow.config import ConfigError
 
 SCHEME = "pbkdf2-sha256"
@@ -40,7 +41,7 @@ AUTH_CLASS = "hodlflow.sqlauth.PasswordFileAuthenticator"
 # The JVM system property the class reads the password file's path from.
 FILE_PROPERTY = "hodlflow.serve.password_file"
 # Where `hodlflow serve-sql` takes the TLS keystore's password from (the CLI reads it).
-KEYSTORE_PASSWORD_ENV = "HODLFLOW_SERVE_KEYSTORE_PASSWORD"
+KEYSTORE_PASSWORD_ENV = envvars.SERVE_KEYSTORE_PASSWORD
 
 
 class PasswordFileError(ValueError):

@@ -160,7 +160,8 @@ def ensure_table(
     """Create the database and the Delta table of ``key`` when missing; return its name.
 
     The remains of a create killed before its first commit are cleared first (said through
-    ``log``): :func:`clear_unfinished_creation`."""
+    ``log``): :func:`clear_unfinished_creation`. An existing table that lacks a column of the
+    contract (written by an earlier version) raises :class:`SchemaError` naming them."""
     schema = load_schema(key)
     name = qualified_name(settings, key)
     if clear_unfinished_creation(spark, settings, key):
@@ -183,6 +184,16 @@ def ensure_table(
         f"LOCATION {_sql_str(table_location(settings, key))} "
         f"COMMENT {_sql_str(schema.description)}"
     )
+    location = table_location(settings, key)
+    have = set(spark.read.format("delta").load(location).columns)
+    missing = [c for c in schema.names if c not in have]
+    if missing:
+        raise SchemaError(
+            f"{key} at {location} lacks the column(s) {missing} of its contract "
+            f"(schemas/{key}.yaml): an earlier version of hodlflow wrote it. Rebuild the tables "
+            f"of {db} and of the steps after it with this version: in a new warehouse, or after "
+            f"DROP DATABASE {db} CASCADE and deleting {settings.warehouse.rstrip('/')}/{db}"
+        )
     return name
 
 

@@ -16,18 +16,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
 from hodlflow.chain.network import REGTEST
 from hodlflow.sim.blocksdir import write_blocks_dir
 from hodlflow.sql import spark_env, spark_home
-from tests.support.ports import free_port
+from tests.support.ports import free_port, wait_listening
 from tests.support.postgres import start_postgres, stop_postgres
 from tests.support.tiny_chain import build_tiny_chain
 
@@ -111,19 +109,6 @@ def start(args: list[str], env: dict[str, str], log, submit: bool = False) -> su
         return subprocess.Popen(cmd, env=spark_env(env), stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_listening(server: subprocess.Popen, port: int, log) -> None:
-    deadline = time.time() + 300
-    while True:
-        if server.poll() is not None:
-            pytest.fail(f"serve-sql exited with {server.returncode}:\n{tail(log)}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if time.time() > deadline:
-            pytest.fail("the Thrift server did not listen within 300 s")
-        time.sleep(2)
-
-
 def query_while_running(job: subprocess.Popen, port: int) -> int:
     """Ask the Thrift server over JDBC every few seconds while ``job`` runs (each beeline is a
     JVM start: asking non-stop would slow the job on a small machine); the number of queries
@@ -181,7 +166,7 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
     server = start(["serve-sql", *common, "--port", str(port)], env, logs["server"])
     code = None
     try:
-        wait_listening(server, port, logs["server"])
+        wait_listening(server, port, lambda: tail(logs["server"]))
         assert beeline(port, "SHOW DATABASES") == [["namespace"], ["default"]]
 
         # The pipeline creates the chain tables (heights 0-1) while the server answers.

@@ -17,12 +17,11 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 
 from hodlflow.sql import spark_env, spark_home
-from tests.support.ports import free_port
+from tests.support.ports import free_port, wait_listening
 
 pytestmark = pytest.mark.spark
 
@@ -80,18 +79,7 @@ def test_serve_sql_answers_jdbc_queries_with_the_tables_rows_and_stops_on_sigter
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.time() + 300
-        while True:
-            if server.poll() is not None:
-                pytest.fail(
-                    f"serve-sql exited with {server.returncode}:\n{server.stdout.read()[-4000:]}"
-                )
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.time() > deadline:
-                pytest.fail("the Thrift server did not listen within 300 s")
-            time.sleep(2)
+        wait_listening(server, port, server.stdout.read)
         done = beeline(port, "SELECT height, hash, day, tx_count FROM chain.blocks ORDER BY height")
         assert done.returncode == 0, done.stderr[-4000:]
         # beeline echoes its prompt ("0: jdbc:hive2://...> ") in front of the first line.
@@ -245,16 +233,7 @@ def test_serve_sql_with_logins_and_tls_lets_only_a_user_with_the_password_read(w
         )  # fmt: skip
     query = "SELECT height, hash, day, tx_count FROM chain.blocks ORDER BY height"
     try:
-        deadline = time.time() + 300
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"serve-sql exited with {server.returncode}:\n{log_path.read_text()}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.time() > deadline:
-                pytest.fail("the Thrift server did not listen within 300 s")
-            time.sleep(2)
+        wait_listening(server, port, log_path.read_text)
         # Added while the server runs: it reads the file at each login.
         add_user(users, "analyst", user_pw)
 

@@ -58,3 +58,21 @@ def test_a_location_with_data_or_a_commit_is_left_as_it_is(spark, make_settings)
     )
     assert tables.clear_unfinished_creation(spark, other, "market.prices") is False
     assert tables.exists(spark, other, "market.prices")
+
+
+def test_a_table_written_by_an_earlier_version_without_a_contract_column_is_refused(
+    spark, make_settings
+):
+    """entities.entities gained columns (swept_in_sats, busy_peel_days): a warehouse an earlier
+    version wrote lacks them, and a run must say so, not fail inside a MERGE."""
+    settings = make_settings()
+    tables.ensure_table(spark, settings, "market.prices", print)
+    location = tables.table_location(settings, "market.prices")
+    contract = tables.load_schema("market.prices").names
+    older = spark.read.format("delta").load(location).drop(contract[-1])
+    older.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(location)
+    with pytest.raises(tables.SchemaError) as err:
+        tables.ensure_table(spark, settings, "market.prices", print)
+    said = str(err.value)
+    assert f"market.prices at {location} lacks the column(s) ['{contract[-1]}']" in said
+    assert "earlier version of hodlflow" in said

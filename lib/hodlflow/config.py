@@ -272,6 +272,8 @@ class EntitiesSettings:
     exchange_min_sweeps: int = setting(number(int, 1))
     exchange_min_addresses: int = setting(number(int, 1))
     exchange_flow_min_share: float = setting(number(float, 0, 1))
+    exchange_min_peel_steps: int = setting(number(int, 0))
+    exchange_peel_days: int = setting(number(int, 1))
     one_hop_min_share: float = setting(number(float, 0, 1))
     coinjoin_min_share: float = setting(number(float, 0, 1))
     retype_days: int = setting(number(int, 0))

@@ -1,6 +1,6 @@
 """Entity typing and holder-class rules on hand-written running totals (defaults of
 conf/hodlflow.yaml: 20 sweeps and 20 addresses for a sweeping exchange, half of the receipts for
-exchange-fed and 1-hop, half of the moved value for coinjoin; holder: 155 days, w ≥ 0.5, 2
+exchange-fed and 1-hop, a busy peel-paying day for a hot wallet, half of the moved value for coinjoin; holder: 155 days, w ≥ 0.5, 2
 receipts, 60 dormant days)."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from hodlflow.entities import classify
 COLS = (
     "name string, seed_label string, coinbase_sats bigint, sweep_count bigint, "
     "address_count bigint, from_exchange_sats bigint, coinjoin_sats bigint, moved_sats bigint, "
-    "from_miner_sats bigint, received_sats bigint, pool_name string, pool_matched_by string"
+    "from_miner_sats bigint, received_sats bigint, pool_name string, pool_matched_by string, "
+    "busy_peel_days bigint"
 )
 SETTINGS = load_settings("test").entities
 
@@ -30,17 +31,21 @@ def _types(spark, rows):
 
 def test_each_rule_and_its_precedence(spark):
     rows = [
-        # name, seed, coinbase, sweeps, addrs, from_ex, cj, moved, from_miner, received, pool, by
-        ("seeded_miner", "Ex", 5, 0, 1, 0, 0, 10, 0, 5, "P", "tag"),
-        ("pool", None, 5, 0, 1, 0, 0, 10, 0, 5, "P", "tag"),
-        ("solo", None, 5, 0, 1, 0, 0, 10, 0, 5, None, None),
-        ("sweeper", None, 0, 20, 20, 0, 0, 10, 0, 5, None, None),
-        ("few_sweeps", None, 0, 19, 500, 0, 0, 10, 0, 5, None, None),
-        ("few_addresses", None, 0, 500, 19, 0, 0, 10, 0, 5, None, None),
-        ("hot_wallet", None, 0, 0, 2, 6, 0, 10, 0, 10, None, None),
-        ("mixer", None, 0, 0, 1, 0, 5, 10, 0, 5, None, None),
-        ("member", None, 0, 0, 1, 0, 0, 10, 5, 10, None, None),
-        ("buyer", None, 0, 0, 1, 0, 0, 10, 4, 10, None, None),
+        # name, seed, coinbase, sweeps, addrs, from_ex, cj, moved, from_miner, received, pool, by,
+        # busy days
+        ("seeded_miner", "Ex", 5, 0, 1, 0, 0, 10, 0, 5, "P", "tag", 0),
+        ("pool", None, 5, 0, 1, 0, 0, 10, 0, 5, "P", "tag", 0),
+        ("solo", None, 5, 0, 1, 0, 0, 10, 0, 5, None, None, 0),
+        ("sweeper", None, 0, 20, 20, 0, 0, 10, 0, 5, None, None, 0),
+        ("few_sweeps", None, 0, 19, 500, 0, 0, 10, 0, 5, None, None, 0),
+        ("few_addresses", None, 0, 500, 19, 0, 0, 10, 0, 5, None, None, 0),
+        ("hot_wallet", None, 0, 0, 2, 6, 0, 10, 0, 10, None, None, 0),
+        ("mixer", None, 0, 0, 1, 0, 5, 10, 0, 5, None, None, 0),
+        ("member", None, 0, 0, 1, 0, 0, 10, 5, 10, None, None, 0),
+        ("buyer", None, 0, 0, 1, 0, 0, 10, 4, 10, None, None, 0),
+        # paid ≥ 10 peel steps within 7 days on some day: a hot wallet by its pace
+        ("busy_payer", None, 0, 0, 3, 0, 0, 10, 0, 10, None, None, 1),
+        ("busy_miner", None, 5, 0, 1, 0, 0, 10, 0, 5, "P", "tag", 1),
     ]
     assert _types(spark, rows) == {
         "seeded_miner": ("exchange", "Ex", "seed", None),
@@ -53,6 +58,8 @@ def test_each_rule_and_its_precedence(spark):
         "mixer": ("coinjoin", None, None, None),
         "member": ("miner", None, None, 1),
         "buyer": ("unknown", None, None, None),
+        "busy_payer": ("exchange", None, None, None),
+        "busy_miner": ("miner", "P", "pool_tag", 0),
     }
 
 

@@ -573,3 +573,35 @@ def test_once_an_exchange_sweeps_into_a_wallet_its_other_payments_there_are_its_
     }
     # Fed 50 of the 100 it received: half, the hot-wallet share (sweeps alone: 10 of 100).
     assert ent.exchange_flow_min_share == 0.5
+
+
+def test_peel_bursts_mark_the_days_an_entity_pays_at_a_hot_wallets_pace(spark):
+    """Busy days (≥ 10 peel steps within 7 days, the defaults): hot wallet 1 pays 4 withdrawals
+    a day on days 0–2 (4, 8, 12 in the trailing week: busy on day 2 only); payment user 2 pays
+    once a day for 14 days (never more than 7 in a week); shop 3 pays 6 on day 0 and 6 on day 7
+    (a week apart: 6 in each window)."""
+    import datetime as dt
+
+    from hodlflow.config import load_settings
+    from hodlflow.entities.cospend import peel_bursts
+
+    d0 = dt.date(2024, 1, 1)
+    rows = [(0, 1)] * 4 + [(1, 1)] * 4 + [(2, 1)] * 4
+    rows += [(day, 2) for day in range(14)] + [(0, 3)] * 6 + [(7, 3)] * 6
+    steps = spark.createDataFrame(
+        [(d0 + dt.timedelta(days=day), e) for day, e in rows], "day date, entity_id bigint"
+    )
+    ent = load_settings("test").entities
+    assert (ent.exchange_min_peel_steps, ent.exchange_peel_days) == (10, 7)
+
+    def busy(first_day, min_steps=10, days=7):
+        out = peel_bursts(steps, d0 + dt.timedelta(days=first_day), min_steps, days)
+        return sorted(((r.day - d0).days, r.entity_id, r.busy_peel_days) for r in out.collect())
+
+    assert busy(0) == [(2, 1, 1)]
+    # A run from day 2 counts the steps of the days before it (the caller reads them): the same.
+    assert busy(2) == [(2, 1, 1)]
+    assert busy(3) == []  # day 2 belongs to an earlier run
+    # An 8-day window joins the shop's two paydays (12); the user's 8 in 8 days stays under.
+    assert busy(0, days=8) == [(2, 1, 1), (7, 3, 1)]
+    assert busy(0, min_steps=0) == []  # the rule off

@@ -15,7 +15,9 @@ Entity type, first rule that holds:
    into), once it has received a sweep any payment of theirs (the cold wallet refilling the
    hot one: customers never receive an exchange's sweep), or the change of their payments (a
    withdrawal's rest paid to a fresh address of the wallet's kind,
-   :func:`hodlflow.entities.cospend.peel_steps`: a piece of its peeling chain);
+   :func:`hodlflow.entities.cospend.peel_steps`: a piece of its peeling chain); or it paid
+   at a hot wallet's pace on some day (``busy_peel_days`` > 0: ≥ ``exchange_min_peel_steps``
+   peel steps within ``exchange_peel_days`` days, :func:`hodlflow.entities.cospend.peel_bursts`);
 4. ``coinjoin`` — ≥ ``coinjoin_min_share`` of the value it moved went through coinjoins;
 5. ``miner`` (1-hop) — ≥ ``one_hop_min_share`` of what it received came from 0-hop miners;
 6. ``unknown``.
@@ -54,10 +56,11 @@ def fed_by_exchanges(s: EntitiesSettings) -> Column:
 
 
 def type_rules(s: EntitiesSettings) -> tuple[Column, ...]:
-    """(seeded, miner 0-hop, sweeping exchange, exchange-fed, coinjoin, miner 1-hop) conditions.
+    """(seeded, miner 0-hop, sweeping exchange, exchange-fed or busy, coinjoin, miner 1-hop)
+    conditions.
 
     Reads ``seed_label``, ``coinbase_sats``, ``sweep_count``, ``address_count``,
-    ``from_exchange_sats``, ``coinjoin_sats``, ``moved_sats``, ``from_miner_sats``,
+    ``from_exchange_sats``, ``busy_peel_days``, ``coinjoin_sats``, ``moved_sats``, ``from_miner_sats``,
     ``received_sats``.
     """
     seeded = F.col("seed_label").isNotNull()
@@ -65,7 +68,7 @@ def type_rules(s: EntitiesSettings) -> tuple[Column, ...]:
     swept = (F.col("sweep_count") >= s.exchange_min_sweeps) & (
         F.col("address_count") >= s.exchange_min_addresses
     )
-    fed = fed_by_exchanges(s)
+    fed = fed_by_exchanges(s) | (F.col("busy_peel_days") > 0)
     coinjoin = _share("coinjoin_sats", "moved_sats", s.coinjoin_min_share)
     miner1 = _share("from_miner_sats", "received_sats", s.one_hop_min_share)
     return seeded, miner0, swept, fed, coinjoin, miner1

@@ -424,6 +424,36 @@ def peel_steps(
     )
 
 
+def peel_bursts(steps: DataFrame, first_day, min_steps: int, days: int) -> DataFrame:
+    """The days on which an entity pays like an exchange's hot wallet: many withdrawals a day.
+
+    A hot wallet pays its customers' withdrawals out of one coin, many a day, each a step of a
+    peeling chain (:func:`peel_steps`); a person or a shop paying from their own wallet makes a
+    few payments a week. A *busy day* of an entity is a day on which it paid a peel step and
+    paid ``min_steps`` or more within the ``days`` days ending that day.
+
+    Input: ``steps`` (``day``, ``entity_id``: the payer of each peel step), holding the steps of
+    the days from ``first_day`` on and of the ``days`` − 1 days before it (so a window crossing
+    the start of a run counts as in one run over both). Output: ``day``, ``entity_id``,
+    ``busy_peel_days`` (1) for each busy day on or after ``first_day``; none when
+    ``min_steps`` is 0 (the rule off).
+    """
+    require_columns(steps, ("day", "entity_id"), "steps")
+    day_num = F.datediff("day", F.lit("1970-01-01"))
+    per_day = steps.groupBy("day", "entity_id").agg(F.count(F.lit(1)).alias("_n"))
+    trailing = (
+        Window.partitionBy("entity_id")
+        .orderBy(day_num)
+        .rangeBetween(-(days - 1), Window.currentRow)
+    )
+    return (
+        per_day.withColumn("_w", F.sum("_n").over(trailing))
+        .filter((F.col("_w") >= max(min_steps, 1)) & (F.col("day") >= F.lit(first_day)))
+        .filter(F.lit(min_steps > 0))
+        .select("day", "entity_id", F.lit(1).cast("bigint").alias("busy_peel_days"))
+    )
+
+
 def peel_edges(
     inputs: DataFrame,
     outputs: DataFrame,

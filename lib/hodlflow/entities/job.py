@@ -44,6 +44,7 @@ from hodlflow.entities.cospend import (
     cospend_edges,
     deposit_edges,
     guard_change_edges,
+    peel_bursts,
     peel_edges,
     peel_steps,
     with_address_ids,
@@ -67,6 +68,7 @@ SUMS = [
     "address_count", "balance_sats", "coin_day_sum", "received_sats", "sent_sats",
     "receive_count", "send_count", "coinbase_sats", "coinbase_blocks", "from_miner_sats",
     "sweep_count", "coinjoin_sats", "moved_sats", "from_exchange_sats", "swept_in_sats",
+    "busy_peel_days",
 ]  # fmt: skip
 
 
@@ -346,13 +348,22 @@ def _process(spark, settings, start, end, first_day, pools, seeds, log) -> dict[
     phase("start state")
     seeded = _seed_labels(spark, seeds, ae_old, new_rows, remapped).localCheckpoint()
     phase("seeds")
+    # Every address's entity at the run's end, by address id (the peel steps' payers).
+    id_entity = remapped(ae_old.select("address_id", "entity_id")).unionByName(
+        new_rows.select("address_id", "entity_id")
+    )
+    steps = _peel_payers(
+        read, (ins, outs, flags), ids, id_entity, first_day=first_day, end=end, ent=ent
+    ).localCheckpoint()
+    busy = peel_bursts(steps, first_day, ent.exchange_min_peel_steps, ent.exchange_peel_days)
+    daily = daily.join(busy, ["day", "entity_id"], "left").na.fill(0, ["busy_peel_days"])
     exchanges = _exchange_senders(daily, start_state, seeded, old_state, remapped, ent)
     changes = (
-        peel_steps(ins, outs, flags, ids.select("address", "address_id", "first_height"),
-                   ent.peel_min_ratio)
+        steps.filter(F.col("height") >= start)
+        .select("txid", "height", "address")  # the change's own entity, not the payer
         .join(emap, "address")
         .select("txid", "height", "entity_id")
-    )  # fmt: skip
+    )
     daily = with_exchange_feeds(
         daily, per_tx, exchanges, changes, start_state, ent
     ).localCheckpoint()
@@ -678,7 +689,9 @@ def _class_flows(transfers: DataFrame, types: DataFrame) -> DataFrame:
 
 
 def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:
-    fed = ("address_count", "from_exchange_sats", "swept_in_sats")  # with_exchange_feeds adds those
+    # Added apart: address_count here, busy_peel_days by peel_bursts, the feeds by
+    # with_exchange_feeds.
+    fed = ("address_count", "from_exchange_sats", "swept_in_sats", "busy_peel_days")
     sums = [c for c in SUMS if c not in fed] + ["fees_sats"]
     moved = per_tx.groupBy("day", "entity_id").agg(
         *(F.sum(c).alias(c) for c in sums),
@@ -692,7 +705,8 @@ def _daily(per_tx: DataFrame, new_per_day: DataFrame) -> DataFrame:
 
 def _exchange_senders(daily, start_state, seeded, old_state, remapped, ent) -> DataFrame:
     """Ids of the entities that are exchanges by the end of the run: seeded, typed exchange by
-    an earlier run, or sweeping enough (the behaviour rule on their totals at the run's end)."""
+    an earlier run, sweeping enough (the behaviour rule on their totals at the run's end), or
+    paying at a hot wallet's pace on a day of the run (``busy_peel_days`` of ``daily``)."""
     run = daily.groupBy("entity_id").agg(
         F.sum("sweep_count").alias("_sw"), F.sum("address_count").alias("_ac")
     )
@@ -704,7 +718,8 @@ def _exchange_senders(daily, start_state, seeded, old_state, remapped, ent) -> D
         & (F.col("_ac") + F.coalesce("address_count", F.lit(0)) >= ent.exchange_min_addresses)
     ).select("entity_id")
     earlier = remapped(old_state.filter(F.col("entity_type") == "exchange").select("entity_id"))
-    return swept.union(seeded.select("entity_id")).union(earlier).distinct()
+    busy = daily.filter(F.col("busy_peel_days") > 0).select("entity_id")
+    return swept.union(seeded.select("entity_id")).union(earlier).union(busy).distinct()
 
 
 def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> DataFrame:
@@ -840,6 +855,29 @@ def _entity_pools(spark, blocks, outs, emap, pools) -> DataFrame:
         .select("entity_id", F.col("pool_name").alias("run_pool"),
                 F.col("matched_by").alias("run_pool_by"))
     )  # fmt: skip
+
+
+def _peel_payers(read, run_chain, ids, id_entity, *, first_day, end, ent) -> DataFrame:
+    """The peel steps (:func:`hodlflow.entities.cospend.peel_steps`) of the run (``run_chain``:
+    its inputs, outputs and transaction flags) and, when the hot-wallet pace rule is on, of the
+    ``entities.exchange_peel_days`` − 1 days before it, with their payer: ``txid``, ``height``,
+    ``day``, ``address`` (the change), ``entity_id`` (``id_entity``'s entity of the step's
+    smallest input address id)."""
+    ins, outs, flags = run_chain
+    lookback = ent.exchange_peel_days - 1 if ent.exchange_min_peel_steps > 0 else 0
+    if lookback > 0:
+        window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=lookback))) & (
+            F.col("height") <= end
+        )
+        ins = read("chain.inputs").filter(window)
+        outs = read("chain.outputs").filter(window)
+        flags = with_coinjoin_flag(build_tx_summary(ins, outs))
+    steps = peel_steps(
+        ins, outs, flags, ids.select("address", "address_id", "first_height"), ent.peel_min_ratio
+    )
+    owners = steps.select(F.col("owner").alias("address_id")).distinct()
+    payer = id_entity.join(owners, "address_id").withColumnRenamed("address_id", "owner")
+    return steps.join(payer, "owner").select("txid", "height", "day", "address", "entity_id")
 
 
 def _window_edges(read, ids, start, end, first_day, ent) -> DataFrame:

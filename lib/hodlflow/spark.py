@@ -243,3 +243,15 @@ def build_session(settings: Settings) -> SparkSession:
     for key, value in {**conf, **secrets}.items():
         builder = builder.config(key, value)
     return builder.enableHiveSupport().getOrCreate()
+
+
+def prepare_jars(jars_cache: str) -> str:
+    """`hodlflow fetch-jars`: cache the Delta jars and the PostgreSQL JDBC driver
+    (:func:`fetch_jars`) and write the spark-submit properties file
+    (:func:`write_submit_properties`); what it did, as lines to show."""
+    jars = fetch_jars(jars_cache)
+    return (
+        f"{len(jars)} Delta Lake jar(s) cached in {jars_cache}\n"
+        f"PostgreSQL JDBC driver (metastore): {postgres_jar(jars_cache)}\n"
+        f"spark-submit properties file: {write_submit_properties(jars_cache)}"
+    )

@@ -15,8 +15,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from hodlflow import envvars
 from hodlflow.config import ConfigError, ServeSettings, Settings
-from hodlflow.spark import catalog_conf
+from hodlflow.metastore import secret_properties_file
+from hodlflow.spark import catalog_conf, check_metastore_usable
 from hodlflow.sqlauth import (
     AUTH_CLASS,
     FILE_PROPERTY,
@@ -244,3 +246,57 @@ def run_foreground(cmd: list[str], env: Mapping[str, str], grace_seconds: float 
         for s, handler in old.items():
             signal.signal(s, handler)
     return 0 if stopping else code
+
+
+def run_spark_sql(settings: Settings, query: str | None = None) -> int:
+    """`hodlflow sql` through spark-sql: the interactive shell without ``query`` (it takes over
+    the terminal and Ctrl-C), ``-e query`` with one; the same warehouse and metastore, the
+    metastore password in a private properties file deleted when spark-sql ends. Returns its
+    exit code."""
+    check_metastore_usable(settings)
+    env = spark_env(os.environ)
+    with secret_properties_file(settings.spark.metastore) as secrets:
+        cmd = spark_sql_command(settings, query, secrets)
+        if query is None and secrets is None:
+            # The interactive shell takes over this process (terminal, Ctrl-C).
+            os.execve(cmd[0], cmd, env)
+        if query is None:  # stay, to delete the password file: Ctrl-C is the shell's
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return subprocess.run(cmd, env=env).returncode
+
+
+def serve(settings: Settings, log=print) -> int:
+    """`hodlflow serve-sql`: Spark's Thrift JDBC/ODBC server in the foreground on
+    ``serve.host``:``serve.port`` over the project's warehouse and metastore, until it stops
+    (Ctrl-C or SIGTERM: :func:`run_foreground`); returns its exit code.
+
+    Refused before anything starts (:class:`ConfigError`): a non-loopback host without logins
+    unless ``serve.allow_unauthenticated`` (:func:`check_exposure`), a password file or
+    keystore that is missing, not private or does not open (:func:`check_serve_files`,
+    :func:`check_keystore`), a metastore in use. The passwords reach spark-submit in a private
+    properties file only, never a command line or the environment its JVM inherits."""
+    serve_ = settings.serve
+    host, port = serve_.host, serve_.port
+    check_exposure(serve_)
+    check_serve_files(serve_)
+    secret = serve_secret_conf(serve_)
+    check_keystore(serve_)
+    check_metastore_usable(settings)
+    env = spark_env(os.environ)
+    for name in envvars.SECRETS:
+        env.pop(name, None)
+    with secret_properties_file(settings.spark.metastore, secret) as secrets:
+        cmd = thrift_server_command(settings, host, port, secrets)
+        logins = (
+            f"logins: the users of {serve_.password_file}"
+            if serve_.password_file
+            else "no logins (anyone who reaches the port reads every table)"
+        )
+        tls = f"TLS: {serve_.tls_keystore}" if serve_.tls_keystore else "no TLS"
+        user = " -n USER -w PASSWORD_FILE" if serve_.password_file else ""
+        log(
+            f"Spark Thrift JDBC/ODBC server on {host}:{port} over {settings.warehouse} "
+            f"(ready in ~20-30 s; Ctrl-C stops it)\n  {logins}; {tls}\n"
+            f"  beeline -u '{jdbc_url(serve_, host, port)}'{user}"
+        )
+        return run_foreground(cmd, env)

@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,6 +188,37 @@ def remove_user(path: str, user: str) -> None:
     if all(e.user != user for e in entries):
         raise ConfigError(f"no user {user!r} in the password file {path}")
     write_password_file(path, [e for e in entries if e.user != user])
+
+
+def manage_users(
+    path: str | None,
+    action: str,
+    name: str | None,
+    new_password: Callable[[], str],
+    iterations: int = DEFAULT_ITERATIONS,
+) -> str:
+    """`hodlflow serve-sql-user`: ``list`` the users of the password file ``path``, ``remove``
+    user ``name``, or ``add`` it (or give it a new password: ``new_password()``, asked only
+    then); returns what to show. A missing file setting, a missing or bad name is a
+    :class:`ConfigError`."""
+    if not path:
+        raise ConfigError(
+            "no password file: set serve.password_file in conf/ (the file serve-sql reads) "
+            "or pass --password-file PATH"
+        )
+    if action == "list":
+        return "\n".join(entry.user for entry in read_password_file(path))
+    if not name:
+        raise ConfigError(f"serve-sql-user {action} needs the user NAME")
+    check_user_name(name)
+    if action == "remove":
+        remove_user(path, name)
+        return f"user {name!r} removed from {path}"
+    new = set_password(path, name, new_password(), iterations)
+    return (
+        f"user {name!r} {'added to' if new else 'given a new password in'} {path} (mode "
+        "0600); a running serve-sql reads it at the next login"
+    )
 
 
 def auth_jar(jars_cache: str) -> str:

@@ -335,3 +335,17 @@ def run_suite(
         result.scenarios.append((sc.name, measures))
         result.runs.append((sc.name, info))
     return result
+
+
+def write_suite_report(result: SuiteResult, out: str) -> str:
+    """Write ``OUT/suite.txt`` (the table of :func:`format_suite_table`, the wall time of each
+    step, a Markdown copy of the table) and return what to show: the table, the times and where
+    the files are."""
+    table = format_suite_table(result.scenarios)
+    times = format_times(result.runs)
+    with open(os.path.join(out, "suite.txt"), "w", encoding="utf-8") as fh:
+        fh.write(f"{table}\n\n{times}\n\n{format_suite_table(result.scenarios, markdown=True)}\n")
+    return (
+        f"\n{table}\n\nwall seconds per step:\n{times}\n"
+        f"\nper scenario: {out}/<scenario>/evaluation.txt; this table: {out}/suite.txt"
+    )

@@ -60,9 +60,9 @@ def test_a_conf_file_overlays_the_environment_and_set_overrides_it(tmp_path):
     args = build_parser().parse_args(
         ["serve-sql", "--conf-file", str(site), "--set", "serve.port=10100", "--warehouse", ""]
     )
-    from hodlflow.cli import _settings
+    from hodlflow.cli.options import settings_from
 
-    settings = _settings(args)
+    settings = settings_from(args)
     assert settings.ingest.confirmations == 3
     assert settings.serve.port == 10100
     assert settings.spark.conf["spark.x.y"] == "z"

@@ -342,3 +342,24 @@ def run_metrics(
         priced_days=counts.priced,
         seconds=time.time() - t0,
     )
+
+
+def run_metrics_with_prices(
+    spark: SparkSession,
+    settings: Settings,
+    prices: str | None = None,
+    from_day: dt.date | None = None,
+    log: Callable[[str], None] = print,
+) -> MetricsResult:
+    """`hodlflow metrics`: load the price CSV ``prices`` into market.prices first when given
+    (:func:`hodlflow.metrics.prices.load_prices`, said through ``log``), then
+    :func:`run_metrics` — both under one hold of the warehouse's lease, so no other step
+    writes between them."""
+    from hodlflow.lease import warehouse_lease
+    from hodlflow.metrics.prices import load_prices
+
+    with warehouse_lease(spark, settings, "metrics"):
+        if prices:
+            first, last = load_prices(spark, settings, prices)
+            log(f"market.prices: {(last - first).days + 1} day(s) {first}..{last} from {prices}")
+        return run_metrics(spark, settings, from_day, log=log)

@@ -78,6 +78,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import re
 import time as _time
@@ -711,3 +712,20 @@ def run_simulation(
 
 
 __all__ = ["SimulationError", "Simulation", "run_simulation"]
+
+
+def next_steps(manifest: dict, out_dir: str) -> str:
+    """The commands that ingest, cluster and score the simulation ``run_simulation`` wrote into
+    ``out_dir`` (its ``manifest``): the start block and the published labels it needs."""
+    labels = manifest.get("files", {})
+    return (
+        f"ingest it with:\n  hodlflow ingest --blocks-dir {os.path.join(out_dir, 'blocks')} "
+        f"--set check_pow=false --set ingest.start_hash={manifest['start_hash']} "
+        f"--set ingest.start_height={manifest['start_height']}"
+        f"\nthen cluster it with the simulator's published labels and score it:\n"
+        f"  hodlflow entities --set entities.pools=conf/pools.json,"
+        f"{os.path.join(out_dir, labels.get('pools', 'labels/pools.json'))} "
+        f"--set entities.label_seeds=conf/labels/exchanges.csv,"
+        f"{os.path.join(out_dir, labels.get('exchange_labels', 'labels/exchanges.csv'))}\n"
+        f"  hodlflow evaluate --sim {out_dir}"
+    )

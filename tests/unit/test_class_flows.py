@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from hodlflow.config import load_settings
-from hodlflow.entities.job import _class_flows, _transfers
+from hodlflow.entities.transforms import class_flows, entity_transfers
 
 D = dt.date(2025, 1, 10)
 COIN = 100_000_000
@@ -105,8 +105,8 @@ def _flows(spark, per_tx_rows, types):
     ent = load_settings("test").entities
     per_tx = spark.createDataFrame(per_tx_rows, PER_TX)
     running = spark.createDataFrame(RUNNING_ROWS, RUNNING)
-    transfers = _transfers(per_tx, running, ent)
-    flows = _class_flows(
+    transfers = entity_transfers(per_tx, running, ent)
+    flows = class_flows(
         transfers, spark.createDataFrame(types, "entity_id bigint, entity_type string")
     )
     return sorted(

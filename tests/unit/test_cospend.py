@@ -297,7 +297,7 @@ def test_owner_tags_name_seeds_typed_entities_of_older_runs_and_coinbase_receive
     exchange entity of an older run (exchange:B, by its label) and of a miner entity (miner), a
     coinbase's receiver in the run (miner); an address of an unknown entity and one seen only
     in an ordinary output get none."""
-    from hodlflow.entities.job import _owner_tags
+    from hodlflow.entities.transforms import owner_tags
 
     ids_range = spark.createDataFrame(
         [("seed", 1), ("exB", 2), ("pool", 3), ("cb", 4), ("user", 5), ("payee", 6)],
@@ -317,7 +317,7 @@ def test_owner_tags_name_seeds_typed_entities_of_older_runs_and_coinbase_receive
     flags = spark.createDataFrame(
         [("c1", 10, True), ("t1", 10, False)], "txid string, height int, is_coinbase boolean"
     )
-    tags = _owner_tags(spark, {"seed": "A"}, old_ids, old_state, outs, flags, ids_range)
+    tags = owner_tags(spark, {"seed": "A"}, old_ids, old_state, outs, flags, ids_range)
     assert sorted(tuple(r) for r in tags.collect()) == [
         (1, "exchange:A"),
         (2, "exchange:B"),
@@ -475,7 +475,7 @@ def test_exchange_feeds_count_sweeps_and_the_change_of_exchange_payments(spark):
     import datetime as dt
 
     from hodlflow.config import load_settings
-    from hodlflow.entities.job import with_exchange_feeds
+    from hodlflow.entities.transforms import with_exchange_feeds
 
     d = dt.date(2024, 1, 1)
     per_tx = spark.createDataFrame(
@@ -525,7 +525,7 @@ def test_once_an_exchange_sweeps_into_a_wallet_its_other_payments_there_are_its_
     import datetime as dt
 
     from hodlflow.config import load_settings
-    from hodlflow.entities.job import with_exchange_feeds
+    from hodlflow.entities.transforms import with_exchange_feeds
 
     d1, d2, d3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
     rows = [

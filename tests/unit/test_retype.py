@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import replace
 
 from hodlflow.config import load_settings
-from hodlflow.entities.job import _first_retyped_day, _retyped
+from hodlflow.entities.transforms import first_retyped_day, retyped_ids
 
 RUN_DAY = dt.date(2025, 6, 1)
 TYPES = "entity_id bigint, entity_type string"
@@ -26,7 +26,7 @@ def test_retyped_entities_are_type_changes_and_merge_survivors(spark):
     final = spark.createDataFrame([(1, "exchange"), (2, "unknown"), (3, "miner"), (4, "exchange"),
                                    (5, "unknown")], TYPES)  # fmt: skip
     merged = spark.createDataFrame([(9, 4)], "old_entity_id bigint, new_entity_id bigint")
-    assert _ids(_retyped(final, old, merged)) == [1, 4]
+    assert _ids(retyped_ids(final, old, merged)) == [1, 4]
 
 
 def test_the_first_day_to_reclass_is_the_earliest_transfer_of_a_retyped_entity_in_the_window(spark):
@@ -42,10 +42,10 @@ def test_the_first_day_to_reclass_is_the_earliest_transfer_of_a_retyped_entity_i
     )
     retyped = spark.createDataFrame([(1,)], "entity_id bigint")
     assert ent.retype_days == 365
-    assert _first_retyped_day(transfers, retyped, RUN_DAY, ent) == RUN_DAY - dt.timedelta(days=40)
+    assert first_retyped_day(transfers, retyped, RUN_DAY, ent) == RUN_DAY - dt.timedelta(days=40)
     none = spark.createDataFrame([], "entity_id bigint")
-    assert _first_retyped_day(transfers, none, RUN_DAY, ent) == RUN_DAY
+    assert first_retyped_day(transfers, none, RUN_DAY, ent) == RUN_DAY
     off = replace(ent, retype_days=0)
-    assert _first_retyped_day(transfers, retyped, RUN_DAY, off) == RUN_DAY
+    assert first_retyped_day(transfers, retyped, RUN_DAY, off) == RUN_DAY
     short = replace(ent, retype_days=30)
-    assert _first_retyped_day(transfers, retyped, RUN_DAY, short) == RUN_DAY - dt.timedelta(days=20)
+    assert first_retyped_day(transfers, retyped, RUN_DAY, short) == RUN_DAY - dt.timedelta(days=20)

@@ -274,6 +274,7 @@ class EntitiesSettings:
     exchange_flow_min_share: float = setting(number(float, 0, 1))
     exchange_min_peel_steps: int = setting(number(int, 0))
     exchange_peel_days: int = setting(number(int, 1))
+    hot_wallet_type_change: bool = setting(boolean)
     one_hop_min_share: float = setting(number(float, 0, 1))
     coinjoin_min_share: float = setting(number(float, 0, 1))
     retype_days: int = setting(number(int, 0))

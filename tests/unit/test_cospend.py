@@ -605,3 +605,35 @@ def test_peel_bursts_mark_the_days_an_entity_pays_at_a_hot_wallets_pace(spark):
     # An 8-day window joins the shop's two paydays (12); the user's 8 in 8 days stays under.
     assert busy(0, days=8) == [(2, 1, 1), (7, 3, 1)]
     assert busy(0, min_steps=0) == []  # the rule off
+
+
+def test_type_change_outputs_pick_the_one_fresh_output_of_the_inputs_script_type(spark):
+    """An exchange's hot wallet (p2wpkh) pays a withdrawal larger than its change (no peel
+    step: 600 to the customer, 390 back), the customer's address a p2tr: the p2wpkh output is
+    the change whatever its size. No pick when the customer's address is p2wpkh too (two of
+    the inputs' type), when the change address was seen before, when an output pays an input
+    address back, or for a one-output sweep."""
+    from hodlflow.entities.cospend import type_change_outputs
+
+    txs = [
+        ("w1", 10, 0, [("h", "p2wpkh", "t0", 0)], [("cust", "p2tr", 600), ("c1", "p2wpkh", 390)]),
+        ("w2", 11, 1, [("c1", "p2wpkh", "w1", 1)], [("c2", "p2wpkh", 200), ("cust2", "p2wpkh", 180)]),
+        ("w3", 12, 2, [("c2", "p2wpkh", "w2", 0)], [("old", "p2wpkh", 100), ("cust3", "p2pkh", 90)]),
+        ("w4", 12, 2, [("k", "p2wpkh", "t5", 0)], [("k", "p2wpkh", 50), ("cust4", "p2tr", 40)]),
+        ("s1", 13, 3, [("d1", "p2wpkh", "t6", 0), ("d2", "p2wpkh", "t7", 0)], [("hot", "p2wpkh", 900)]),
+        ("w5", 13, 3, [("c9", "p2sh", "t8", 0)],
+         [("a", "p2tr", 10), ("b", "p2pkh", 20), ("c10", "p2sh", 5), ("e", "p2wpkh", 30)]),
+    ]  # fmt: skip
+    ids = [
+        ("h", 1, 1), ("cust", 2, 10), ("c1", 3, 10), ("c2", 4, 11), ("cust2", 5, 11),
+        ("old", 6, 3), ("cust3", 7, 12), ("k", 8, 2), ("cust4", 9, 12), ("d1", 10, 5),
+        ("d2", 11, 6), ("hot", 12, 13), ("c9", 13, 4), ("a", 14, 13), ("b", 15, 13),
+        ("c10", 16, 13), ("e", 17, 13),
+    ]  # fmt: skip
+    ins, outs, flags, id_frame = _frames(spark, txs, ids)
+    got = sorted(
+        (r.txid, r.height, r.address)
+        for r in type_change_outputs(ins, outs, flags, id_frame).collect()
+    )
+    # w1: c1 (p2wpkh among p2tr); w5: c10, the one p2sh among four outputs (a batch).
+    assert got == [("w1", 10, "c1"), ("w5", 13, "c10")]

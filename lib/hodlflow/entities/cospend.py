@@ -424,6 +424,54 @@ def peel_steps(
     )
 
 
+def type_change_outputs(
+    inputs: DataFrame, outputs: DataFrame, tx_flags: DataFrame, address_ids: DataFrame
+) -> DataFrame:
+    """The change of payments told by its script type: a wallet pays change to its own kind
+    of script, the payees' addresses are whatever their wallets use.
+
+    A transaction, neither coinbase nor coinjoin, whose inputs all have an address and one
+    script type, with two or more outputs of positive value, all with an address and none
+    paying an input address back, exactly one of which is of the inputs' script type and to an
+    address first seen at this height: that output. Unlike ``script_type_change`` (clustering
+    edges, two outputs only) this feeds the typing of exchanges' hot wallets only
+    (:func:`hodlflow.entities.transforms.with_exchange_feeds`: the change of an exchange's
+    withdrawal, whatever its size, is the exchange's).
+
+    Input: ``inputs`` (``txid``, ``address``, ``script_type``), ``outputs`` (``txid``,
+    ``vout``, ``height``, ``address``, ``script_type``, ``value_sats``), ``tx_flags``,
+    ``address_ids`` (``address``, ``address_id``, ``first_height``). Output: ``txid``,
+    ``height``, ``address``.
+    """
+    require_columns(outputs, ("txid", "height", "address", "script_type", "value_sats"), "outputs")
+    _ins, ids, per_in, _owner = _payment_inputs(inputs, tx_flags, address_ids)
+    per_tx = Window.partitionBy("txid")
+    outs = outputs.filter(F.col("value_sats") > 0).select(
+        "txid", "height", "address", "script_type",
+        F.count(F.lit(1)).over(per_tx).alias("n_out"),
+        F.count("address").over(per_tx).alias("out_with_address"),
+    )  # fmt: skip
+    cand = (
+        outs.join(per_in, "txid")
+        .filter(
+            (F.col("in_types") == 1)
+            & (F.col("with_address") == F.col("n_in"))
+            & (F.col("n_out") >= 2)
+            & (F.col("out_with_address") == F.col("n_out"))
+        )
+        .withColumn("_back", F.array_contains("in_addresses", F.col("address")))
+        .withColumn("_same", (F.col("script_type") == F.col("in_type")).cast("int"))
+        .withColumn("_any_back", F.max("_back").over(per_tx))
+        .withColumn("_n_same", F.sum("_same").over(per_tx))
+    )
+    return (
+        cand.filter(~F.col("_any_back") & (F.col("_n_same") == 1) & (F.col("_same") == 1))
+        .join(ids.select("address", "first_height"), "address")
+        .filter(F.col("first_height") == F.col("height"))
+        .select("txid", "height", "address")
+    )
+
+
 def peel_bursts(steps: DataFrame, first_day, min_steps: int, days: int) -> DataFrame:
     """The days on which an entity pays like an exchange's hot wallet: many withdrawals a day.
 

@@ -32,6 +32,7 @@ from hodlflow.entities.cospend import (
     peel_bursts,
     peel_edges,
     peel_steps,
+    type_change_outputs,
     with_address_ids,
     with_coinjoin_flag,
 )
@@ -199,12 +200,13 @@ def compute_run(
     busy = peel_bursts(steps, first_day, ent.exchange_min_peel_steps, ent.exchange_peel_days)
     daily = daily.join(busy, ["day", "entity_id"], "left").na.fill(0, ["busy_peel_days"])
     exchanges = exchange_senders(daily, start_state, seeded, old_state, remapped, ent)
-    changes = (
-        steps.filter(F.col("height") >= start)
-        .select("txid", "height", "address")  # the change's own entity, not the payer
-        .join(emap, "address")
-        .select("txid", "height", "entity_id")
-    )
+    # The change of payments (the receiver's own entity, not the payer's): peel steps', and
+    # the one fresh output of the inputs' script type.
+    change_outputs = steps.filter(F.col("height") >= start).select("txid", "height", "address")
+    if ent.hot_wallet_type_change:
+        id_cols = ids.select("address", "address_id", "first_height")
+        change_outputs = change_outputs.unionByName(type_change_outputs(ins, outs, flags, id_cols))
+    changes = change_outputs.distinct().join(emap, "address").select("txid", "height", "entity_id")
     daily = with_exchange_feeds(
         daily, per_tx, exchanges, changes, start_state, ent
     ).localCheckpoint()
@@ -510,11 +512,14 @@ def with_exchange_feeds(daily, per_tx, exchanges, changes, start_state, ent) -> 
     ``start_state``'s ``swept_in_sats`` > 0, or the same day), every payment exchanges make to
     it (the cold wallet refilling the hot one: customers never receive an exchange's sweep,
     so the wallet that does is the exchange's); and the change of their payments
-    (``changes``: txid, height, entity_id of each payment's peel-step change,
-    :func:`hodlflow.entities.cospend.peel_steps`: a hot wallet's withdrawal paying the rest of
-    its coin to a fresh address of its own kind).
+    (``changes``: txid, height, entity_id of each payment's change: a peel step's,
+    :func:`hodlflow.entities.cospend.peel_steps`, a hot wallet's withdrawal paying the rest of
+    its coin to a fresh address of its own kind; and with ``entities.hot_wallet_type_change``
+    the one fresh output of the inputs' script type,
+    :func:`hodlflow.entities.cospend.type_change_outputs`, however large the withdrawal).
 
-    The payers of that change are ``exchanges`` (entity_id: seeded, typed earlier, sweeping)
+    The payers of that change are ``exchanges`` (entity_id: seeded, typed earlier, sweeping,
+    busy)
     and the hot wallets the run finds: entities that meet the hot-wallet rule
     (:func:`classify.fed_by_exchanges`) on their sweeps and refills by the run's end (with
     ``start_state``'s totals). A receipt counts once (a sweep has one output and a peel step

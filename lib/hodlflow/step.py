@@ -3,8 +3,9 @@
 :func:`step` wraps a step's ``run_*(spark, settings, ...)`` function: it holds the warehouse's
 lease for the whole run (:mod:`hodlflow.lease`: no other step writes meanwhile), then rolls back
 what a step that died left half-written (:func:`hodlflow.tables.recover`, said through the
-step's ``log``), then runs the step. :func:`runs_off_the_chain` is the reorg check of the steps
-that record their runs (entities.runs, metrics.runs).
+step's ``log``), checks that the tables it reads exist and creates those it writes, then runs
+the step. :func:`runs_off_the_chain` is the reorg check of the steps that record their runs
+(entities.runs, metrics.runs).
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ from pyspark.sql import functions as F
 from hodlflow import tables
 from hodlflow.lease import warehouse_lease
 
+# The step that writes each database's tables (what to run first when one is missing).
+WRITTEN_BY = {"chain": "ingest", "entities": "entities", "market": "prices", "metrics": "metrics"}
 
-def step(name: str):
-    """Decorate ``run_*(spark, settings, ..., log=print)``: lease, recover, run (module doc)."""
+
+def step(
+    name: str,
+    *,
+    needs: tuple[str, ...] = (),
+    makes: tuple[str, ...] = (),
+    missing: type[Exception] = RuntimeError,
+):
+    """Decorate ``run_*(spark, settings, ..., log=print)``: lease, recover, then check that the
+    tables the step reads exist (``needs``: else ``missing`` naming the table, its location and
+    the step that writes it) and create those it writes (``makes``), then run (module doc)."""
 
     def wrap(fn):
         signature = inspect.signature(fn)
@@ -33,6 +45,14 @@ def step(name: str):
                 recovered = tables.recover(spark, settings)
                 if recovered:
                     log(f"rolled back unfinished step(s) {recovered} left by a failed run")
+                for key in needs:
+                    if not tables.exists(spark, settings, key):
+                        raise missing(
+                            f"no {key} table at {tables.table_location(settings, key)}: run "
+                            f"`hodlflow {WRITTEN_BY[key.split('.')[0]]}` first"
+                        )
+                for key in makes:
+                    tables.ensure_table(spark, settings, key, log)
                 return fn(spark, settings, *args, **kwargs)
 
         return run

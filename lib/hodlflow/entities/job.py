@@ -105,14 +105,12 @@ class _Run:
     versions_before: dict[str, int]
 
 
-def ensure_entity_tables(
-    spark: SparkSession, settings: Settings, log: Callable[[str], None] = print
-) -> None:
-    for key in ENTITY_TABLES:
-        tables.ensure_table(spark, settings, key, log)
-
-
-@step("entities")
+@step(
+    "entities",
+    needs=("chain.blocks", "chain.outputs", "chain.inputs"),
+    makes=tuple(ENTITY_TABLES),
+    missing=EntitiesError,
+)
 def run_entities(
     spark: SparkSession,
     settings: Settings,
@@ -128,13 +126,6 @@ def run_entities(
         run_entities(spark, load_settings("local"))
     """
     t0 = time.time()
-    for key in ("chain.blocks", "chain.outputs", "chain.inputs"):
-        if not tables.exists(spark, settings, key):
-            raise EntitiesError(
-                f"no {key} table at {tables.table_location(settings, key)}: run "
-                "`hodlflow ingest` first"
-            )
-    ensure_entity_tables(spark, settings, log)
     pools, seeds = _labels(settings)
     blocks = tables.read_table(spark, settings, "chain.blocks").select("height", "hash", "day")
     bounds = blocks.agg(F.min("height").alias("lo"), F.max("height").alias("hi")).first()

@@ -228,7 +228,12 @@ def _migration(spark, settings, flows, start, last, covered, lth_rows, held):
     return rows.join(moves, "day", "left").join(with_counts, "day", "left")
 
 
-@step("metrics")
+@step(
+    "metrics",
+    needs=("chain.blocks",),
+    makes=("market.prices", *METRIC_TABLES),
+    missing=MetricsError,
+)
 def run_metrics(
     spark: SparkSession,
     settings: Settings,
@@ -240,12 +245,6 @@ def run_metrics(
     run_metrics(spark, load_settings("local"))
     """
     t0 = time.time()
-    if not tables.exists(spark, settings, "chain.blocks"):
-        location = tables.table_location(settings, "chain.blocks")
-        raise MetricsError(f"no chain.blocks table at {location}: run `hodlflow ingest` first")
-    tables.ensure_table(spark, settings, "market.prices", log)
-    for key in METRIC_TABLES:
-        tables.ensure_table(spark, settings, key, log)
     blocks = tables.read_table(spark, settings, "chain.blocks")
     bounds = blocks.agg(
         F.min("day").alias("lo"), F.max("day").alias("hi"), F.max("height").alias("top")

@@ -17,45 +17,33 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_NOT_YET = 3
 
 
+# The options every command takes, before or after its name: (flag, argparse keywords, help).
+COMMON_OPTIONS = (
+    ("--env", {}, "settings environment from conf/environments/ (default: local, or HODLFLOW_ENV)"),
+    ("--conf-file", {"action": "append", "metavar": "FILE"},
+     "YAML overlay of settings, same shape as conf/hodlflow.yaml (an empty value is ignored)"),
+    ("--warehouse", {"metavar": "PATH"},
+     "warehouse.path: root of the tables and catalog (an empty value is ignored)"),
+    ("--set", {"action": "append", "metavar": "KEY=VALUE"},
+     "override one setting, e.g. --set warehouse.path=/data/wh"),
+)  # fmt: skip
+
+
 def common_options() -> argparse.ArgumentParser:
-    """--env, --conf-file, --warehouse and --set: accepted after the subcommand too
-    (spark-submit jobs pass them there)."""
+    """:data:`COMMON_OPTIONS` after the subcommand (spark-submit jobs pass them there)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--env",
-        default=argparse.SUPPRESS,
-        help="settings environment from conf/environments/ (default: local, or HODLFLOW_ENV)",
-    )
-    common.add_argument(
-        "--conf-file",
-        action="append",
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="YAML overlay of settings, same shape as conf/hodlflow.yaml (an empty value is "
-        "ignored)",
-    )
-    common.add_argument(
-        "--warehouse",
-        metavar="PATH",
-        default=argparse.SUPPRESS,
-        help="warehouse.path: root of the tables and catalog (an empty value is ignored)",
-    )
-    common.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        default=argparse.SUPPRESS,
-        help="override one setting, e.g. --set warehouse.path=/data/wh",
-    )
+    for flag, extra, text in COMMON_OPTIONS:
+        common.add_argument(flag, default=argparse.SUPPRESS, help=text, **extra)
     return common
 
 
 def add_top_level_options(p: argparse.ArgumentParser) -> None:
-    """The same options before the subcommand, with their defaults."""
-    p.add_argument("--env", default=os.environ.get("HODLFLOW_ENV", "local"), help=argparse.SUPPRESS)
-    p.add_argument("--conf-file", action="append", default=[], help=argparse.SUPPRESS)
-    p.add_argument("--warehouse", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
+    """:data:`COMMON_OPTIONS` before the subcommand, with their defaults."""
+    defaults = {"--env": os.environ.get("HODLFLOW_ENV", "local"), "--conf-file": [],
+                "--warehouse": None, "--set": []}  # fmt: skip
+    for flag, extra, _text in COMMON_OPTIONS:
+        action = {"action": extra["action"]} if "action" in extra else {}
+        p.add_argument(flag, default=defaults[flag], help=argparse.SUPPRESS, **action)
 
 
 def settings_from(args: argparse.Namespace, extra: dict | None = None) -> Settings:

@@ -246,6 +246,54 @@ def _reference(root: Path, sim: Path, site: list[str], plan, reuse: bool, log) -
     return durations
 
 
+def schedule_kills(
+    plan: list[tuple[str, str]], kills: int, durations: dict, rng: random.Random
+) -> dict[tuple[str, str], list[Kill]]:
+    """``kills`` kills dealt to the step runs of ``plan`` in turn ((increment, step) pairs:
+    the first run, the second, ..., and round again), each with its victim (the step's Python
+    or its JVM) and a delay drawn over the run's reference duration (``durations``)."""
+    planned: dict[tuple[str, str], list[Kill]] = {}
+    for i in range(kills):
+        until, step = plan[i % len(plan)]
+        planned.setdefault((until, step), []).append(_draw(until, step, durations, rng))
+    return planned
+
+
+def _draw(until: str, step: str, durations: dict, rng: random.Random) -> Kill:
+    return Kill(until, step, rng.choice(("python", "jvm")), rng.uniform(0, durations[until, step]))
+
+
+def run_kills(
+    plan: list[tuple[str, str]],
+    planned: dict[tuple[str, str], list[Kill]],
+    durations: dict,
+    rng: random.Random,
+    attempt: Callable[[Kill, int], None],
+    finish: Callable[[int, str, str], None],
+) -> list[Kill]:
+    """Run the step runs of ``plan`` in order, each first under its ``planned`` kills
+    (``attempt(kill, j)`` starts the run and kills it, setting ``kill.outcome``), then to its
+    end (``finish(n, increment, step)``). A run that finishes before its kill has done the
+    step: the kills still planned for it go on to the next run, drawn anew over that run's
+    duration, so they are not spent on runs with nothing left to do; after the last run they
+    are dropped. Returns the kills tried, in order."""
+    tried: list[Kill] = []
+    carried = 0
+    for n, (until, step) in enumerate(plan):
+        todo = planned.get((until, step), []) + [
+            _draw(until, step, durations, rng) for _ in range(carried)
+        ]
+        carried = 0
+        for j, kill in enumerate(todo):
+            attempt(kill, j)
+            tried.append(kill)
+            if kill.outcome == "finished first":
+                carried = len(todo) - j - 1
+                break
+        finish(n, until, step)
+    return tried
+
+
 def run_campaign(
     out: str,
     seed: int = 1,
@@ -279,32 +327,22 @@ def run_campaign(
     durations = _reference(root, sim, site, plan, reuse_reference, log)
 
     rng = random.Random(seed)
-    planned: dict[tuple[str, str], list[Kill]] = {}
-    for i in range(kills):
-        until, step = plan[i % len(plan)]
-        planned.setdefault((until, step), []).append(Kill(
-            until, step, rng.choice(("python", "jvm")), rng.uniform(0, durations[until, step])
-        ))  # fmt: skip
-    tried: list[Kill] = []
-    carried = 0
-    for n, (until, step) in enumerate(plan):
+
+    def attempt(kill: Kill, j: int) -> None:
+        cmd = _command(kill.step, kill.increment, root / "campaign", sim, site)
+        _run_and_kill(cmd, root / "logs" / f"kill-{kill.increment}-{kill.step}-{j}.log", kill)
+        log(f"  {kill.step} up to {kill.increment}: {kill.victim} at {kill.delay_s:.1f}s: "
+            f"{kill.outcome}" + (f" ({kill.phase})" if kill.phase else ""))  # fmt: skip
+
+    def finish(n: int, until: str, step: str) -> None:
         cmd = _command(step, until, root / "campaign", sim, site)
-        todo = planned.get((until, step), [])
-        todo += [Kill(until, step, rng.choice(("python", "jvm")),
-                      rng.uniform(0, durations[until, step])) for _ in range(carried)]  # fmt: skip
-        carried = 0
-        for j, kill in enumerate(todo):
-            _run_and_kill(cmd, root / "logs" / f"kill-{until}-{step}-{j}.log", kill)
-            tried.append(kill)
-            log(f"  {step} up to {until}: {kill.victim} at {kill.delay_s:.1f}s: {kill.outcome}"
-                + (f" ({kill.phase})" if kill.phase else ""))  # fmt: skip
-            if kill.outcome == "finished first":
-                carried = len(todo) - j - 1  # the step is done: the rest go to the next run
-                break
         code, text = _run(cmd, root / "logs" / f"run-{until}-{step}.log")
         if code:
             raise RuntimeError(f"{step} up to {until} failed after its kills:\n{text[-3000:]}")
         log(f"step run {n + 1}/{len(plan)} done: {step} up to {until}")
+
+    tried = run_kills(plan, schedule_kills(plan, kills, durations, rng), durations, rng,
+                      attempt, finish)  # fmt: skip
     # Every run after a kill says what it found: the killed run's journal, its lease.
     said = [f.read_text() for f in (root / "logs").glob("*.log") if not f.name.startswith("ref-")]
     recoveries = sum("rolled back unfinished step" in text for text in said)

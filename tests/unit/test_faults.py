@@ -58,3 +58,44 @@ def test_the_victim_is_killed_and_its_whole_process_group_is_gone_after(tmp_path
     faults._run_and_kill(cmd, tmp_path / "log", kill)
     assert kill.outcome == "killed" and kill.phase == "starting"
     assert time.monotonic() - t0 < 60  # not waited out: the victim and the rest were killed
+
+
+def test_kills_are_dealt_in_turn_and_a_finished_runs_rest_go_to_the_next_run():
+    import random
+
+    plan = [("d1", "ingest"), ("d1", "entities"), ("d2", "ingest")]
+    durations = {("d1", "ingest"): 10.0, ("d1", "entities"): 20.0, ("d2", "ingest"): 30.0}
+    planned = faults.schedule_kills(plan, 7, durations, random.Random(1))
+    # Round-robin: 3, 2, 2; each delay within its run's reference duration.
+    assert [len(planned[r]) for r in plan] == [3, 2, 2]
+    assert all(0 <= k.delay_s <= durations[r] for r in plan for k in planned[r])
+    assert {k.victim for r in plan for k in planned[r]} <= {"python", "jvm"}
+
+    events = []
+    # The first run's second attempt finishes before its kill (the step is done); so does the
+    # last run's first.
+    finishes_first = {id(planned[plan[0]][1]), id(planned[plan[2]][0])}
+
+    def attempt(kill, j):
+        kill.outcome = "finished first" if id(kill) in finishes_first else "killed"
+        events.append(("kill", kill.increment, kill.step, j, kill.outcome))
+
+    def finish(n, until, step):
+        events.append(("run", until, step, n))
+
+    tried = faults.run_kills(plan, planned, durations, random.Random(2), attempt, finish)
+    assert events == [
+        ("kill", "d1", "ingest", 0, "killed"),
+        ("kill", "d1", "ingest", 1, "finished first"),
+        ("run", "d1", "ingest", 0),
+        # its third kill is carried: the entities run gets its own two, then one drawn anew
+        ("kill", "d1", "entities", 0, "killed"),
+        ("kill", "d1", "entities", 1, "killed"),
+        ("kill", "d1", "entities", 2, "killed"),
+        ("run", "d1", "entities", 1),
+        # the last run finishes before its first kill: its second is dropped
+        ("kill", "d2", "ingest", 0, "finished first"),
+        ("run", "d2", "ingest", 2),
+    ]
+    assert len(tried) == 6 and tried[4].step == "entities"
+    assert 0 <= tried[4].delay_s <= durations["d1", "entities"]

@@ -487,6 +487,8 @@ def peel_bursts(steps: DataFrame, first_day, min_steps: int, days: int) -> DataF
     ``min_steps`` is 0 (the rule off).
     """
     require_columns(steps, ("day", "entity_id"), "steps")
+    if min_steps <= 0:
+        steps = steps.limit(0)  # the rule off
     day_num = F.datediff("day", F.lit("1970-01-01"))
     per_day = steps.groupBy("day", "entity_id").agg(F.count(F.lit(1)).alias("_n"))
     trailing = (
@@ -496,8 +498,7 @@ def peel_bursts(steps: DataFrame, first_day, min_steps: int, days: int) -> DataF
     )
     return (
         per_day.withColumn("_w", F.sum("_n").over(trailing))
-        .filter((F.col("_w") >= max(min_steps, 1)) & (F.col("day") >= F.lit(first_day)))
-        .filter(F.lit(min_steps > 0))
+        .filter((F.col("_w") >= min_steps) & (F.col("day") >= F.lit(first_day)))
         .select("day", "entity_id", F.lit(1).cast("bigint").alias("busy_peel_days"))
     )
 

@@ -252,7 +252,7 @@ class HolderSettings:
     strong_min_weight: float = setting(number(float, 0, 1))
     accumulation_min_receives: int = setting(number(int, 0))
     accumulation_min_btc: float = setting(number(float, 0))
-    dormant_days: float = setting(number(float, 0))
+    held_days: float = setting(number(float, 0))
     seller_min_hold_days: float = setting(number(float, 0))
 
 

@@ -1,9 +1,10 @@
 """entities.transfers and entities.class_flows from hand-written per-(transaction, entity) rows:
 a payer of no known type is strong or weak by the older of the age of the coins it spends and of
 what its entity held when the day began (LTH weight ≥ 0.5, i.e. ≥ 155 days with the default
-settings) — except a first spend of young coins, other, or weak
-when it pays an exchange —, a receiver by its holder class at the day's end; a typed entity is of
-its type's class on every day, as its type is known now."""
+settings), or of ≥ 60 days (entities.holder.held_days) when it keeps a balance after the day
+— except a first spend of young coins, other, or weak when it pays an exchange —, a receiver by
+its holder class at the day's end; a typed entity is of its type's class on every day, as its
+type is known now."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ PER_TX = (
 )
 RUNNING = (
     "day date, entity_id bigint, entity_type string, holder_class string, send_count bigint, "
-    "day_send_count bigint, sod_balance_sats bigint, sod_coin_day_sum double"
+    "day_send_count bigint, sod_balance_sats bigint, sod_coin_day_sum double, balance_sats bigint"
 )
 # Entities: 1 trader (sold its whole wallet: no balance, no holder class at the day's end),
 # 2 whale (strong), 3 old holder, 4 exchange, 5 miner, 6 newcomer (neutral), 7 holder at the
@@ -37,8 +38,8 @@ def _held(btc: float, age_days: float) -> tuple[int, float]:
 
 # What each held when the day began is what it spends below (12 got its coins that same day).
 RUNNING_ROWS = [
-    (D, 1, "unknown", None, 4, 1, *_held(3, 10)),
-    (D, 2, "unknown", "strong", 2, 0, *_held(0, 0)),
+    (D, 1, "unknown", None, 4, 1, *_held(3, 10), 0),
+    (D, 2, "unknown", "strong", 2, 0, *_held(0, 0), 2 * COIN),
     (
         D,
         3,
@@ -47,23 +48,30 @@ RUNNING_ROWS = [
         3,
         1,
         *_held(5, 400),
+        1 * COIN,
     ),  # its class at the day's end does not decide how it pays
-    (D, 4, "exchange", None, 9, 0, *_held(0, 0)),
-    (D, 5, "miner", None, 5, 1, *_held(1, 1)),
-    (D, 6, "unknown", "neutral", 0, 0, *_held(0, 0)),
-    (D, 7, "unknown", "strong", 2, 1, *_held(3, 155)),
-    (D, 8, "unknown", "weak", 2, 1, *_held(1, 154)),
-    (D, 9, "unknown", "weak", 1, 1, *_held(1, 4)),
-    (D, 10, "unknown", "weak", 1, 1, *_held(2, 6)),
-    (D, 11, "unknown", "strong", 1, 1, *_held(7, 300)),
-    (D, 12, "unknown", "weak", 1, 1, *_held(0, 0)),
+    (D, 4, "exchange", None, 9, 0, *_held(0, 0), 0),
+    (D, 5, "miner", None, 5, 1, *_held(1, 1), 0),
+    (D, 6, "unknown", "neutral", 0, 0, *_held(0, 0), 4 * COIN),
+    (D, 7, "unknown", "strong", 2, 1, *_held(3, 155), 0),
+    (D, 8, "unknown", "weak", 2, 1, *_held(1, 154), 0),
+    (D, 9, "unknown", "weak", 1, 1, *_held(1, 4), 0),
+    (D, 10, "unknown", "weak", 1, 1, *_held(2, 6), 0),
+    (D, 11, "unknown", "strong", 1, 1, *_held(7, 300), 0),
+    (D, 12, "unknown", "weak", 1, 1, *_held(0, 0), 0),
     # 13: a long-term holder whose entity began the day with 10 BTC of age 400, its change of
     # yesterday's sale among them; 14: a trader holding 2 BTC bought 5 days ago.
-    (D, 13, "unknown", "strong", 3, 1, *_held(10, 400)),
-    (D, 14, "unknown", "weak", 2, 1, *_held(2, 5)),
+    (D, 13, "unknown", "strong", 3, 1, *_held(10, 400), 8 * COIN),
+    (D, 14, "unknown", "weak", 2, 1, *_held(2, 5), 1 * COIN),
     # 15: a long-term holder still buying: 20 BTC of average age 30 (fresh purchases beside
     # a few old coins).
-    (D, 15, "unknown", "weak", 4, 1, *_held(20, 30)),
+    (D, 15, "unknown", "weak", 4, 1, *_held(20, 30), 17 * COIN),
+    # 16: a long-term holder that bought for months (10 BTC of average age 90) and never spent
+    # before; 17: a buyer holding 2 BTC of age 90; 18: a holder of 3 BTC of age 59, an earlier
+    # seller.
+    (D, 16, "unknown", "strong", 1, 1, *_held(10, 90), 9 * COIN),
+    (D, 17, "unknown", None, 1, 1, *_held(2, 90), 0),
+    (D, 18, "unknown", "weak", 2, 1, *_held(3, 59), 2 * COIN),
 ]
 PER_TX_ROWS = [
     # t1: the trader spends 10-day-old coins (3 BTC): 2 to the whale, 1 back as change.
@@ -98,7 +106,7 @@ FIRST_SPENDS = [
 
 
 # The entities' current types (entities.entities): what class_flows classes typed entities by.
-TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, *range(6, 16)))]
+TYPES = [(4, "exchange"), (5, "miner"), *((n, "unknown") for n in (1, 2, 3, *range(6, 19)))]
 
 
 def _flows(spark, per_tx_rows, types):
@@ -166,4 +174,24 @@ def test_a_payer_is_judged_by_the_older_of_its_coins_and_what_its_entity_held(sp
     assert _flows(spark, rows, TYPES) == [
         (D, "strong", "exchange", 5 * COIN, 2),
         (D, "weak", "exchange", 1 * COIN, 1),
+    ]
+
+
+def test_a_holder_selling_a_tranche_into_strength_is_strong_an_exit_is_not(spark):
+    """16 sells 1 of its 10 BTC of 90 days (entities.holder.held_days = 60) into the exchange,
+    its first spend, and holds the rest: a long-term holder taking profit, strong though its
+    coins are under the 155 days of the LTH weight. 17 sells all of its coins of the same age:
+    an exit, judged by the weight alone (a first spend of young coins into an exchange: weak).
+    18 sells 1 of its 3 BTC of 59 days: not held long enough, weak."""
+    rows = [
+        ("t12", 111, D, 16, 1 * COIN, 0, 90.0),
+        ("t12", 111, D, 4, 0, 1 * COIN, None),
+        ("t13", 112, D, 17, 2 * COIN, 0, 90.0),
+        ("t13", 112, D, 4, 0, 2 * COIN, None),
+        ("t14", 113, D, 18, 1 * COIN, 0, 59.0),
+        ("t14", 113, D, 4, 0, 1 * COIN, None),
+    ]
+    assert _flows(spark, rows, TYPES) == [
+        (D, "strong", "exchange", 1 * COIN, 1),
+        (D, "weak", "exchange", 3 * COIN, 2),
     ]

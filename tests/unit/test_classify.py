@@ -1,7 +1,7 @@
 """Entity typing and holder-class rules on hand-written running totals (defaults of
 conf/hodlflow.yaml: 20 sweeps and 20 addresses for a sweeping exchange, half of the receipts for
 exchange-fed and 1-hop, a busy peel-paying day for a hot wallet, half of the moved value for coinjoin; holder: 155 days, w ≥ 0.5, 2
-receipts, 60 dormant days)."""
+receipts, 60 days held)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _held(age_days: float, value: int = 100) -> float:
     return float(value * (DAY_NUM - age_days))
 
 
-def test_holder_classes_from_age_accumulation_dormancy_and_spending(spark):
+def test_holder_classes_from_age_accumulation_holding_and_spending(spark):
     rows = [
         ("old", "unknown", 100, _held(200), 1, 3),
         ("at_155", "unknown", 100, _held(155), 1, 3),
@@ -87,6 +87,10 @@ def test_holder_classes_from_age_accumulation_dormancy_and_spending(spark):
         ("small_accumulator", "unknown", 10**8, _held(5, 10**8), 3, 0),
         ("dormant", "unknown", 100, _held(60), 1, 0),
         ("fresh", "unknown", 100, _held(59), 1, 0),
+        # sold a part and holds the rest, 60 days old (entity-adjusted): a holder taking profit
+        # into strength; a day younger, a spender of young coins.
+        ("tranche_seller", "unknown", 100, _held(60), 4, 2),
+        ("young_tranche_seller", "unknown", 100, _held(59), 4, 2),
         ("empty", "unknown", 0, 0.0, 1, 1),
         ("exchange", "exchange", 100, _held(300), 5, 5),
     ]
@@ -103,6 +107,8 @@ def test_holder_classes_from_age_accumulation_dormancy_and_spending(spark):
         "small_accumulator": "neutral",
         "dormant": "strong",
         "fresh": "neutral",
+        "tranche_seller": "strong",
+        "young_tranche_seller": "weak",
         "empty": None,
         "exchange": None,
     }

@@ -339,8 +339,8 @@ def test_format_scores_aligns_values_and_indents_nested_dicts():
 
 
 def test_holder_decisions_over_sampled_days_worked_by_hand(spark):
-    """True strong owner s1 (entity 100: spent once, 153.5 days old on d0, so weak until its
-    coins pass 155 days on d2), s2 (entity 200: one fresh receipt, neutral; gone by d3), weak
+    """True strong owner s1 (entity 100: spent once, 58.5 days old on d0, so weak until its
+    coins pass entities.holder.held_days, 60, on d2), s2 (entity 200: one fresh receipt, neutral; gone by d3), weak
     owner w1 (entity 300: neutral until it spends on d2), a miner m1 (not a holder owner)."""
     import datetime as dt
 
@@ -357,7 +357,7 @@ def test_holder_decisions_over_sampled_days_worked_by_hand(spark):
     address_entity = frame(spark, [("s1", 100), ("s2", 200), ("w1", 300), ("m1", 400)], CLUSTERS)
     daily = frame(
         spark,
-        [(d[0], 100, "unknown", 10, 153.5, 1, 1), (d[1], 200, "unknown", 5, 0.0, 1, 0),
+        [(d[0], 100, "unknown", 10, 58.5, 1, 1), (d[1], 200, "unknown", 5, 0.0, 1, 0),
          (d[0], 300, "unknown", 3, 0.0, 1, 0), (d[2], 300, "unknown", 2, 2.0, 1, 1),
          (d[0], 400, "miner", 50, 0.0, 1, 0)],
         "day date, entity_id bigint, entity_type string, balance_sats bigint, "

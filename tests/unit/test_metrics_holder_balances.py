@@ -2,7 +2,8 @@
 weak_balance_btc) from hand-written entities.entity_daily rows: an entity that does not move
 keeps its balance while its coins age, and its holder class is decided again each day
 (defaults of conf/hodlflow.yaml: strong at w ≥ 0.5, i.e. a coin age ≥ 155 days; an accumulator
-at 2 receipts never spent holding ≥ 10 BTC; dormant at 60 days never spent; weak once it has spent)."""
+at 2 receipts never spent holding ≥ 10 BTC; a holder at 60 days, spent or not; weak when it has
+spent coins younger than that)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def _row(day, entity, etype, balance, age, receives, sends):
 def _held(spark, types=True, in_holdings=False):
     daily = spark.createDataFrame(
         [
-            # 1: spent before, 153.5 days old on d0: weak on d0 and d1 (w < 0.5), strong from d2
-            #    (155.5 days) without moving again.
-            _row(0, 1, "unknown", 10, 153.5, 1, 1),
+            # 1: spent before, 58.5 days old on d0: weak on d0 and d1, strong from d2 (60.5 days:
+            #    entities.holder.held_days) without moving again.
+            _row(0, 1, "unknown", 10, 58.5, 1, 1),
             # 2: one receipt, never spent: neutral; a second receipt on d2 makes it an
             #    accumulator (strong) with 12.
             _row(0, 2, "unknown", 4, 0.0, 1, 0),
@@ -43,7 +44,7 @@ def _held(spark, types=True, in_holdings=False):
             _row(0, 3, "exchange", 100, 3.0, 9, 9),
             # 4: untyped on its day, an exchange by the latest run (entities.entities): no class.
             _row(0, 4, "unknown", 5, 10.0, 3, 2),
-            # 5: never spent, 59.5 days on d1 (neutral), dormant from d2 (60.5), spends all on d3.
+            # 5: never spent, 59.5 days on d1 (neutral), held from d2 (60.5), spends all on d3.
             _row(1, 5, "unknown", 7, 59.5, 1, 0),
             _row(3, 5, "unknown", 0, None, 1, 1),
         ],

@@ -27,8 +27,10 @@ Holder class, for entities of type ``unknown`` with a balance, on day D: with a 
 w = 1 / (1 + e^(−0.1·(a − ``lth_days``))) (the entity-adjusted long-term-holder weight):
 
 * ``strong`` — w ≥ ``strong_min_weight``; or an accumulator: ≥ ``accumulation_min_receives``
-  receipts, never spent and a balance ≥ ``accumulation_min_btc``; or dormant: never spent and
-  a ≥ ``dormant_days``;
+  receipts, never spent and a balance ≥ ``accumulation_min_btc``; or a holder: a ≥
+  ``held_days``, whether it never spent (dormant) or sold a part and kept the rest (the
+  entity-adjusted age keeps the age of what it kept: a long-term holder taking profit into a
+  rally sells a tranche and holds on, where a short-term holder exits its whole position);
 * ``weak`` — otherwise, when it has spent (young coins that turn over);
 * ``neutral`` — otherwise (young coins never spent yet: too early to tell).
 """
@@ -127,11 +129,11 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
         & never_spent
         & (F.col("balance_sats") >= F.lit(round(h.accumulation_min_btc * COIN)))
     )
-    dormant = never_spent & (age >= h.dormant_days)
+    held = age >= h.held_days
     applies = (F.col("entity_type") == UNKNOWN) & (F.col("balance_sats") > 0)
     return F.when(
         applies,
-        F.when((weight >= h.strong_min_weight) | accumulator | dormant, STRONG)
+        F.when((weight >= h.strong_min_weight) | accumulator | held, STRONG)
         .when(F.col("send_count") > 0, WEAK)
         .otherwise(NEUTRAL),
     )
@@ -144,12 +146,16 @@ def aged_coin_age(day: Column, row_day: Column) -> Column:
     return F.col("coin_age_days") + F.datediff(day, row_day)
 
 
-def coins_class(age: Column, s: EntitiesSettings) -> Column:
-    """``strong`` when coins of value-weighted age ``age`` have the LTH weight of the holder
-    rule (≥ ``holder.strong_min_weight``), else ``weak``: the class of a payer by the coins it
-    spends (entities.class_flows)."""
-    weight = lth_weight(age, s.holder.lth_days)
-    return F.when(weight >= F.lit(s.holder.strong_min_weight), STRONG).otherwise(WEAK)
+def coins_class(age: Column, kept: Column, s: EntitiesSettings) -> Column:
+    """The class of a payer by the coins it spends (entities.class_flows): ``strong`` when
+    coins of value-weighted age ``age`` have the LTH weight of the holder rule
+    (≥ ``holder.strong_min_weight``), or when they are ≥ ``holder.held_days`` old and the payer
+    ``kept`` part of its holdings (a balance left at the day's end: a holder selling a tranche
+    into strength, as :func:`holder_class` classes it after the sale), else ``weak``."""
+    h = s.holder
+    weight = lth_weight(age, h.lth_days)
+    strong = (weight >= F.lit(h.strong_min_weight)) | (kept & (age >= F.lit(h.held_days)))
+    return F.when(strong, STRONG).otherwise(WEAK)
 
 
 def with_holder_class(df, day: Column, s: EntitiesSettings):

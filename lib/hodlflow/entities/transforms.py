@@ -376,8 +376,10 @@ def entity_transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
     coins), and of what its entity held when the day began (``sod_*`` of ``running``,
     entity-adjusted: a holder selling out of its own change, which kept the age of the coins it
     came from); strong when a gives the LTH weight 1 / (1 + e^(−0.1·(a − lth_days))) ≥
-    ``holder.strong_min_weight`` (the entity-adjusted weight of docs/metrics.md), weak
-    otherwise. A seller is so judged by what it sells, not by what is left after: a trader that sells its
+    ``holder.strong_min_weight`` (the entity-adjusted weight of docs/metrics.md), or when a ≥
+    ``holder.held_days`` and it kept a balance at the day's end (a holder selling a tranche into
+    strength; an exit of the whole position is judged by the weight alone), weak otherwise. A
+    seller is so judged by what it sells, not by what is left after: a trader that sells its
     whole wallet has no balance, hence no holder class, at the end of that day. Except a first
     spend: an entity that never spent before that day and now spends young coins (weak by the
     rule above) is ``new`` when it held them ``holder.seller_min_hold_days`` or more, else
@@ -399,13 +401,14 @@ def entity_transfers(per_tx: DataFrame, running: DataFrame, ent) -> DataFrame:
         "day",
         F.col("entity_id").alias("sender"),
         (F.col("send_count") == F.col("day_send_count")).alias("_first_spend"),
+        (F.col("balance_sats") > 0).alias("_kept"),
         F.when(
             F.col("sod_balance_sats") > 0,
             day_num - F.col("sod_coin_day_sum") / F.col("sod_balance_sats"),
         ).alias("_held_age"),
     )
     age = F.greatest("_held_age", "spent_age_days")  # nulls skipped: began the day empty
-    coins = classify.coins_class(age, ent)
+    coins = classify.coins_class(age, F.col("_kept"), ent)
     held = age >= F.lit(ent.holder.seller_min_hold_days)
     payer_class = F.when(
         F.col("_first_spend") & (coins == classify.WEAK),

@@ -251,7 +251,7 @@ class HolderSettings:
     lth_days: float = setting(number(float, 0))
     strong_min_weight: float = setting(number(float, 0, 1))
     accumulation_min_receives: int = setting(number(int, 0))
-    accumulation_min_btc: float = setting(number(float, 0))
+    large_holder_min_btc: float = setting(number(float, 0))
     held_days: float = setting(number(float, 0))
     seller_min_hold_days: float = setting(number(float, 0))
 

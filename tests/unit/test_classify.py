@@ -81,9 +81,12 @@ def test_holder_classes_from_age_accumulation_holding_and_spending(spark):
         ("old", "unknown", 100, _held(200), 1, 3),
         ("at_155", "unknown", 100, _held(155), 1, 3),
         ("young_spender", "unknown", 100, _held(30), 3, 1),
-        # entities.holder.accumulation_min_btc = 10: exactly 10 BTC in two receipts is an
-        # accumulator; a retail buyer's 1 BTC in three receipts is not yet anything.
+        # entities.holder.large_holder_min_btc = 10: exactly 10 BTC never spent is a large
+        # holder's, in two receipts or in one (a fund's withdrawal to its cold storage); a
+        # retail buyer's 1 BTC in three receipts is not yet anything, nor 10 BTC of a spender.
         ("accumulator", "unknown", 10 * 10**8, _held(5, 10 * 10**8), 2, 0),
+        ("large_buyer", "unknown", 10 * 10**8, _held(5, 10 * 10**8), 1, 0),
+        ("large_spender", "unknown", 10 * 10**8, _held(5, 10 * 10**8), 1, 1),
         ("small_accumulator", "unknown", 10**8, _held(5, 10**8), 3, 0),
         ("dormant", "unknown", 100, _held(60), 1, 0),
         ("fresh", "unknown", 100, _held(59), 1, 0),
@@ -104,6 +107,8 @@ def test_holder_classes_from_age_accumulation_holding_and_spending(spark):
         "at_155": "strong",
         "young_spender": "weak",
         "accumulator": "strong",
+        "large_buyer": "strong",
+        "large_spender": "weak",
         "small_accumulator": "neutral",
         "dormant": "strong",
         "fresh": "neutral",

@@ -1,8 +1,8 @@
 """What strong and weak hands hold per day (metrics.holder_migration strong_balance_btc,
 weak_balance_btc) from hand-written entities.entity_daily rows: an entity that does not move
 keeps its balance while its coins age, and its holder class is decided again each day
-(defaults of conf/hodlflow.yaml: strong at w ≥ 0.5, i.e. a coin age ≥ 155 days; an accumulator
-at 2 receipts never spent holding ≥ 10 BTC; a holder at 60 days, spent or not; weak when it has
+(defaults of conf/hodlflow.yaml: strong at w ≥ 0.5, i.e. a coin age ≥ 155 days; a large holder
+never spent holding ≥ 10 BTC; a holder at 60 days, spent or not; weak when it has
 spent coins younger than that)."""
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def _held(spark, types=True, in_holdings=False):
             # 1: spent before, 58.5 days old on d0: weak on d0 and d1, strong from d2 (60.5 days:
             #    entities.holder.held_days) without moving again.
             _row(0, 1, "unknown", 10, 58.5, 1, 1),
-            # 2: one receipt, never spent: neutral; a second receipt on d2 makes it an
-            #    accumulator (strong) with 12.
+            # 2: one receipt of 4 BTC, never spent: neutral; a second receipt on d2 makes it a
+            #    large holder (strong) with 12.
             _row(0, 2, "unknown", 4, 0.0, 1, 0),
             _row(2, 2, "unknown", 12, 1.0, 2, 0),
-            # 6: two receipts, never spent, but 3 BTC (under accumulation_min_btc): neutral.
+            # 6: two receipts, never spent, but 3 BTC (under large_holder_min_btc): neutral.
             _row(0, 6, "unknown", 3, 0.0, 2, 0),
             # 3: an exchange: no holder class.
             _row(0, 3, "exchange", 100, 3.0, 9, 9),

@@ -26,8 +26,9 @@ Holder class, for entities of type ``unknown`` with a balance, on day D: with a 
 ``coin_day_sum`` / ``balance_sats`` (value-weighted, entity-adjusted coin age) and
 w = 1 / (1 + e^(−0.1·(a − ``lth_days``))) (the entity-adjusted long-term-holder weight):
 
-* ``strong`` — w ≥ ``strong_min_weight``; or an accumulator: ≥ ``accumulation_min_receives``
-  receipts, never spent and a balance ≥ ``accumulation_min_btc``; or a holder: a ≥
+* ``strong`` — w ≥ ``strong_min_weight``; or a large holder: never spent and a balance ≥
+  ``large_holder_min_btc`` (funds and whales withdraw what they buy to an address of their own
+  and keep it; the positions of retail buyers who turn over are smaller); or a holder: a ≥
   ``held_days``, whether it never spent (dormant) or sold a part and kept the rest (the
   entity-adjusted age keeps the age of what it kept: a long-term holder taking profit into a
   rally sells a tranche and holds on, where a short-term holder exits its whole position);
@@ -119,21 +120,17 @@ def lth_weight(age: Column, lth_days: float) -> Column:
 
 
 def holder_class(age: Column, s: EntitiesSettings) -> Column:
-    """Holder class from the coin age and the columns ``entity_type``, ``balance_sats``,
-    ``receive_count``, ``send_count`` (module doc); NULL when it does not apply."""
+    """Holder class from the coin age and the columns ``entity_type``, ``balance_sats`` and
+    ``send_count`` (module doc); NULL when it does not apply."""
     h = s.holder
     weight = lth_weight(age, h.lth_days)
     never_spent = F.col("send_count") == 0
-    accumulator = (
-        (F.col("receive_count") >= h.accumulation_min_receives)
-        & never_spent
-        & (F.col("balance_sats") >= F.lit(round(h.accumulation_min_btc * COIN)))
-    )
+    large = never_spent & (F.col("balance_sats") >= F.lit(round(h.large_holder_min_btc * COIN)))
     held = age >= h.held_days
     applies = (F.col("entity_type") == UNKNOWN) & (F.col("balance_sats") > 0)
     return F.when(
         applies,
-        F.when((weight >= h.strong_min_weight) | accumulator | held, STRONG)
+        F.when((weight >= h.strong_min_weight) | large | held, STRONG)
         .when(F.col("send_count") > 0, WEAK)
         .otherwise(NEUTRAL),
     )

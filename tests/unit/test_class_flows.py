@@ -157,20 +157,26 @@ def test_a_first_spend_of_young_coins_is_weak_into_an_exchange_after_days_else_o
     ]
 
 
+def _into_exchange(*sales):
+    """Per-transaction rows of ``sales`` (txid, height, payer, BTC, age of the coins spent in
+    days), each paying the exchange (4) alone."""
+    return [
+        row
+        for txid, height, payer, btc, age in sales
+        for row in ((txid, height, D, payer, btc * COIN, 0, age),
+                    (txid, height, D, 4, 0, btc * COIN, None))
+    ]  # fmt: skip
+
+
 def test_a_payer_is_judged_by_the_older_of_its_coins_and_what_its_entity_held(spark):
     """13 sells again out of the change of yesterday's sale (coins 1 day old on the chain): the
     change stayed in its entity and kept the age of the coins it came from (entity-adjusted),
     so the sale is a strong hand's. 14 sells coins of the same chain age and is weak: what it
     held was 5 days old. 15 holds mostly fresh purchases (average age 30 days) and sells its
     400-day-old coins: a strong hand's sale too."""
-    rows = [
-        ("t9", 108, D, 13, 2 * COIN, 0, 1.0),
-        ("t9", 108, D, 4, 0, 2 * COIN, None),
-        ("t10", 109, D, 14, 1 * COIN, 0, 1.0),
-        ("t10", 109, D, 4, 0, 1 * COIN, None),
-        ("t11", 110, D, 15, 3 * COIN, 0, 400.0),
-        ("t11", 110, D, 4, 0, 3 * COIN, None),
-    ]
+    rows = _into_exchange(
+        ("t9", 108, 13, 2, 1.0), ("t10", 109, 14, 1, 1.0), ("t11", 110, 15, 3, 400.0)
+    )
     assert _flows(spark, rows, TYPES) == [
         (D, "strong", "exchange", 5 * COIN, 2),
         (D, "weak", "exchange", 1 * COIN, 1),
@@ -183,14 +189,9 @@ def test_a_holder_selling_a_tranche_into_strength_is_strong_an_exit_is_not(spark
     coins are under the 155 days of the LTH weight. 17 sells all of its coins of the same age:
     an exit, judged by the weight alone (a first spend of young coins into an exchange: weak).
     18 sells 1 of its 3 BTC of 59 days: not held long enough, weak."""
-    rows = [
-        ("t12", 111, D, 16, 1 * COIN, 0, 90.0),
-        ("t12", 111, D, 4, 0, 1 * COIN, None),
-        ("t13", 112, D, 17, 2 * COIN, 0, 90.0),
-        ("t13", 112, D, 4, 0, 2 * COIN, None),
-        ("t14", 113, D, 18, 1 * COIN, 0, 59.0),
-        ("t14", 113, D, 4, 0, 1 * COIN, None),
-    ]
+    rows = _into_exchange(
+        ("t12", 111, 16, 1, 90.0), ("t13", 112, 17, 2, 90.0), ("t14", 113, 18, 1, 59.0)
+    )
     assert _flows(spark, rows, TYPES) == [
         (D, "strong", "exchange", 1 * COIN, 1),
         (D, "weak", "exchange", 3 * COIN, 2),

@@ -237,10 +237,11 @@ def test_entity_daily_has_the_days_moves_balance_and_entity_adjusted_coin_age(sp
     # The change (4.9999 BTC) keeps the age of the day-0 coinbase it came from: 1 day old on d1.
     assert d1.coin_age_days == pytest.approx((5 * COIN - FEE) * 1 / (55 * COIN))
     assert d1.entity_type == "miner" and d1.holder_class is None
-    # E: received once on d3, never spent: neutral (too early to tell), age 0.
+    # E: received 20 BTC once on d3, never spent: a large holder (≥ 10 BTC,
+    # entities.holder.large_holder_min_btc), strong from that day, age 0.
     e_rows = daily.filter(F.col("entity_id") == ids[ADDR["E"]]).collect()
     assert [(r.day, r.received_sats, r.holder_class, r.coin_age_days) for r in e_rows] == [
-        (DAY0 + dt.timedelta(days=3), 20 * COIN - FEE, "neutral", 0.0)
+        (DAY0 + dt.timedelta(days=3), 20 * COIN - FEE, "strong", 0.0)
     ]
 
 
@@ -257,7 +258,7 @@ def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
     def d(n):
         return DAY0 + dt.timedelta(days=n)
 
-    # After run 1, D2 is on its own: one receipt, never spent: neutral → other.
+    # After run 1, D2 is on its own: one receipt of under 10 BTC, never spent: neutral → other.
     assert [f for f in after_first["entities.class_flows"] if f[0] == d(2)] == [
         (d(2), "miner", "exchange", 15 * COIN - FEE, 1),
         (d(2), "miner", "other", 10 * COIN - FEE, 1),
@@ -268,9 +269,10 @@ def test_class_flows_pay_between_classes_by_hand(spark, two_runs):
         # T2: Bob → D1 (seeded exchange); T3: Alice's A2 → D2, which run 2 merges into the
         # exchange: run 2 re-classes d2, both are exchange inflow.
         (d(2), "miner", "exchange", 25 * COIN - 2 * FEE, 2),
-        # T4: the exchange sweeps to X (other); T5: A1 → E (other).
-        (d(3), "exchange", "other", 25 * COIN - 3 * FEE, 1),
-        (d(3), "miner", "other", 20 * COIN - FEE, 1),
+        # T4: the exchange sweeps to X; T5: A1 → E: both never spent and hold ≥ 10 BTC at the
+        # day's end (large holders: strong).
+        (d(3), "exchange", "strong", 25 * COIN - 3 * FEE, 1),
+        (d(3), "miner", "strong", 20 * COIN - FEE, 1),
     ]
     # Run 2 starts on d3 and re-classed from d2: metrics, run after run 1, recomputes from there.
     runs = sorted(

@@ -123,14 +123,12 @@ def holder_class(age: Column, s: EntitiesSettings) -> Column:
     """Holder class from the coin age and the columns ``entity_type``, ``balance_sats`` and
     ``send_count`` (module doc); NULL when it does not apply."""
     h = s.holder
-    weight = lth_weight(age, h.lth_days)
     never_spent = F.col("send_count") == 0
     large = never_spent & (F.col("balance_sats") >= F.lit(round(h.large_holder_min_btc * COIN)))
-    held = age >= h.held_days
     applies = (F.col("entity_type") == UNKNOWN) & (F.col("balance_sats") > 0)
     return F.when(
         applies,
-        F.when((weight >= h.strong_min_weight) | large | held, STRONG)
+        F.when(_long_term(age, s) | large | _held(age, s), STRONG)
         .when(F.col("send_count") > 0, WEAK)
         .otherwise(NEUTRAL),
     )
@@ -149,10 +147,17 @@ def coins_class(age: Column, kept: Column, s: EntitiesSettings) -> Column:
     (≥ ``holder.strong_min_weight``), or when they are ≥ ``holder.held_days`` old and the payer
     ``kept`` part of its holdings (a balance left at the day's end: a holder selling a tranche
     into strength, as :func:`holder_class` classes it after the sale), else ``weak``."""
-    h = s.holder
-    weight = lth_weight(age, h.lth_days)
-    strong = (weight >= F.lit(h.strong_min_weight)) | (kept & (age >= F.lit(h.held_days)))
-    return F.when(strong, STRONG).otherwise(WEAK)
+    return F.when(_long_term(age, s) | (kept & _held(age, s)), STRONG).otherwise(WEAK)
+
+
+def _long_term(age: Column, s: EntitiesSettings) -> Column:
+    """Coins of age ``age`` have the LTH weight of a strong holder (≥ strong_min_weight)."""
+    return lth_weight(age, s.holder.lth_days) >= F.lit(s.holder.strong_min_weight)
+
+
+def _held(age: Column, s: EntitiesSettings) -> Column:
+    """Coins of age ``age`` have been held ``holder.held_days`` or more."""
+    return age >= F.lit(s.holder.held_days)
 
 
 def with_holder_class(df, day: Column, s: EntitiesSettings):

@@ -256,7 +256,13 @@ class HolderSettings:
     seller_min_hold_days: float = setting(number(float, 0))
 
 
-CHANGE_HEURISTICS = ("fresh_change", "script_type_change", "peel_change", "deposit_change")
+CHANGE_HEURISTICS = (
+    "fresh_change",
+    "script_type_change",
+    "peel_change",
+    "deposit_change",
+    "fingerprint_change",
+)
 
 
 @dataclass(frozen=True)

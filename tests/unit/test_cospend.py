@@ -637,3 +637,85 @@ def test_type_change_outputs_pick_the_one_fresh_output_of_the_inputs_script_type
     )
     # w1: c1 (p2wpkh among p2tr); w5: c10, the one p2sh among four outputs (a batch).
     assert got == [("w1", 10, "c1"), ("w5", 13, "c10")]
+
+
+# -- the wallet that pays on: fingerprint_change ---------------------------------------------
+
+FINAL, RBF = 0xFFFFFFFF, 0xFFFFFFFD
+
+
+def _fingerprint(spark, txs, ids, spent_from_height=0, max_days=7):
+    """:func:`hodlflow.entities.cospend.fingerprint_edges` over ``txs``: (txid, height, day
+    offset, nVersion, nLockTime, nSequence of every input, [(address, type, prev_txid,
+    prev_vout)], [(address, type, value)]), as :func:`_frames` otherwise."""
+    from hodlflow.entities.cospend import fingerprint_edges
+
+    plain = [(t, h, d, i, o) for t, h, d, _v, _l, _s, i, o in txs]
+    ins, outs, flags, id_frame = _frames(spark, plain, ids)
+    seq = {t[0]: t[5] for t in txs}
+    ins = spark.createDataFrame(
+        [(*r, seq[r.txid]) for r in ins.collect()], PEEL_INPUTS + ", sequence bigint"
+    )
+    txf = spark.createDataFrame(
+        [(t, v, lock) for t, _h, _d, v, lock, _s, _i, _o in txs],
+        "txid string, version bigint, locktime bigint",
+    )
+    return fingerprint_edges(ins, outs, flags, txf, id_frame, max_days, spent_from_height)
+
+
+# An exchange's hot wallet h (id 1, p2sh; nVersion 1, final nSequence, nLockTime 0) pays a
+# withdrawal of 900 out of a coin of 1,300: the customer's address w1 is a fresh p2sh too, and
+# larger than the change c1 (no peel step; two outputs of the inputs' type). A day later the
+# hot wallet pays the next withdrawal from c1 with its own fingerprint; the customer pays from
+# w1 with theirs (nVersion 2, replace-by-fee, nLockTime at the height, as Bitcoin Core).
+BREAK = [
+    ("f1", 20, 0, 1, 0, FINAL, [("h", "p2sh", "t0", 0)], [("w1", "p2sh", 900), ("c1", "p2sh", 400)]),
+    ("f2", 21, 1, 1, 0, FINAL, [("c1", "p2sh", "f1", 1)], [("w2", "p2wpkh", 100), ("c2", "p2sh", 290)]),
+    ("g1", 21, 1, 2, 21, RBF, [("w1", "p2sh", "f1", 0)], [("m", "p2sh", 500), ("wc", "p2sh", 390)]),
+]  # fmt: skip
+BREAK_IDS = [
+    ("h", 1, 1), ("w1", 2, 20), ("c1", 3, 20), ("w2", 4, 21), ("c2", 5, 21), ("m", 6, 21),
+    ("wc", 7, 21),
+]  # fmt: skip
+
+
+def _with(txs, txid, **change):
+    """``txs`` with the transaction ``txid``'s fields replaced (names as in :func:`_fingerprint`)."""
+    names = ("txid", "height", "day", "version", "locktime", "sequence", "ins", "outs")
+    return [
+        tuple(change.get(n, v) for n, v in zip(names, t, strict=True)) if t[0] == txid else t
+        for t in txs
+    ]
+
+
+def test_fingerprint_change_links_the_output_its_payers_wallet_pays_on_from(spark):
+    # c1 → h: f2 carries f1's fingerprint; g1 (the customer's) does not, so w1 is not change.
+    # f2's and g1's outputs are not spent yet: no more edges.
+    assert_edges(_fingerprint(spark, BREAK, BREAK_IDS), [(3, 1)], spark)
+
+
+def test_fingerprint_change_needs_one_output_carried_on_by_the_same_wallet(spark):
+    # The customer's wallet writes as the exchange's does: two outputs paid on, no change told.
+    same = _with(BREAK, "g1", version=1, locktime=0, sequence=FINAL)
+    assert_edges(_fingerprint(spark, same, BREAK_IDS), [], spark)
+    # Any part of the fingerprint differing tells them apart: nLockTime set or not, nVersion,
+    # nSequence.
+    for diff in ({"locktime": 21}, {"version": 2}, {"sequence": RBF}):
+        other = _with(same, "g1", **diff)
+        assert_edges(_fingerprint(spark, other, BREAK_IDS), [(3, 1)], spark)
+    # Paid on into one output (a sweep, not a payment): no step of the wallet's.
+    swept = _with(BREAK, "f2", outs=[("c2", "p2sh", 390)])
+    assert_edges(_fingerprint(spark, swept, BREAK_IDS), [], spark)
+    # c1 seen before f1 (not fresh) or of another script type than h: not change.
+    seen = [r if r[0] != "c1" else ("c1", 3, 5) for r in BREAK_IDS]
+    assert_edges(_fingerprint(spark, BREAK, seen), [], spark)
+    typed = _with(BREAK, "f1", outs=[("w1", "p2sh", 900), ("c1", "p2wpkh", 400)])
+    assert_edges(_fingerprint(spark, typed, BREAK_IDS), [], spark)
+
+
+def test_fingerprint_change_only_for_spends_in_the_run_within_max_days(spark):
+    # f2 (height 21) before the run (from 22): the run that held it made the edge.
+    assert_edges(_fingerprint(spark, BREAK, BREAK_IDS, spent_from_height=21), [(3, 1)], spark)
+    assert_edges(_fingerprint(spark, BREAK, BREAK_IDS, spent_from_height=22), [], spark)
+    # Paid on a day later: not within 0 days.
+    assert_edges(_fingerprint(spark, BREAK, BREAK_IDS, max_days=0), [], spark)

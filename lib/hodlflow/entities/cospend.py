@@ -544,6 +544,123 @@ def peel_edges(
     )
 
 
+def fingerprint_edges(
+    inputs: DataFrame,
+    outputs: DataFrame,
+    tx_flags: DataFrame,
+    transactions: DataFrame,
+    address_ids: DataFrame,
+    max_days: int,
+    spent_from_height: int,
+) -> DataFrame:
+    """Edges from a payment's change to its payer, told by the wallet that spends it next.
+
+    A wallet writes every transaction the same way: its nVersion, its nSequence on every input
+    (final 0xFFFFFFFF, 0xFFFFFFFE, or 0xFFFFFFFD signalling replace-by-fee) and its nLockTime
+    (0, or the current height against fee sniping, as Bitcoin Core does). When a payment has
+    several fresh outputs of its inputs' script type — a withdrawal to a customer whose wallet
+    uses the exchange's kind of script, a batch of them — the one the same wallet pays on from
+    is its change: its next payment carries the payment's fingerprint, a customer's wallet
+    writes its own. This links the pieces of a hot wallet's peeling chain that a withdrawal
+    larger than the rest of the coin breaks off (:func:`peel_edges` needs the change to be the
+    largest output) and a batch's change among outputs of the wallet's kind.
+
+    Input: as :func:`peel_edges` (``inputs`` also with ``sequence``), and ``transactions``
+    (``txid``, ``version``, ``locktime``); the rows of the run's range and of the ``max_days``
+    days before it.
+
+    Output: ``src``, ``dst`` (bigint, distinct): (change address id, the paying transaction's
+    smallest input address id), for every payment — neither coinbase nor coinjoin, inputs all
+    with an address, of one script type and one nSequence, two or more outputs of positive
+    value, all with an address, none paying an input address back — exactly one of whose
+    outputs to an address first seen at its height and of the inputs' script type is spent,
+    at most ``max_days`` days later and at height ≥ ``spent_from_height``, by a payment of the
+    same fingerprint (nVersion, nSequence, nLockTime zero or not) with two or more outputs
+    (the wallet paying on, not a sweep into one output). The edges depend only on the chain up
+    to the spend, not on where runs begin.
+    """
+    require_columns(
+        inputs,
+        ("txid", "height", "address", "script_type", "sequence", "prev_txid", "prev_vout"),
+        "inputs",
+    )  # fmt: skip
+    require_columns(
+        outputs, ("txid", "vout", "height", "day", "address", "script_type", "value_sats"),
+        "outputs",
+    )  # fmt: skip
+    require_columns(transactions, ("txid", "version", "locktime"), "transactions")
+    require_columns(address_ids, ("address", "address_id", "first_height"), "address_ids")
+    ins, ids, per_in, owner = _payment_inputs(inputs, tx_flags, address_ids)
+    seqs = ins.groupBy("txid").agg(
+        F.min("sequence").alias("_seq"), F.max("sequence").alias("_seq_max")
+    )
+    per_out = outputs.groupBy("txid").agg(
+        F.count(F.lit(1)).alias("n_out"),
+        F.sum((F.col("value_sats") > 0).cast("int")).alias("n_paid"),
+        F.count("address").alias("out_with_address"),
+    )
+    # Payments with their wallet's fingerprint: one script type, one nSequence, all inputs and
+    # outputs with an address, two or more outputs of positive value.
+    payments = (
+        per_in.join(seqs, "txid")
+        .join(per_out, "txid")
+        .join(transactions.select("txid", "version", "locktime"), "txid")
+        .filter(
+            (F.col("in_types") == 1)
+            & (F.col("with_address") == F.col("n_in"))
+            & (F.col("_seq") == F.col("_seq_max"))
+            & (F.col("n_paid") >= 2)
+            & (F.col("n_paid") == F.col("n_out"))
+            & (F.col("out_with_address") == F.col("n_out"))
+        )
+        .select(
+            "txid", "in_type", "in_addresses",
+            F.struct(
+                F.col("version"), F.col("_seq").alias("sequence"),
+                (F.col("locktime") > 0).alias("locked"),
+            ).alias("fp"),
+        )
+    )  # fmt: skip
+    outs = outputs.filter(F.col("value_sats") > 0).select(
+        "txid", "vout", "height", "day", "address", "script_type"
+    )
+    back = (
+        outs.join(payments.select("txid", "in_addresses"), "txid")
+        .filter(F.array_contains("in_addresses", F.col("address")))
+        .select("txid")
+        .distinct()
+    )
+    cand = (
+        outs.join(payments.select("txid", "in_type", "fp"), "txid")
+        .join(back, "txid", "left_anti")
+        .filter(F.col("script_type") == F.col("in_type"))
+        .join(ids, "address")
+        .filter(F.col("first_height") == F.col("height"))
+    )
+    spends = inputs.filter(F.col("height") >= spent_from_height).select(
+        F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"),
+        F.col("txid").alias("next_txid"), F.col("day").alias("next_day"),
+    ).distinct()  # fmt: skip
+    nexts = payments.select(F.col("txid").alias("next_txid"), F.col("fp").alias("next_fp"))
+    carried = (
+        cand.join(spends, ["txid", "vout"])
+        .join(nexts, "next_txid")
+        .filter((F.col("next_fp") == F.col("fp")) & (F.datediff("next_day", "day") <= max_days))
+        .select("txid", "vout", "address_id")
+        .distinct()
+    )
+    one = carried.groupBy("txid").agg(
+        F.count(F.lit(1)).alias("_n"), F.first("address_id").alias("src")
+    )
+    return (
+        one.filter(F.col("_n") == 1)
+        .join(owner, "txid")
+        .select(F.col("src").cast("bigint"), F.col("owner").alias("dst"))
+        .filter(F.col("src") != F.col("dst"))
+        .distinct()
+    )
+
+
 def deposit_edges(
     inputs: DataFrame,
     outputs: DataFrame,

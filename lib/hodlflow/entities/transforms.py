@@ -28,6 +28,7 @@ from hodlflow.entities.cospend import (
     change_edges,
     cospend_edges,
     deposit_edges,
+    fingerprint_edges,
     guard_change_edges,
     peel_bursts,
     peel_edges,
@@ -126,7 +127,7 @@ def compute_run(
     edges = cospend_edges(ins, flags, ids_range)
     if ent.change_heuristics:
         guessed = change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
-        if {"peel_change", "deposit_change"} & set(ent.change_heuristics):
+        if {"peel_change", "deposit_change", "fingerprint_change"} & set(ent.change_heuristics):
             guessed = guessed.unionByName(window_edges(read, ids, start, end, first_day, ent))
         tags = owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range)
         edges = edges.unionByName(guard_change_edges(guessed, tags))
@@ -668,13 +669,17 @@ def peel_payers(read, run_chain, ids, id_entity, *, first_day, end, ent) -> Data
 
 def window_edges(read, ids, start, end, first_day, ent) -> DataFrame:
     """The change edges that look days back (``peel_change``: a chain whose second step is in
-    the run; ``deposit_change``: a payment whose deposit is swept in the run): the chain
-    tables are read from ``entities.peel_max_days`` / ``entities.deposit_max_days`` days
-    before the run's first day, so a chain or a sweep crossing the start of a run links as in
-    one run over both."""
+    the run; ``fingerprint_change``: a change its wallet pays on from in the run;
+    ``deposit_change``: a payment whose deposit is swept in the run): the chain tables are
+    read from ``entities.peel_max_days`` / ``entities.deposit_max_days`` days before the run's
+    first day, so a chain or a sweep crossing the start of a run links as in one run over
+    both (``fingerprint_change`` looks ``peel_max_days`` back)."""
     peel = "peel_change" in ent.change_heuristics
     deposit = "deposit_change" in ent.change_heuristics
-    days = max(ent.peel_max_days if peel else 0, ent.deposit_max_days if deposit else 0)
+    fingerprint = "fingerprint_change" in ent.change_heuristics
+    days = max(
+        ent.peel_max_days if peel or fingerprint else 0, ent.deposit_max_days if deposit else 0
+    )
     window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=days))) & (F.col("height") <= end)
     ins_w = read("chain.inputs").filter(window)
     outs_w = read("chain.outputs").filter(window)
@@ -684,6 +689,11 @@ def window_edges(read, ids, start, end, first_day, ent) -> DataFrame:
     if peel:
         found.append(peel_edges(
             ins_w, outs_w, flags_w, id_w, ent.peel_min_ratio, ent.peel_max_days, start,
+        ))  # fmt: skip
+    if fingerprint:
+        txs_w = read("chain.transactions").filter(window)
+        found.append(fingerprint_edges(
+            ins_w, outs_w, flags_w, txs_w, id_w, ent.peel_max_days, start,
         ))  # fmt: skip
     if deposit:
         found.append(deposit_edges(

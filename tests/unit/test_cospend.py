@@ -666,16 +666,17 @@ def _fingerprint(spark, txs, ids, spent_from_height=0, max_days=7):
 # An exchange's hot wallet h (id 1, p2sh; nVersion 1, final nSequence, nLockTime 0) pays a
 # withdrawal of 900 out of a coin of 1,300: the customer's address w1 is a fresh p2sh too, and
 # larger than the change c1 (no peel step; two outputs of the inputs' type). A day later the
-# hot wallet pays the next withdrawal from c1 with its own fingerprint; the customer pays from
-# w1 with theirs (nVersion 2, replace-by-fee, nLockTime at the height, as Bitcoin Core).
+# hot wallet pays the next withdrawal from c1 with its own fingerprint; two days later the
+# customer pays from w1 with theirs (nVersion 2, replace-by-fee, nLockTime at the height, as
+# Bitcoin Core).
 BREAK = [
     ("f1", 20, 0, 1, 0, FINAL, [("h", "p2sh", "t0", 0)], [("w1", "p2sh", 900), ("c1", "p2sh", 400)]),
     ("f2", 21, 1, 1, 0, FINAL, [("c1", "p2sh", "f1", 1)], [("w2", "p2wpkh", 100), ("c2", "p2sh", 290)]),
-    ("g1", 21, 1, 2, 21, RBF, [("w1", "p2sh", "f1", 0)], [("m", "p2sh", 500), ("wc", "p2sh", 390)]),
+    ("g1", 22, 2, 2, 22, RBF, [("w1", "p2sh", "f1", 0)], [("m", "p2sh", 500), ("wc", "p2sh", 390)]),
 ]  # fmt: skip
 BREAK_IDS = [
-    ("h", 1, 1), ("w1", 2, 20), ("c1", 3, 20), ("w2", 4, 21), ("c2", 5, 21), ("m", 6, 21),
-    ("wc", 7, 21),
+    ("h", 1, 1), ("w1", 2, 20), ("c1", 3, 20), ("w2", 4, 21), ("c2", 5, 21), ("m", 6, 22),
+    ("wc", 7, 22),
 ]  # fmt: skip
 
 
@@ -689,24 +690,32 @@ def _with(txs, txid, **change):
 
 
 def test_fingerprint_change_links_the_output_its_payers_wallet_pays_on_from(spark):
-    # c1 → h: f2 carries f1's fingerprint; g1 (the customer's) does not, so w1 is not change.
-    # f2's and g1's outputs are not spent yet: no more edges.
+    # c1 → h: c1 moves first, in f2, which carries f1's fingerprint. f2's and g1's outputs are
+    # not spent yet: no more edges. A customer whose wallet writes the same marks and pays on
+    # later changes nothing (c1 was first).
     assert_edges(_fingerprint(spark, BREAK, BREAK_IDS), [(3, 1)], spark)
-
-
-def test_fingerprint_change_needs_one_output_carried_on_by_the_same_wallet(spark):
-    # The customer's wallet writes as the exchange's does: two outputs paid on, no change told.
     same = _with(BREAK, "g1", version=1, locktime=0, sequence=FINAL)
-    assert_edges(_fingerprint(spark, same, BREAK_IDS), [], spark)
-    # Any part of the fingerprint differing tells them apart: nLockTime set or not, nVersion,
-    # nSequence.
+    assert_edges(_fingerprint(spark, same, BREAK_IDS), [(3, 1)], spark)
+
+
+def test_fingerprint_change_needs_the_first_output_to_move_carried_on_by_the_same_wallet(spark):
+    # Any part of the fingerprint differing in the next payment: not the same wallet.
     for diff in ({"locktime": 21}, {"version": 2}, {"sequence": RBF}):
-        other = _with(same, "g1", **diff)
-        assert_edges(_fingerprint(spark, other, BREAK_IDS), [(3, 1)], spark)
+        assert_edges(_fingerprint(spark, _with(BREAK, "f2", **diff), BREAK_IDS), [], spark)
+    # The customer's output moves first (height 21, the change at 22): no link, whoever's
+    # marks the customer's payment carries — a payee that pays on before the payer's change
+    # moves is no sign of the payer's wallet.
+    early = _with(_with(BREAK, "g1", height=21, day=1), "f2", height=22, day=2)
+    assert_edges(_fingerprint(spark, early, BREAK_IDS), [], spark)
+    same = _with(early, "g1", version=1, locktime=0, sequence=FINAL)
+    assert_edges(_fingerprint(spark, same, BREAK_IDS), [(2, 1)], spark)  # w1 then looks like it
+    # Both move in one block: neither is first.
+    assert_edges(_fingerprint(spark, _with(BREAK, "g1", height=21, day=1), BREAK_IDS), [], spark)
     # Paid on into one output (a sweep, not a payment): no step of the wallet's.
     swept = _with(BREAK, "f2", outs=[("c2", "p2sh", 390)])
     assert_edges(_fingerprint(spark, swept, BREAK_IDS), [], spark)
-    # c1 seen before f1 (not fresh) or of another script type than h: not change.
+    # c1 seen before f1 (not fresh) or of another script type than h: not a candidate; w1,
+    # then the only one, moves with the customer's marks.
     seen = [r if r[0] != "c1" else ("c1", 3, 5) for r in BREAK_IDS]
     assert_edges(_fingerprint(spark, BREAK, seen), [], spark)
     typed = _with(BREAK, "f1", outs=[("w1", "p2sh", 900), ("c1", "p2wpkh", 400)])

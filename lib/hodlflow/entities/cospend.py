@@ -572,12 +572,16 @@ def fingerprint_edges(
     Output: ``src``, ``dst`` (bigint, distinct): (change address id, the paying transaction's
     smallest input address id), for every payment — neither coinbase nor coinjoin, inputs all
     with an address, of one script type and one nSequence, two or more outputs of positive
-    value, all with an address, none paying an input address back — exactly one of whose
-    outputs to an address first seen at its height and of the inputs' script type is spent,
-    at most ``max_days`` days later and at height ≥ ``spent_from_height``, by a payment of the
-    same fingerprint (nVersion, nSequence, nLockTime zero or not) with two or more outputs
-    (the wallet paying on, not a sweep into one output). The edges depend only on the chain up
-    to the spend, not on where runs begin.
+    value, all with an address, none paying an input address back — whose outputs to an
+    address first seen at its height and of the inputs' script type (the candidates) have one
+    spent first, alone in its block, at most ``max_days`` days later and at height ≥
+    ``spent_from_height``, by a payment of the same fingerprint (nVersion, nSequence,
+    nLockTime zero or not) with two or more outputs (the wallet paying on, not a sweep into
+    one output): that candidate. First, because a hot wallet pays on within hours while
+    another wallet that happens to write the same marks — a person paid by another person
+    using the same software — moves at its own pace: when the payee's output moves before
+    the payer's change, the payment gives no link. The edges depend only on the chain up to
+    that spend, not on where runs begin.
     """
     require_columns(
         inputs,
@@ -637,25 +641,31 @@ def fingerprint_edges(
         .join(ids, "address")
         .filter(F.col("first_height") == F.col("height"))
     )
-    spends = inputs.filter(F.col("height") >= spent_from_height).select(
+    # Every spend of a candidate in the window (the run's and the days before it): the one
+    # spent first is the wallet's next move when its spender carries the fingerprint.
+    spends = inputs.select(
         F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"),
-        F.col("txid").alias("next_txid"), F.col("day").alias("next_day"),
+        F.col("txid").alias("next_txid"), F.col("height").alias("next_height"),
+        F.col("day").alias("next_day"),
     ).distinct()  # fmt: skip
+    spent = cand.join(spends, ["txid", "vout"])
+    first = Window.partitionBy("txid")
+    earliest = (
+        spent.withColumn("_first", F.min("next_height").over(first))
+        .filter(F.col("next_height") == F.col("_first"))
+        .withColumn("_n", F.count(F.lit(1)).over(first))
+        .filter(F.col("_n") == 1)  # two candidates spent in one block: none is told first
+    )
     nexts = payments.select(F.col("txid").alias("next_txid"), F.col("fp").alias("next_fp"))
-    carried = (
-        cand.join(spends, ["txid", "vout"])
-        .join(nexts, "next_txid")
-        .filter((F.col("next_fp") == F.col("fp")) & (F.datediff("next_day", "day") <= max_days))
-        .select("txid", "vout", "address_id")
-        .distinct()
-    )
-    one = carried.groupBy("txid").agg(
-        F.count(F.lit(1)).alias("_n"), F.first("address_id").alias("src")
-    )
     return (
-        one.filter(F.col("_n") == 1)
+        earliest.join(nexts, "next_txid")
+        .filter(
+            (F.col("next_fp") == F.col("fp"))
+            & (F.datediff("next_day", "day") <= max_days)
+            & (F.col("next_height") >= spent_from_height)
+        )
         .join(owner, "txid")
-        .select(F.col("src").cast("bigint"), F.col("owner").alias("dst"))
+        .select(F.col("address_id").cast("bigint").alias("src"), F.col("owner").alias("dst"))
         .filter(F.col("src") != F.col("dst"))
         .distinct()
     )

@@ -273,6 +273,7 @@ class EntitiesSettings:
     peel_min_ratio: float = setting(number(float, 1))
     peel_max_days: int = setting(number(int, 0))
     deposit_max_days: int = setting(number(int, 0))
+    fingerprint_max_days: int = setting(number(int, 0))
     checkpoint_dir: str | None = setting(as_is)
     sweep_min_inputs: int = setting(number(int, 2))
     exchange_min_sweeps: int = setting(number(int, 1))

@@ -644,7 +644,7 @@ def test_type_change_outputs_pick_the_one_fresh_output_of_the_inputs_script_type
 FINAL, RBF = 0xFFFFFFFF, 0xFFFFFFFD
 
 
-def _fingerprint(spark, txs, ids, spent_from_height=0, max_days=7):
+def _fingerprint(spark, txs, ids, spent_from_height=0, max_days=1):
     """:func:`hodlflow.entities.cospend.fingerprint_edges` over ``txs``: (txid, height, day
     offset, nVersion, nLockTime, nSequence of every input, [(address, type, prev_txid,
     prev_vout)], [(address, type, value)]), as :func:`_frames` otherwise."""
@@ -690,32 +690,35 @@ def _with(txs, txid, **change):
 
 
 def test_fingerprint_change_links_the_output_its_payers_wallet_pays_on_from(spark):
-    # c1 → h: c1 moves first, in f2, which carries f1's fingerprint. f2's and g1's outputs are
-    # not spent yet: no more edges. A customer whose wallet writes the same marks and pays on
-    # later changes nothing (c1 was first).
+    # c1 → h: c1 moves first with f1's fingerprint, in f2, which pays on. f2's and g1's outputs
+    # are not spent yet: no more edges. A customer whose wallet writes the same marks and
+    # pays on later the same day changes nothing (c1 was first).
     assert_edges(_fingerprint(spark, BREAK, BREAK_IDS), [(3, 1)], spark)
-    same = _with(BREAK, "g1", version=1, locktime=0, sequence=FINAL)
+    same = _with(BREAK, "g1", version=1, locktime=0, sequence=FINAL, height=22, day=1)
     assert_edges(_fingerprint(spark, same, BREAK_IDS), [(3, 1)], spark)
+    # The customer, with its own marks, moving first: c1 is still the first the wallet moves.
+    early = _with(_with(BREAK, "g1", height=21, day=1), "f2", height=22, day=1)
+    assert_edges(_fingerprint(spark, early, BREAK_IDS), [(3, 1)], spark)
 
 
-def test_fingerprint_change_needs_the_first_output_to_move_carried_on_by_the_same_wallet(spark):
+def test_fingerprint_change_needs_the_first_move_of_the_payers_wallet_to_pay_on(spark):
     # Any part of the fingerprint differing in the next payment: not the same wallet.
     for diff in ({"locktime": 21}, {"version": 2}, {"sequence": RBF}):
         assert_edges(_fingerprint(spark, _with(BREAK, "f2", **diff), BREAK_IDS), [], spark)
-    # The customer's output moves first (height 21, the change at 22): no link, whoever's
-    # marks the customer's payment carries — a payee that pays on before the payer's change
-    # moves is no sign of the payer's wallet.
-    early = _with(_with(BREAK, "g1", height=21, day=1), "f2", height=22, day=2)
-    assert_edges(_fingerprint(spark, early, BREAK_IDS), [], spark)
+    # A customer running the same software and paying on first is taken for the wallet (the
+    # reason the window is short: a hot wallet pays on within hours).
+    early = _with(_with(BREAK, "g1", height=21, day=1), "f2", height=22, day=1)
     same = _with(early, "g1", version=1, locktime=0, sequence=FINAL)
-    assert_edges(_fingerprint(spark, same, BREAK_IDS), [(2, 1)], spark)  # w1 then looks like it
-    # Both move in one block: neither is first.
-    assert_edges(_fingerprint(spark, _with(BREAK, "g1", height=21, day=1), BREAK_IDS), [], spark)
-    # Paid on into one output (a sweep, not a payment): no step of the wallet's.
+    assert_edges(_fingerprint(spark, same, BREAK_IDS), [(2, 1)], spark)
+    # Both moved with the marks in one block: neither is first.
+    both = _with(same, "g1", height=21, day=1, version=1)
+    assert_edges(_fingerprint(spark, _with(both, "f2", height=21), BREAK_IDS), [], spark)
+    # The wallet's first move spends c1 into one output (a sweep, not paying on): no link,
+    # and the customer's payment with the same marks after it is no sign either.
     swept = _with(BREAK, "f2", outs=[("c2", "p2sh", 390)])
-    assert_edges(_fingerprint(spark, swept, BREAK_IDS), [], spark)
-    # c1 seen before f1 (not fresh) or of another script type than h: not a candidate; w1,
-    # then the only one, moves with the customer's marks.
+    later = _with(swept, "g1", version=1, locktime=0, sequence=FINAL, height=22, day=1)
+    assert_edges(_fingerprint(spark, later, BREAK_IDS), [], spark)
+    # c1 seen before f1 (not fresh) or of another script type than h: not a candidate.
     seen = [r if r[0] != "c1" else ("c1", 3, 5) for r in BREAK_IDS]
     assert_edges(_fingerprint(spark, BREAK, seen), [], spark)
     typed = _with(BREAK, "f1", outs=[("w1", "p2sh", 900), ("c1", "p2wpkh", 400)])
@@ -726,5 +729,8 @@ def test_fingerprint_change_only_for_spends_in_the_run_within_max_days(spark):
     # f2 (height 21) before the run (from 22): the run that held it made the edge.
     assert_edges(_fingerprint(spark, BREAK, BREAK_IDS, spent_from_height=21), [(3, 1)], spark)
     assert_edges(_fingerprint(spark, BREAK, BREAK_IDS, spent_from_height=22), [], spark)
-    # Paid on a day later: not within 0 days.
+    # Paid on a day later: not within 0 days; two days later: not within 1.
     assert_edges(_fingerprint(spark, BREAK, BREAK_IDS, max_days=0), [], spark)
+    late = _with(BREAK, "f2", day=2)
+    assert_edges(_fingerprint(spark, late, BREAK_IDS), [], spark)
+    assert_edges(_fingerprint(spark, late, BREAK_IDS, max_days=2), [(3, 1)], spark)

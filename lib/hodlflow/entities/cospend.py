@@ -574,14 +574,13 @@ def fingerprint_edges(
     with an address, of one script type and one nSequence, two or more outputs of positive
     value, all with an address, none paying an input address back — whose outputs to an
     address first seen at its height and of the inputs' script type (the candidates) have one
-    spent first, alone in its block, at most ``max_days`` days later and at height ≥
-    ``spent_from_height``, by a payment of the same fingerprint (nVersion, nSequence,
-    nLockTime zero or not) with two or more outputs (the wallet paying on, not a sweep into
-    one output): that candidate. First, because a hot wallet pays on within hours while
-    another wallet that happens to write the same marks — a person paid by another person
-    using the same software — moves at its own pace: when the payee's output moves before
-    the payer's change, the payment gives no link. The edges depend only on the chain up to
-    that spend, not on where runs begin.
+    that a transaction with the payment's fingerprint (nVersion, one nSequence, nLockTime zero
+    or not) spends first, alone in its block, at most ``max_days`` days later, when that
+    transaction is a payment with two or more outputs (the wallet paying on, not a sweep into
+    one output) at height ≥ ``spent_from_height``: that candidate. A hot wallet pays on within
+    hours; a payee that happens to run the same wallet software moves at its own pace, so
+    ``max_days`` is short. The edges depend only on the chain up to that spend, not on where
+    runs begin.
     """
     require_columns(
         inputs,
@@ -603,28 +602,30 @@ def fingerprint_edges(
         F.sum((F.col("value_sats") > 0).cast("int")).alias("n_paid"),
         F.count("address").alias("out_with_address"),
     )
-    # Payments with their wallet's fingerprint: one script type, one nSequence, all inputs and
-    # outputs with an address, two or more outputs of positive value.
-    payments = (
+    # Every transaction written with one nSequence, with its wallet's marks; a payment also has
+    # inputs of one script type, all with an address, and two or more outputs of positive
+    # value, all with an address.
+    marked = (
         per_in.join(seqs, "txid")
         .join(per_out, "txid")
         .join(transactions.select("txid", "version", "locktime"), "txid")
-        .filter(
-            (F.col("in_types") == 1)
-            & (F.col("with_address") == F.col("n_in"))
-            & (F.col("_seq") == F.col("_seq_max"))
-            & (F.col("n_paid") >= 2)
-            & (F.col("n_paid") == F.col("n_out"))
-            & (F.col("out_with_address") == F.col("n_out"))
-        )
+        .filter(F.col("_seq") == F.col("_seq_max"))
         .select(
             "txid", "in_type", "in_addresses",
             F.struct(
                 F.col("version"), F.col("_seq").alias("sequence"),
                 (F.col("locktime") > 0).alias("locked"),
             ).alias("fp"),
+            (
+                (F.col("in_types") == 1)
+                & (F.col("with_address") == F.col("n_in"))
+                & (F.col("n_paid") >= 2)
+                & (F.col("n_paid") == F.col("n_out"))
+                & (F.col("out_with_address") == F.col("n_out"))
+            ).alias("is_payment"),
         )
     )  # fmt: skip
+    payments = marked.filter("is_payment")
     outs = outputs.filter(F.col("value_sats") > 0).select(
         "txid", "vout", "height", "day", "address", "script_type"
     )
@@ -641,28 +642,32 @@ def fingerprint_edges(
         .join(ids, "address")
         .filter(F.col("first_height") == F.col("height"))
     )
-    # Every spend of a candidate in the window (the run's and the days before it): the one
-    # spent first is the wallet's next move when its spender carries the fingerprint.
+    # The candidates the same wallet moves within max_days, by any transaction with its marks
+    # (the run's and the days before it); the first of them, alone in its block, is the change
+    # when that transaction pays on.
     spends = inputs.select(
         F.col("prev_txid").alias("txid"), F.col("prev_vout").alias("vout"),
         F.col("txid").alias("next_txid"), F.col("height").alias("next_height"),
         F.col("day").alias("next_day"),
     ).distinct()  # fmt: skip
-    spent = cand.join(spends, ["txid", "vout"])
-    first = Window.partitionBy("txid")
-    earliest = (
-        spent.withColumn("_first", F.min("next_height").over(first))
-        .filter(F.col("next_height") == F.col("_first"))
-        .withColumn("_n", F.count(F.lit(1)).over(first))
-        .filter(F.col("_n") == 1)  # two candidates spent in one block: none is told first
+    nexts = marked.select(
+        F.col("txid").alias("next_txid"), F.col("fp").alias("next_fp"),
+        F.col("is_payment").alias("pays_on"),
+    )  # fmt: skip
+    carried = (
+        cand.join(spends, ["txid", "vout"])
+        .join(nexts, "next_txid")
+        .filter((F.col("next_fp") == F.col("fp")) & (F.datediff("next_day", "day") <= max_days))
     )
-    nexts = payments.select(F.col("txid").alias("next_txid"), F.col("fp").alias("next_fp"))
+    per_tx = Window.partitionBy("txid")
+    first = (
+        carried.withColumn("_first", F.min("next_height").over(per_tx))
+        .filter(F.col("next_height") == F.col("_first"))
+        .withColumn("_n", F.count(F.lit(1)).over(per_tx))
+    )
     return (
-        earliest.join(nexts, "next_txid")
-        .filter(
-            (F.col("next_fp") == F.col("fp"))
-            & (F.datediff("next_day", "day") <= max_days)
-            & (F.col("next_height") >= spent_from_height)
+        first.filter(
+            (F.col("_n") == 1) & F.col("pays_on") & (F.col("next_height") >= spent_from_height)
         )
         .join(owner, "txid")
         .select(F.col("address_id").cast("bigint").alias("src"), F.col("owner").alias("dst"))

@@ -673,12 +673,14 @@ def window_edges(read, ids, start, end, first_day, ent) -> DataFrame:
     ``deposit_change``: a payment whose deposit is swept in the run): the chain tables are
     read from ``entities.peel_max_days`` / ``entities.deposit_max_days`` days before the run's
     first day, so a chain or a sweep crossing the start of a run links as in one run over
-    both (``fingerprint_change`` looks ``peel_max_days`` back)."""
+    both (``fingerprint_change``: ``entities.fingerprint_max_days``)."""
     peel = "peel_change" in ent.change_heuristics
     deposit = "deposit_change" in ent.change_heuristics
     fingerprint = "fingerprint_change" in ent.change_heuristics
     days = max(
-        ent.peel_max_days if peel or fingerprint else 0, ent.deposit_max_days if deposit else 0
+        ent.peel_max_days if peel else 0,
+        ent.deposit_max_days if deposit else 0,
+        ent.fingerprint_max_days if fingerprint else 0,
     )
     window = (F.col("day") >= F.lit(first_day - dt.timedelta(days=days))) & (F.col("height") <= end)
     ins_w = read("chain.inputs").filter(window)
@@ -693,7 +695,7 @@ def window_edges(read, ids, start, end, first_day, ent) -> DataFrame:
     if fingerprint:
         txs_w = read("chain.transactions").filter(window)
         found.append(fingerprint_edges(
-            ins_w, outs_w, flags_w, txs_w, id_w, ent.peel_max_days, start,
+            ins_w, outs_w, flags_w, txs_w, id_w, ent.fingerprint_max_days, start,
         ))  # fmt: skip
     if deposit:
         found.append(deposit_edges(

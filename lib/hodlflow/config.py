@@ -263,6 +263,8 @@ CHANGE_HEURISTICS = (
     "deposit_change",
     "fingerprint_change",
 )
+# The heuristics that read the chain tables days before a run (entities.transforms.window_edges).
+WINDOW_CHANGE_HEURISTICS = ("peel_change", "deposit_change", "fingerprint_change")
 
 
 @dataclass(frozen=True)

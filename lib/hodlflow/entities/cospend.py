@@ -399,12 +399,7 @@ def peel_steps(
         F.count("address").over(per_tx).alias("out_with_address"),
     )  # fmt: skip
     second = ranked.filter(F.col("rank") == 2).select("txid", F.col("value_sats").alias("second"))
-    back = (
-        ranked.join(per_in.select("txid", "in_addresses"), "txid")
-        .filter(F.array_contains("in_addresses", F.col("address")))
-        .select("txid")
-        .distinct()
-    )
+    back = _paying_back(ranked, per_in)
     return (
         ranked.filter((F.col("rank") == 1) & (F.col("n_out") >= 2))
         .filter(F.col("out_with_address") == F.col("n_out"))
@@ -500,6 +495,17 @@ def peel_bursts(steps: DataFrame, first_day, min_steps: int, days: int) -> DataF
         per_day.withColumn("_w", F.sum("_n").over(trailing))
         .filter((F.col("_w") >= min_steps) & (F.col("day") >= F.lit(first_day)))
         .select("day", "entity_id", F.lit(1).cast("bigint").alias("busy_peel_days"))
+    )
+
+
+def _paying_back(outs: DataFrame, per_in: DataFrame) -> DataFrame:
+    """The ``txid`` of every transaction of ``outs`` (``txid``, ``address``) with an output
+    to one of its own input addresses (``per_in``: ``txid``, ``in_addresses``)."""
+    return (
+        outs.join(per_in.select("txid", "in_addresses"), "txid")
+        .filter(F.array_contains("in_addresses", F.col("address")))
+        .select("txid")
+        .distinct()
     )
 
 
@@ -629,12 +635,7 @@ def fingerprint_edges(
     outs = outputs.filter(F.col("value_sats") > 0).select(
         "txid", "vout", "height", "day", "address", "script_type"
     )
-    back = (
-        outs.join(payments.select("txid", "in_addresses"), "txid")
-        .filter(F.array_contains("in_addresses", F.col("address")))
-        .select("txid")
-        .distinct()
-    )
+    back = _paying_back(outs, payments)
     cand = (
         outs.join(payments.select("txid", "in_type", "fp"), "txid")
         .join(back, "txid", "left_anti")

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from hodlflow import tables
-from hodlflow.config import Settings
+from hodlflow.config import WINDOW_CHANGE_HEURISTICS, Settings
 from hodlflow.entities import classify
 from hodlflow.entities.components import touched_components
 from hodlflow.entities.cospend import (
@@ -127,7 +127,7 @@ def compute_run(
     edges = cospend_edges(ins, flags, ids_range)
     if ent.change_heuristics:
         guessed = change_edges(ins, outs, flags, ids_range, new_ids, ent.change_heuristics)
-        if {"peel_change", "deposit_change", "fingerprint_change"} & set(ent.change_heuristics):
+        if set(WINDOW_CHANGE_HEURISTICS) & set(ent.change_heuristics):
             guessed = guessed.unionByName(window_edges(read, ids, start, end, first_day, ent))
         tags = owner_tags(spark, seeds, old_ids, old_state, outs, flags, ids_range)
         edges = edges.unionByName(guard_change_edges(guessed, tags))

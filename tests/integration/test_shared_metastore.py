@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -161,12 +160,21 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
     ingest = ["ingest", *common, "--blocks-dir", blocks, "--network", "regtest",
               "--set", f"ingest.start_hash={tiny.g.hash}"]  # fmt: skip
     env = env_with(PASSWORD)
+    # A temporary folder of the test's own: the password file of each command is made there
+    # (tempfile reads TMPDIR), so the check below sees this test's files and no other test's
+    # running beside it on the other pytest worker.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env["TMPDIR"] = str(private_tmp)
     port = free_port()
     logs = {name: tmp_path / f"{name}.log" for name in ("server", "ingest1", "ingest2")}
     server = start(["serve-sql", *common, "--port", str(port)], env, logs["server"])
     code = None
     try:
         wait_listening(server, port, lambda: tail(logs["server"]))
+        # The server's password file, private to this user, while the server runs.
+        (held,) = glob.glob(str(private_tmp / "hodlflow-secrets-*" / "secrets.properties"))
+        assert os.stat(held).st_mode & 0o077 == 0
         assert beeline(port, "SHOW DATABASES") == [["namespace"], ["default"]]
 
         # The pipeline creates the chain tables (heights 0-1) while the server answers.
@@ -201,8 +209,8 @@ def test_the_thrift_server_serves_tables_a_concurrent_pipeline_creates_and_appen
             server.kill()  # reported below, unless the test already failed
             server.wait()
     assert code == 0, f"serve-sql did not stop cleanly on SIGTERM:\n{tail(logs['server'])}"
-    # The password file spark-submit read is gone with the server.
-    assert glob.glob(os.path.join(tempfile.gettempdir(), "hodlflow-secrets-*")) == []
+    # The password files spark-submit read are gone with the commands that made them.
+    assert glob.glob(str(private_tmp / "hodlflow-secrets-*")) == []
     # No file the test leaves behind holds the password: the processes' logs, the warehouse,
     # the event logs — there the password setting shows, redacted, in each process's settings.
     apps = sorted(events.iterdir())  # one event log (a folder of files) per Spark process

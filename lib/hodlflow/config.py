@@ -254,6 +254,7 @@ class HolderSettings:
     large_holder_min_btc: float = setting(number(float, 0))
     held_days: float = setting(number(float, 0))
     seller_min_hold_days: float = setting(number(float, 0))
+    revision_days: int = setting(number(int, 0))
 
 
 CHANGE_HEURISTICS = (

@@ -46,7 +46,7 @@ TABLES = (
     "entities.address_entity", "entities.entities", "entities.entity_daily",
     "entities.transfers", "entities.class_flows", "entities.merges", "entities.runs",
     "market.prices", "metrics.miner_pressure", "metrics.entity_flows", "metrics.exchange_flows",
-    "metrics.holder_migration", "metrics.supply_cohorts", "metrics.supply_changes",
+    "metrics.holder_migration", "metrics.holder_migration_revised", "metrics.supply_cohorts", "metrics.supply_changes",
     "metrics.supply_state", "metrics.entity_balance_cohorts", "metrics.runs",
 )  # fmt: skip
 UNCOMPARED = {"versions_before", "finished_at", "entities_finished_at"}

@@ -53,6 +53,10 @@ MEASURES: tuple[Measure, ...] = (
     Measure("net_correlation", "net corr", 0.8),
     Measure("net_sign_positive", "sign +", 0.9),
     Measure("net_sign_negative", "sign -", 0.9),
+    # The revised (retroactive) series: shown beside the point-in-time one, not judged.
+    Measure("revised_net_error", "rev net err", None, False, True),
+    Measure("revised_net_correlation", "rev corr", None),
+    Measure("revised_net_sign_negative", "rev sign -", None),
     Measure("exchange_inflow_error", "exch in err", 0.05, False, True),
     Measure("exchange_outflow_error", "exch out err", 0.05, False, True),
     Measure("miner_outflow_error", "miner out err", 0.05, False, True),
@@ -101,6 +105,12 @@ def scenario_measures(result: dict[str, Any]) -> dict[str, Any]:
         "net_sign_negative_days": net.get("negative_days"),
         "net_sign_negative_right": net.get("negative_right"),
     }
+    rev = flows.get("revised_net_weak_to_strong_btc", {})
+    out["revised_net_error"] = _signed_error(rev) if rev else None
+    out["revised_net_correlation"] = rev.get("correlation")
+    out["revised_net_sign_negative"] = rev.get("negative_share")
+    out["revised_net_sign_negative_days"] = rev.get("negative_days")
+    out["revised_net_sign_negative_right"] = rev.get("negative_right")
     for key, stats in (
         ("exchange_inflow_error", flows.get("exchange_inflow_btc")),
         ("exchange_outflow_error", flows.get("exchange_outflow_btc")),
@@ -135,7 +145,7 @@ def _cell(measure: Measure, m: dict[str, Any]) -> str:
         return "n/a"
     if measure.key in ("net_ours", "net_true", "largest"):
         return f"{v:,.0f}"
-    if measure.key.startswith("net_sign_"):
+    if "net_sign_" in measure.key:
         return f"{v:.2f} ({m[measure.key + '_right']}/{m[measure.key + '_days']})"
     if measure.percent:
         return f"{v:+.1%}"

@@ -5,6 +5,7 @@ value)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 
@@ -270,6 +271,14 @@ def test_flow_tables_cover_every_processed_day_and_agree_with_the_class_flows(sp
     assert exchange[days[-1]].flow_balance_btc == pytest.approx(
         sum(exchange[d].netflow_btc for d in days)
     )
+    # The revised series: a row for every day the entities step covered, each revised as of
+    # 155 days later or the last covered day (the tiny story is shorter: nothing settled).
+    revised = {str(r.day): r for r in read("metrics.holder_migration_revised").collect()}
+    covered = [d for d in days if migration[d].net_weak_to_strong_btc is not None]
+    assert sorted(revised) == covered
+    last = dt.date.fromisoformat(covered[-1])
+    assert (last - dt.date.fromisoformat(covered[0])).days < 155
+    assert {(r.as_of_day, r.settled) for r in revised.values()} == {(last, False)}
 
 
 def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_day(
@@ -326,6 +335,11 @@ def test_evaluate_compares_migration_sign_and_exchange_flows_with_the_truth_per_
     )
     assert all(per_day[d].true_strong_balance_btc == pytest.approx(strong[d]) for d in per_day)
     assert all(per_day[d].strong_balance_btc == ours[d].strong_balance_btc for d in per_day)
+    # The revised net is scored against the same true net, over the same days.
+    assert report["revised_net_weak_to_strong_btc"]["days"] == len(ours)
+    assert report["revised_net_weak_to_strong_btc"]["true"] == pytest.approx(
+        report["net_weak_to_strong_btc"]["true"]
+    )
 
 
 def test_evaluate_compares_the_top100_share_per_phase_with_the_true_owners(

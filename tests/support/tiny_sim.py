@@ -18,6 +18,7 @@ TABLES = ("chain.blocks", "chain.transactions", "chain.outputs", "chain.inputs",
           "entities.address_entity", "entities.entities", "entities.entity_daily",
           "entities.transfers", "entities.class_flows", "entities.merges", "market.prices", "metrics.miner_pressure",
           "metrics.entity_flows", "metrics.exchange_flows", "metrics.holder_migration",
+          "metrics.holder_migration_revised",
           "metrics.supply_cohorts", "metrics.supply_changes", "metrics.supply_state",
           "metrics.entity_balance_cohorts")  # fmt: skip
 

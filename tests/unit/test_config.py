@@ -66,8 +66,8 @@ def test_an_unknown_key_names_its_section_and_the_declared_keys():
         load_settings("local", {"entities.holder.lth_day": 150})
     assert str(err.value) == (
         "unknown setting(s) ['lth_day'] in entities.holder; known: ['accumulation_min_receives', "
-        "'held_days', 'large_holder_min_btc', 'lth_days', 'seller_min_hold_days', "
-        "'strong_min_weight']"
+        "'held_days', 'large_holder_min_btc', 'lth_days', 'revision_days', "
+        "'seller_min_hold_days', 'strong_min_weight']"
     )
     with pytest.raises(ConfigError, match=r"unknown setting\(s\) \['bogus'\] in settings; known"):
         load_settings("local", {"bogus": 1})

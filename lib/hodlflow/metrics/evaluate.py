@@ -78,6 +78,9 @@ FLOW_SERIES = (
     *((f"{a}_to_{b}_btc", False) for a, b in CLASS_PAIRS),
 )
 BALANCE_SERIES = ("strong_balance_btc", "weak_balance_btc")
+# The revised (retroactive) net migration (metrics.holder_migration_revised), against the same
+# true net.
+REVISED_NET = "revised_net_weak_to_strong_btc"
 
 
 def _pair_sums(flows: DataFrame, value: F.Column) -> list[F.Column]:
@@ -124,6 +127,7 @@ def compare_daily(
     entity_flows: DataFrame,
     true_flows: DataFrame,
     true_balances: DataFrame,
+    revised: DataFrame | None = None,
 ) -> DataFrame:
     """One row per day of ``migration`` (metrics.holder_migration rows: ``day``,
     ``strong_balance_btc``, ``weak_balance_btc``) whose net migration is known (the days the
@@ -134,7 +138,9 @@ def compare_daily(
     class, balance_sats — truth/daily_balances.csv) and their change from the day before
     (``*_change_btc``, NULL on the first day); and ``true_volume_btc``, the day's true
     transferred volume (every row of the truth, within a class too). A day without a flow
-    row has 0 on that side."""
+    row has 0 on that side. With ``revised`` (metrics.holder_migration_revised rows: ``day``,
+    ``net_weak_to_strong_btc``), also ``revised_net_weak_to_strong_btc`` and its true
+    counterpart, the true net (NULL on a day the revised table has no row)."""
     ours = _flow_columns(entity_flows, F.col("value_btc").cast("double")).drop("volume_btc")
     true = _flow_columns(true_flows, F.col("value_sats").cast("double") / 1e8)
     true = true.select(
@@ -164,11 +170,19 @@ def compare_daily(
         for c in BALANCE_SERIES
         for side in ("", "true_")
     ]
+    extra = []
+    if revised is not None:
+        joined = joined.join(
+            revised.select("day", F.col("net_weak_to_strong_btc").alias(REVISED_NET)), "day", "left"
+        )
+        extra = [F.col(REVISED_NET), F.when(F.col(REVISED_NET).isNotNull(),
+                                            F.col("true_net_weak_to_strong_btc"))
+                 .alias(f"true_{REVISED_NET}")]  # fmt: skip
     return joined.select(
         "day", "true_volume_btc",
         *(F.col(f"{side}{c}") for c, _ in FLOW_SERIES for side in ("", "true_")),
         *(F.col(f"{side}{c}") for c in BALANCE_SERIES for side in ("", "true_")),
-        *changes,
+        *changes, *extra,
     ).orderBy("day")  # fmt: skip
 
 
@@ -185,8 +199,13 @@ def daily_flow_comparison(spark: SparkSession, settings, truth_dir: str) -> Data
         F.col("day").cast("date").alias("day"), "class",
         F.col("balance_sats").cast("bigint").alias("balance_sats"),
     )  # fmt: skip
+    revised = (
+        read("metrics.holder_migration_revised")
+        if tables.exists(spark, settings, "metrics.holder_migration_revised")
+        else None
+    )
     return compare_daily(read("metrics.holder_migration"), read("metrics.entity_flows"), flows,
-                         balances)  # fmt: skip
+                         balances, revised)  # fmt: skip
 
 
 def _stats_columns(name: str, ours: str, true: str, signed: bool, mean: bool, min_share: float):
@@ -233,6 +252,8 @@ def series_stats(daily: DataFrame, min_share: float = 0.01) -> dict[str, dict[st
     spec = [(c, signed, False) for c, signed in FLOW_SERIES]
     spec += [(c, False, True) for c in BALANCE_SERIES]
     spec += [(c.replace("_btc", "_change_btc"), True, False) for c in BALANCE_SERIES]
+    if REVISED_NET in daily.columns:
+        spec.append((REVISED_NET, True, False))
     cols = [col for c, signed, mean in spec
             for col in _stats_columns(c, c, f"true_{c}", signed, mean, min_share)]  # fmt: skip
     row = daily.agg(*cols).first().asDict()
@@ -267,7 +288,7 @@ def evaluate_flow_series(
 
 
 MAIN_SERIES = (
-    "net_weak_to_strong_btc", "direct_net_weak_to_strong_btc", "strong_net_inflow_btc",
+    "net_weak_to_strong_btc", REVISED_NET, "direct_net_weak_to_strong_btc", "strong_net_inflow_btc",
     "weak_net_inflow_btc", "strong_balance_btc", "weak_balance_btc",
     "strong_balance_change_btc", "weak_balance_change_btc", "exchange_inflow_btc",
     "exchange_outflow_btc",
@@ -293,6 +314,8 @@ def format_series_table(stats: dict[str, dict[str, Any]], names=None) -> str:
         return f"{num(st[f'{side}_share'], '.2f')} ({k}/{n})"
 
     for name in names:
+        if name not in stats:  # the revised series of a warehouse without its table
+            continue
         st = stats[name]
         if not st["ours"] and not st["true"] and st["of"] == "sum" and "positive_days" not in st:
             continue

@@ -25,6 +25,7 @@ from hodlflow.chain.network import get_network
 from hodlflow.config import Settings
 from hodlflow.metrics import concentration as cc
 from hodlflow.metrics import flows as fl
+from hodlflow.metrics import revised as rv
 from hodlflow.metrics import supply as sp
 from hodlflow.metrics.miner import daily_blocks, miner_flows, miner_pressure
 from hodlflow.step import runs_off_the_chain, step
@@ -34,6 +35,7 @@ METRIC_TABLES = [
     "metrics.entity_flows",
     "metrics.exchange_flows",
     "metrics.holder_migration",
+    "metrics.holder_migration_revised",
     "metrics.supply_cohorts",
     "metrics.supply_state",
     "metrics.supply_changes",
@@ -210,6 +212,20 @@ def _write_flows(spark, settings, flows, prices, rows, start, covered, since, he
     tables.replace_where(exchange, settings, "metrics.exchange_flows", since)
 
 
+def _migration_revised(spark, settings, start, covered, lo):
+    """(metrics.holder_migration_revised rows, the first day they replace): from the earlier of
+    ``start`` and the first unsettled day (not before the chain's first day ``lo``), to
+    ``covered``."""
+    read = lambda key: tables.read_table(spark, settings, key)  # noqa: E731
+    first = max(rv.revised_first_day(start, covered, settings.entities), lo)
+    rows = rv.holder_migration_revised(
+        spark, read("entities.transfers"), read("entities.entity_daily"),
+        read("entities.entities").select("entity_id", "entity_type"), first, covered,
+        settings.entities,
+    )  # fmt: skip
+    return rows, first
+
+
 def _migration(spark, settings, flows, start, last, covered, lth_rows, held):
     """metrics.holder_migration rows for start..last: flows and concentration up to
     ``covered`` (null after), long-/short-term supply columns every day."""
@@ -305,6 +321,9 @@ def run_metrics(
         _migration(spark, settings, flows, start, last, covered, lth_rows, held),
         "metrics.holder_migration",
     )
+    revised = None
+    if flows is not None:
+        revised = _migration_revised(spark, settings, start, covered, bounds.lo)
     run_row = spark.createDataFrame(
         [
             (
@@ -326,6 +345,11 @@ def run_metrics(
         tables.replace_where(new_changes, settings, "metrics.supply_changes", since)
         tables.replace_where(new_state, settings, "metrics.supply_state", "true")
         tables.replace_where(migration, settings, "metrics.holder_migration", since)
+        if revised is not None:
+            rows_rev, first_rev = revised
+            tables.replace_where(
+                rows_rev, settings, "metrics.holder_migration_revised", f"day >= '{first_rev}'"
+            )
         if flows is not None and held is not None:
             _write_flows(spark, settings, flows, prices, rows, start, covered, since, held, hops)
             tables.replace_where(

@@ -1,0 +1,178 @@
+"""The revised (retroactive) weak→strong migration: each day's transfers classed again with what
+the entities did afterwards, kept apart from the point-in-time series of
+``metrics.holder_migration``.
+
+The point-in-time classes decide each side of a payment from data up to its day: a fresh
+wallet that has only received is ``other`` (neutral), whoever it turns out to be. The revised
+series classes both sides of the payments of day D by the holder rule applied as of day
+R = min(D + ``entities.holder.revision_days``, the last day the entities step covered), i.e.
+by what the entity did in the following months:
+
+* an entity with a type (exchange, miner, coinjoin) as known at the latest run: its type;
+* an entity holding coins at the end of R: its holder class on R
+  (:func:`hodlflow.entities.classify.holder_class` on the coin age aged to R): a buyer that
+  kept its coins is strong (held ``held_days``, or large), one that traded them weak; still
+  neutral (young coins never spent, R near the last day) is ``other``;
+* an entity that held nothing at the end of R and had spent: judged by its exit, the coins it
+  last held aged to the day it emptied: strong when they had the long-term-holder weight (a
+  long-term holder selling out), weak when it had held them ``seller_min_hold_days`` or more
+  (a buyer who sold everything within the horizon: a short-term holder), ``other`` for coins
+  passed on sooner (a service's plumbing, as in the point-in-time rule);
+* an entity without a row on or before R (merged ids): its point-in-time class.
+
+Days D with D + revision_days ≤ the last covered day are settled (``settled``): later runs
+do not change them unless an entities run retypes or merges their entities. The others are
+revised again by every run, as published revised series are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hodlflow.config import EntitiesSettings
+from hodlflow.entities import classify
+from hodlflow.entities.transforms import NEW_PAYER, OTHER
+from hodlflow.metrics import flows as fl
+from hodlflow.metrics.supply import calendar
+
+
+def as_of_day(day: Column, covered: dt.date, horizon_days: int) -> Column:
+    """R = min(day + horizon_days, covered): the day whose state revises ``day``'s classes."""
+    return F.least(F.date_add(day, int(horizon_days)), F.lit(covered))
+
+
+def revised_parties(parties: DataFrame, entity_daily: DataFrame, s: EntitiesSettings) -> DataFrame:
+    """``parties`` (entity_id, as_of) with ``revised``: the entity's class as of ``as_of`` by
+    the rules of the module doc for an untyped entity (strong, weak, other), NULL when it has
+    no entities.entity_daily row on or before ``as_of``."""
+    rows = entity_daily.select(
+        "entity_id",
+        F.col("day").alias("_row_day"),
+        "balance_sats",
+        "coin_age_days",
+        "receive_count",
+        "send_count",
+    )
+    state = F.struct("_row_day", "balance_sats", "coin_age_days", "receive_count", "send_count")
+    held = F.struct(F.col("_row_day").alias("_held_day"), F.col("coin_age_days").alias("_age"))
+    last = (
+        parties.join(rows, "entity_id")
+        .filter(F.col("_row_day") <= F.col("as_of"))
+        .groupBy("entity_id", "as_of")
+        .agg(
+            F.max_by(state, "_row_day").alias("_s"),
+            # The last row that held coins (NULL ordering skipped: rows of an empty entity).
+            F.max_by(held, F.when(F.col("balance_sats") > 0, F.col("_row_day"))).alias("_h"),
+        )
+        .select("entity_id", "as_of", "_s.*", "_h._held_day", "_h._age")
+    )
+    age_then = classify.aged_coin_age(F.col("as_of"), F.col("_row_day"))
+    # Emptied on the last row's day: the coins it last held, aged to that day.
+    exit_age = F.coalesce(F.col("_age") + F.datediff("_row_day", "_held_day"), F.lit(0.0))
+    exited = (
+        F.when(classify.coins_class(exit_age, F.lit(False), s) == classify.STRONG, classify.STRONG)
+        .when(exit_age >= F.lit(s.holder.seller_min_hold_days), classify.WEAK)
+        .otherwise(OTHER)
+    )
+    holding = F.col("_now").isin(classify.STRONG, classify.WEAK)
+    return (
+        last.withColumn("entity_type", F.lit(classify.UNKNOWN))
+        .withColumn("_now", classify.holder_class(age_then, s))
+        .select(
+            "entity_id",
+            "as_of",
+            F.when(F.col("balance_sats") > 0, F.when(holding, F.col("_now")).otherwise(OTHER))
+            .otherwise(exited)
+            .alias("revised"),
+        )
+    )
+
+
+def revised_class_flows(
+    transfers: DataFrame,
+    entity_daily: DataFrame,
+    types: DataFrame,
+    covered: dt.date,
+    s: EntitiesSettings,
+) -> DataFrame:
+    """entities.class_flows' shape (day, from_class, to_class, value_sats, transfers) for the
+    days of ``transfers`` (entities.transfers rows), each side classed as of
+    :func:`as_of_day` (module doc); ``types`` (entity_id, entity_type): the latest run's."""
+    horizon = int(s.holder.revision_days)
+    moves = transfers.filter(F.col("sender") != F.col("receiver")).withColumn(
+        "as_of", as_of_day(F.col("day"), covered, horizon)
+    )
+    typed = types.select(
+        "entity_id",
+        F.when(F.col("entity_type") != classify.UNKNOWN, F.col("entity_type")).alias("_type"),
+    )
+    untyped = typed.filter(F.col("_type").isNull()).select("entity_id")
+    parties = (
+        moves.select(F.col("sender").alias("entity_id"), "as_of")
+        .unionByName(moves.select(F.col("receiver").alias("entity_id"), "as_of"))
+        .distinct()
+        .join(untyped, "entity_id", "left_semi")
+    )
+    revised = revised_parties(parties, entity_daily, s)
+
+    def side(name: str) -> DataFrame:
+        return typed.select(F.col("entity_id").alias(name), F.col("_type").alias(f"_{name}_type"))
+
+    def rev(name: str) -> DataFrame:
+        return revised.select(
+            F.col("entity_id").alias(name), "as_of", F.col("revised").alias(f"_{name}_rev")
+        )
+
+    payer_then = (
+        F.when(F.col("payer_class") != NEW_PAYER, F.col("payer_class"))
+        .when(F.col("_receiver_type") == classify.EXCHANGE, classify.WEAK)
+        .otherwise(OTHER)
+    )
+    return (
+        moves.join(side("sender"), "sender", "left")
+        .join(side("receiver"), "receiver", "left")
+        .join(rev("sender"), ["sender", "as_of"], "left")
+        .join(rev("receiver"), ["receiver", "as_of"], "left")
+        .select(
+            "day",
+            F.coalesce("_sender_type", "_sender_rev", payer_then).alias("from_class"),
+            F.coalesce("_receiver_type", "_receiver_rev", "receiver_class").alias("to_class"),
+            "value_sats",
+            "transfers",
+        )
+        .groupBy("day", "from_class", "to_class")
+        .agg(F.sum("value_sats").alias("value_sats"), F.sum("transfers").alias("transfers"))
+    )
+
+
+def revised_first_day(start: dt.date, covered: dt.date, s: EntitiesSettings) -> dt.date:
+    """The first day a metrics run recomputing from ``start`` must revise: the unsettled days
+    (after covered − revision_days) change with every entities run that adds days."""
+    return min(start, covered - dt.timedelta(days=int(s.holder.revision_days)))
+
+
+def holder_migration_revised(
+    spark: SparkSession,
+    transfers: DataFrame,
+    entity_daily: DataFrame,
+    types: DataFrame,
+    first: dt.date,
+    covered: dt.date,
+    s: EntitiesSettings,
+) -> DataFrame:
+    """metrics.holder_migration_revised rows for the days ``first``..``covered``: the flows of
+    :func:`hodlflow.metrics.flows.holder_migration` over :func:`revised_class_flows`."""
+    horizon = int(s.holder.revision_days)
+    recent = transfers.filter(F.col("day").between(F.lit(first), F.lit(covered)))
+    flows = revised_class_flows(recent, entity_daily, types, covered, s)
+    rows = fl.holder_migration(calendar(spark, first, covered), flows)
+    as_of = as_of_day(F.col("day"), covered, horizon)
+    return rows.select(
+        "day",
+        as_of.alias("as_of_day"),
+        (F.date_add(F.col("day"), horizon) <= F.lit(covered)).alias("settled"),
+        *(c for c in rows.columns if c != "day"),
+    )

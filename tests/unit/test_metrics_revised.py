@@ -1,0 +1,122 @@
+"""The revised (retroactive) classes of metrics.holder_migration_revised from hand-written
+transfers and entity rows: each side of day D's payments classed by what the entity did by
+R = min(D + revision_days, the last covered day) — kept its coins (strong), sold them within
+the horizon (weak), passed them on within hours (other) — where the point-in-time classes
+leave a fresh buyer ``other``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hodlflow.config import load_settings
+from hodlflow.metrics.revised import holder_migration_revised, revised_class_flows
+
+D = dt.date(2025, 1, 10)
+COIN = 100_000_000
+TRANSFERS = (
+    "day date, sender bigint, receiver bigint, payer_class string, receiver_class string, "
+    "value_sats bigint, transfers bigint"
+)
+DAILY = (
+    "entity_id bigint, day date, balance_sats bigint, coin_age_days double, "
+    "receive_count bigint, send_count bigint"
+)
+
+
+def day(n: int) -> dt.date:
+    return D + dt.timedelta(days=n)
+
+
+# 1 an exchange. 2 a buyer that withdraws 1 BTC on D and keeps it. 3 a trader that withdraws
+# 2 BTC on D and deposits them all back on D+20. 4 an exchange's change address that common-
+# input ownership did not link: 5 BTC in on D and paid on within the day to 5, a customer who
+# keeps them. 6 a long-term holder selling 3 of its 10 BTC (bought 300 days before) on D.
+# 7 a long-term holder selling its whole 3 BTC, held 300 days, on D. 9 a receiver with no row
+# (an id merged away): it keeps its point-in-time class.
+TRANSFER_ROWS = [
+    (D, 1, 2, "strong", "other", 1 * COIN, 1),
+    (D, 1, 3, "strong", "other", 2 * COIN, 1),
+    (D, 1, 4, "strong", "other", 5 * COIN, 1),
+    (D, 4, 5, "other", "other", 4 * COIN, 1),
+    (D, 6, 1, "strong", "other", 3 * COIN, 1),
+    (D, 7, 1, "strong", "other", 3 * COIN, 1),
+    (D, 1, 9, "strong", "weak", COIN // 2, 1),
+    (day(20), 3, 1, "new", "other", 2 * COIN, 1),
+]
+DAILY_ROWS = [
+    (1, D, 90 * COIN, 1.0, 50, 40),
+    (2, D, 1 * COIN, 0.0, 1, 0),
+    (3, D, 2 * COIN, 0.0, 1, 0),
+    (3, day(20), 0, None, 1, 1),
+    (4, D, 0, None, 1, 1),  # empty at the end of the day it received
+    (5, D, 4 * COIN, 0.0, 1, 0),
+    (6, day(-300), 10 * COIN, 0.0, 1, 0),
+    (6, D, 7 * COIN, 300.0, 1, 1),
+    (7, day(-300), 3 * COIN, 0.0, 1, 0),
+    (7, D, 0, None, 1, 1),
+]
+
+
+def _frames(spark):
+    types = spark.createDataFrame(
+        [(1, "exchange"), *((i, "unknown") for i in (2, 3, 4, 5, 6, 7, 9))],
+        "entity_id bigint, entity_type string",
+    )
+    return (
+        spark.createDataFrame(TRANSFER_ROWS, TRANSFERS),
+        spark.createDataFrame(DAILY_ROWS, DAILY),
+        types,
+    )
+
+
+def _matrix(df) -> dict[tuple[dt.date, str, str], float]:
+    return {(r.day, r.from_class, r.to_class): r.value_sats / COIN for r in df.collect()}
+
+
+def test_each_side_is_classed_by_what_the_entity_did_within_the_horizon(spark):
+    s = load_settings("test").entities
+    assert s.holder.revision_days == 155
+    transfers, daily, types = _frames(spark)
+    got = _matrix(revised_class_flows(transfers, daily, types, day(200), s))
+    assert got == {
+        (D, "exchange", "strong"): 1.0,  # 2 kept its coins 155 days: strong (point in time: other)
+        (D, "exchange", "weak"): 2.5,  # 3 sold all after 20 days: weak; 9 keeps its weak
+        (D, "exchange", "other"): 5.0,  # 4 passed its coins on the same day: plumbing
+        (D, "other", "strong"): 4.0,  # ... to 5, who kept them
+        (D, "strong", "exchange"): 6.0,  # 6 still holds 7 BTC; 7 left with 300-day-old coins
+        (day(20), "weak", "exchange"): 2.0,  # 3's sale (point in time: a first spend, weak)
+    }
+
+
+def test_near_the_last_day_the_classes_are_those_of_the_last_covered_day(spark):
+    s = load_settings("test").entities
+    transfers, daily, types = _frames(spark)
+    got = _matrix(revised_class_flows(transfers.filter(f"day = '{D}'"), daily, types, day(30), s))
+    # By D+30, 2 has held 30 days (< held_days 60), never spent, 1 BTC: still neutral (other);
+    # 5 likewise; 3 had already sold (weak).
+    assert got == {
+        (D, "exchange", "other"): 6.0,
+        (D, "exchange", "weak"): 2.5,
+        (D, "other", "other"): 4.0,
+        (D, "strong", "exchange"): 6.0,
+    }
+
+
+def test_the_table_rows_carry_the_day_they_are_revised_as_of_and_whether_settled(spark):
+    s = load_settings("test").entities
+    transfers, daily, types = _frames(spark)
+    rows = {
+        r.day: r
+        for r in holder_migration_revised(spark, transfers, daily, types, D, day(200), s).collect()
+    }
+    assert sorted(rows) == [day(i) for i in range(201)]
+    first = rows[D]
+    assert (first.as_of_day, first.settled) == (day(155), True)
+    assert (rows[day(45)].as_of_day, rows[day(45)].settled) == (day(200), True)
+    assert (rows[day(46)].as_of_day, rows[day(46)].settled) == (day(200), False)
+    # D: strong +1 (bought) +4 (from 5's payer) −6 (sold) = −1; weak +2.5; net ½(−1 − 2.5).
+    assert (first.strong_net_inflow_btc, first.weak_net_inflow_btc) == (-1.0, 2.5)
+    assert first.net_weak_to_strong_btc == -1.75
+    assert (first.exchange_to_strong_btc, first.exchange_to_weak_btc) == (1.0, 2.5)
+    assert rows[day(20)].net_weak_to_strong_btc == 1.0  # weak hands sold 2 BTC
+    assert rows[day(1)].net_weak_to_strong_btc == 0.0

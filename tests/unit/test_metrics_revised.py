@@ -1,8 +1,9 @@
 """The revised (retroactive) classes of metrics.holder_migration_revised from hand-written
 transfers and entity rows: each side of day D's payments classed by what the entity did by
-R = min(D + revision_days, the last covered day) — kept its coins (strong), sold them within
-the horizon (weak), passed them on within hours (other) — where the point-in-time classes
-leave a fresh buyer ``other``."""
+R = min(D + revision_days, the last covered day) — kept its coins (its holder class on R), or
+else by its last payment: sold them within the horizon (weak), sold old coins (strong),
+passed them on within hours (other) — where the point-in-time classes leave a fresh buyer
+``other``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def day(n: int) -> dt.date:
 # input ownership did not link: 5 BTC in on D and paid on within the day to 5, a customer who
 # keeps them. 6 a long-term holder selling 3 of its 10 BTC (bought 300 days before) on D.
 # 7 a long-term holder selling its whole 3 BTC, held 300 days, on D. 9 a receiver with no row
-# (an id merged away): it keeps its point-in-time class.
+# (an id merged away): it keeps its point-in-time class. 8, a long-term holder that swept its
+# 6 BTC of 400 days into an address of its own on D (common-input ownership cannot link a
+# one-output move): its entity's row of the day before shows only the part it held alone, a
+# day old; its payment says what it paid from (strong).
 TRANSFER_ROWS = [
     (D, 1, 2, "strong", "other", 1 * COIN, 1),
     (D, 1, 3, "strong", "other", 2 * COIN, 1),
@@ -42,6 +46,7 @@ TRANSFER_ROWS = [
     (D, 7, 1, "strong", "other", 3 * COIN, 1),
     (D, 1, 9, "strong", "weak", COIN // 2, 1),
     (day(20), 3, 1, "new", "other", 2 * COIN, 1),
+    (D, 8, 10, "strong", "other", 6 * COIN, 1),
 ]
 DAILY_ROWS = [
     (1, D, 90 * COIN, 1.0, 50, 40),
@@ -54,12 +59,15 @@ DAILY_ROWS = [
     (6, D, 7 * COIN, 300.0, 1, 1),
     (7, day(-300), 3 * COIN, 0.0, 1, 0),
     (7, D, 0, None, 1, 1),
+    (8, day(-1), 1 * COIN, 1.0, 1, 0),
+    (8, D, 0, None, 6, 1),
+    (10, D, 6 * COIN, 400.0, 1, 0),
 ]
 
 
 def _frames(spark):
     types = spark.createDataFrame(
-        [(1, "exchange"), *((i, "unknown") for i in (2, 3, 4, 5, 6, 7, 9))],
+        [(1, "exchange"), *((i, "unknown") for i in (2, 3, 4, 5, 6, 7, 8, 9, 10))],
         "entity_id bigint, entity_type string",
     )
     return (
@@ -80,10 +88,12 @@ def test_each_side_is_classed_by_what_the_entity_did_within_the_horizon(spark):
     got = _matrix(revised_class_flows(transfers, daily, types, day(200), s))
     assert got == {
         (D, "exchange", "strong"): 1.0,  # 2 kept its coins 155 days: strong (point in time: other)
-        (D, "exchange", "weak"): 2.5,  # 3 sold all after 20 days: weak; 9 keeps its weak
+        (D, "exchange", "weak"): 2.5,  # 3 sold all after 20 days (a first spend): weak; 9 keeps
+        # its point-in-time weak
         (D, "exchange", "other"): 5.0,  # 4 passed its coins on the same day: plumbing
         (D, "other", "strong"): 4.0,  # ... to 5, who kept them
         (D, "strong", "exchange"): 6.0,  # 6 still holds 7 BTC; 7 left with 300-day-old coins
+        (D, "strong", "strong"): 6.0,  # 8's move to an address of its own
         (day(20), "weak", "exchange"): 2.0,  # 3's sale (point in time: a first spend, weak)
     }
 
@@ -91,7 +101,7 @@ def test_each_side_is_classed_by_what_the_entity_did_within_the_horizon(spark):
 def test_near_the_last_day_the_classes_are_those_of_the_last_covered_day(spark):
     s = load_settings("test").entities
     transfers, daily, types = _frames(spark)
-    got = _matrix(revised_class_flows(transfers.filter(f"day = '{D}'"), daily, types, day(30), s))
+    got = _matrix(revised_class_flows(transfers, daily, types, day(30), s).filter(f"day = '{D}'"))
     # By D+30, 2 has held 30 days (< held_days 60), never spent, 1 BTC: still neutral (other);
     # 5 likewise; 3 had already sold (weak).
     assert got == {
@@ -99,6 +109,7 @@ def test_near_the_last_day_the_classes_are_those_of_the_last_covered_day(spark):
         (D, "exchange", "weak"): 2.5,
         (D, "other", "other"): 4.0,
         (D, "strong", "exchange"): 6.0,
+        (D, "strong", "strong"): 6.0,
     }
 
 

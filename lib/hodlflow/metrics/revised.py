@@ -13,11 +13,12 @@ by what the entity did in the following months:
   (:func:`hodlflow.entities.classify.holder_class` on the coin age aged to R): a buyer that
   kept its coins is strong (held ``held_days``, or large), one that traded them weak; still
   neutral (young coins never spent, R near the last day) is ``other``;
-* an entity that held nothing at the end of R and had spent: judged by its exit, the coins it
-  last held aged to the day it emptied: strong when they had the long-term-holder weight (a
-  long-term holder selling out), weak when it had held them ``seller_min_hold_days`` or more
-  (a buyer who sold everything within the horizon: a short-term holder), ``other`` for coins
-  passed on sooner (a service's plumbing, as in the point-in-time rule);
+* an entity that held nothing at the end of R: judged by its exit, the class of its last
+  payment on or before R by the coins it paid from (entities.transfers' payer class): strong
+  for a long-term holder selling out, weak for a buyer who sold everything within the
+  horizon — a first spend after holding ``seller_min_hold_days`` or more included (a
+  short-term holder) —, ``other`` for coins passed on within hours (a service's plumbing, as
+  in the point-in-time rule);
 * an entity without a row on or before R (merged ids): its point-in-time class.
 
 Days D with D + revision_days ≤ the last covered day are settled (``settled``): later runs
@@ -44,10 +45,14 @@ def as_of_day(day: Column, covered: dt.date, horizon_days: int) -> Column:
     return F.least(F.date_add(day, int(horizon_days)), F.lit(covered))
 
 
-def revised_parties(parties: DataFrame, entity_daily: DataFrame, s: EntitiesSettings) -> DataFrame:
+def revised_parties(
+    parties: DataFrame, entity_daily: DataFrame, transfers: DataFrame, s: EntitiesSettings
+) -> DataFrame:
     """``parties`` (entity_id, as_of) with ``revised``: the entity's class as of ``as_of`` by
     the rules of the module doc for an untyped entity (strong, weak, other), NULL when it has
-    no entities.entity_daily row on or before ``as_of``."""
+    no entities.entity_daily row on or before ``as_of``. The exit of an entity empty on
+    ``as_of`` is read from its last payment on or before it (entities.transfers, ids current):
+    its point-in-time payer class, a first spend after holding (``new``) weak."""
     rows = entity_daily.select(
         "entity_id",
         F.col("day").alias("_row_day"),
@@ -57,29 +62,37 @@ def revised_parties(parties: DataFrame, entity_daily: DataFrame, s: EntitiesSett
         "send_count",
     )
     state = F.struct("_row_day", "balance_sats", "coin_age_days", "receive_count", "send_count")
-    held = F.struct(F.col("_row_day").alias("_held_day"), F.col("coin_age_days").alias("_age"))
     last = (
         parties.join(rows, "entity_id")
         .filter(F.col("_row_day") <= F.col("as_of"))
         .groupBy("entity_id", "as_of")
-        .agg(
-            F.max_by(state, "_row_day").alias("_s"),
-            # The last row that held coins (NULL ordering skipped: rows of an empty entity).
-            F.max_by(held, F.when(F.col("balance_sats") > 0, F.col("_row_day"))).alias("_h"),
-        )
-        .select("entity_id", "as_of", "_s.*", "_h._held_day", "_h._age")
+        .agg(F.max_by(state, "_row_day").alias("_s"))
+        .select("entity_id", "as_of", "_s.*")
     )
-    age_then = classify.aged_coin_age(F.col("as_of"), F.col("_row_day"))
-    # Emptied on the last row's day: the coins it last held, aged to that day.
-    exit_age = F.coalesce(F.col("_age") + F.datediff("_row_day", "_held_day"), F.lit(0.0))
+    # The payer class of its last payment on or before as_of (the largest of that day's; ties
+    # by the class, so the choice does not depend on the rows' order).
+    exits = (
+        parties.join(
+            transfers.filter(F.col("sender") != F.col("receiver")).select(
+                F.col("sender").alias("entity_id"), F.col("day").alias("_paid"), "payer_class",
+                "value_sats",
+            ),
+            "entity_id",
+        )
+        .filter(F.col("_paid") <= F.col("as_of"))
+        .groupBy("entity_id", "as_of")
+        .agg(F.max_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_exit"))
+    )  # fmt: skip
     exited = (
-        F.when(classify.coins_class(exit_age, F.lit(False), s) == classify.STRONG, classify.STRONG)
-        .when(exit_age >= F.lit(s.holder.seller_min_hold_days), classify.WEAK)
+        F.when(F.col("_exit") == NEW_PAYER, classify.WEAK)
+        .when(F.col("_exit").isin(classify.STRONG, classify.WEAK), F.col("_exit"))
         .otherwise(OTHER)
     )
+    age_then = classify.aged_coin_age(F.col("as_of"), F.col("_row_day"))
     holding = F.col("_now").isin(classify.STRONG, classify.WEAK)
     return (
-        last.withColumn("entity_type", F.lit(classify.UNKNOWN))
+        last.join(exits, ["entity_id", "as_of"], "left")
+        .withColumn("entity_type", F.lit(classify.UNKNOWN))
         .withColumn("_now", classify.holder_class(age_then, s))
         .select(
             "entity_id",
@@ -116,7 +129,7 @@ def revised_class_flows(
         .distinct()
         .join(untyped, "entity_id", "left_semi")
     )
-    revised = revised_parties(parties, entity_daily, s)
+    revised = revised_parties(parties, entity_daily, transfers, s)
 
     def side(name: str) -> DataFrame:
         return typed.select(F.col("entity_id").alias(name), F.col("_type").alias(f"_{name}_type"))

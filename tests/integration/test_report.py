@@ -74,6 +74,12 @@ EXPECTED = {
     ],
     "migration": [
         ("net_weak_to_strong_btc", "metrics.holder_migration", "net_weak_to_strong_btc", ""),
+        (
+            "revised_net_weak_to_strong_btc",
+            "metrics.holder_migration_revised",
+            "net_weak_to_strong_btc",
+            "",
+        ),
         ("weak_to_exchange_btc", "metrics.holder_migration", "weak_to_exchange_btc", ""),
         ("exchange_to_strong_btc", "metrics.holder_migration", "exchange_to_strong_btc", ""),
     ],

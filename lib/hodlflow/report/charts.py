@@ -142,7 +142,12 @@ CHARTS: tuple[ChartSpec, ...] = (
         "payment counts in full, one through an exchange half on each side), weak hands "
         "selling to exchanges (weak_to_exchange_btc) and "
         "strong hands buying from them (exchange_to_strong_btc). Holder classes are decided per "
-        "day without look-ahead. Gaps: days past the entities step's last day.",
+        "day without look-ahead. The light green line is the revised net "
+        "(metrics.holder_migration_revised.net_weak_to_strong_btc): each day's buyers and "
+        "sellers classed again by what they did in the following entities.holder.revision_days "
+        "(155) days, so a new buyer who kept its coins counts as strong and one who sold them "
+        "as weak; its last 155 days are revised by every run. Gaps: days past the entities "
+        "step's last day.",
         series=(
             SeriesSpec(
                 "net_weak_to_strong_btc",
@@ -150,6 +155,13 @@ CHARTS: tuple[ChartSpec, ...] = (
                 "metrics.holder_migration",
                 "net_weak_to_strong_btc",
                 "#2ca02c",
+            ),
+            SeriesSpec(
+                "revised_net_weak_to_strong_btc",
+                "net, revised",
+                "metrics.holder_migration_revised",
+                "net_weak_to_strong_btc",
+                "#98df8a",
             ),
             SeriesSpec(
                 "weak_to_exchange_btc",

@@ -47,11 +47,13 @@ def build_report_frame(
     migration: DataFrame,
     cohorts: DataFrame,
     exchange: DataFrame,
+    revised: DataFrame | None = None,
 ) -> DataFrame:
     """One row per day of ``miner`` (metrics.miner_pressure: every calendar day of the chain)
     with every series of the charts (``charts.CHARTS`` keys). Left joins: a day another table
     has no row for (exchange flows past the entities step's last day, a day without a price)
-    keeps null there, never 0. ``prices`` None: the price column is all null."""
+    keeps null there, never 0. ``prices`` None: the price column is all null; ``revised``
+    (metrics.holder_migration_revised) None: the revised net is all null."""
     frame = miner.select(
         "day", "production_cost_usd_per_btc", "miner_outflow_btc", "miner_to_exchange_btc",
         "mpi_ratio", "mpi", "below_cost", "hash_rate_ths", "hash_rate_sma30_ths",
@@ -76,6 +78,16 @@ def build_report_frame(
         "day",
         "left",
     )
+    if revised is not None:
+        frame = frame.join(
+            revised.select(
+                "day", F.col("net_weak_to_strong_btc").alias("revised_net_weak_to_strong_btc")
+            ),
+            "day",
+            "left",
+        )
+    else:
+        frame = frame.withColumn("revised_net_weak_to_strong_btc", F.lit(None).cast("double"))
     wanted = ["lth", "sth", *BAND_NAMES]
     by_cohort = (
         cohorts.filter(F.col("cohort").isin(wanted))
@@ -226,6 +238,9 @@ def read_report_data(
         read("metrics.holder_migration"),
         read("metrics.supply_cohorts"),
         read("metrics.exchange_flows"),
+        read("metrics.holder_migration_revised")
+        if tables.exists(spark, settings, "metrics.holder_migration_revised")
+        else None,
     ).cache()
     try:
         bounds = frame.agg(F.min("day"), F.max("day"), F.count("*")).first()

@@ -36,7 +36,12 @@ def day(n: int) -> dt.date:
 # (an id merged away): it keeps its point-in-time class. 8, a long-term holder that swept its
 # 6 BTC of 400 days into an address of its own on D (common-input ownership cannot link a
 # one-output move): its entity's row of the day before shows only the part it held alone, a
-# day old; its payment says what it paid from (strong).
+# day old; its payment says what it paid from (strong). 11, a long-term holder that moved its
+# 50 BTC of 300 days to an address of its own (12) ten days before D and buys again from D on:
+# on D+155 it holds young coins after a spend (weak by the holder rule), and what it last paid
+# from says strong. 13, another unlinked change address of the exchange: 3 BTC in on D, 2 paid
+# on to customer 14 within the day (plumbing), 0.5 five days later (weak by the point-in-time
+# rule); it still holds 0.5 BTC of young coins on D+155.
 TRANSFER_ROWS = [
     (D, 1, 2, "strong", "other", 1 * COIN, 1),
     (D, 1, 3, "strong", "other", 2 * COIN, 1),
@@ -47,6 +52,11 @@ TRANSFER_ROWS = [
     (D, 1, 9, "strong", "weak", COIN // 2, 1),
     (day(20), 3, 1, "new", "other", 2 * COIN, 1),
     (D, 8, 10, "strong", "other", 6 * COIN, 1),
+    (day(-10), 11, 12, "strong", "strong", 50 * COIN, 1),
+    (D, 1, 11, "strong", "other", 2 * COIN, 1),
+    (D, 1, 13, "strong", "other", 3 * COIN, 1),
+    (D, 13, 14, "other", "other", 2 * COIN, 1),
+    (day(5), 13, 15, "weak", "other", COIN // 2, 1),
 ]
 DAILY_ROWS = [
     (1, D, 90 * COIN, 1.0, 50, 40),
@@ -62,12 +72,20 @@ DAILY_ROWS = [
     (8, day(-1), 1 * COIN, 1.0, 1, 0),
     (8, D, 0, None, 6, 1),
     (10, D, 6 * COIN, 400.0, 1, 0),
+    (11, day(-310), 50 * COIN, 0.0, 1, 0),
+    (11, day(-10), 0, None, 1, 1),
+    (11, D, 2 * COIN, 0.0, 2, 1),
+    (11, day(150), 30 * COIN, 5.0, 10, 1),
+    (12, day(-10), 50 * COIN, 300.0, 1, 0),
+    (13, D, 1 * COIN, 0.0, 1, 1),
+    (13, day(5), COIN // 2, 5.0, 1, 2),
+    (14, D, 2 * COIN, 0.0, 1, 0),
 ]
 
 
 def _frames(spark):
     types = spark.createDataFrame(
-        [(1, "exchange"), *((i, "unknown") for i in (2, 3, 4, 5, 6, 7, 8, 9, 10))],
+        [(1, "exchange"), *((i, "unknown") for i in range(2, 16))],
         "entity_id bigint, entity_type string",
     )
     return (
@@ -87,14 +105,16 @@ def test_each_side_is_classed_by_what_the_entity_did_within_the_horizon(spark):
     transfers, daily, types = _frames(spark)
     got = _matrix(revised_class_flows(transfers, daily, types, day(200), s))
     assert got == {
-        (D, "exchange", "strong"): 1.0,  # 2 kept its coins 155 days: strong (point in time: other)
+        (D, "exchange", "strong"): 3.0,  # 2 kept its coins 155 days (point in time: other); 11
         (D, "exchange", "weak"): 2.5,  # 3 sold all after 20 days (a first spend): weak; 9 keeps
         # its point-in-time weak
-        (D, "exchange", "other"): 5.0,  # 4 passed its coins on the same day: plumbing
-        (D, "other", "strong"): 4.0,  # ... to 5, who kept them
+        (D, "exchange", "other"): 8.0,  # 4 and 13 passed coins on the same day: plumbing
+        (D, "other", "strong"): 6.0,  # ... to 5 and 14, who kept them
+        (day(5), "other", "other"): 0.5,  # 13 is plumbing whatever it does next (15: no row)
         (D, "strong", "exchange"): 6.0,  # 6 still holds 7 BTC; 7 left with 300-day-old coins
         (D, "strong", "strong"): 6.0,  # 8's move to an address of its own
         (day(20), "weak", "exchange"): 2.0,  # 3's sale (point in time: a first spend, weak)
+        (day(-10), "strong", "strong"): 50.0,  # 11 to its own new address
     }
 
 
@@ -103,11 +123,13 @@ def test_near_the_last_day_the_classes_are_those_of_the_last_covered_day(spark):
     transfers, daily, types = _frames(spark)
     got = _matrix(revised_class_flows(transfers, daily, types, day(30), s).filter(f"day = '{D}'"))
     # By D+30, 2 has held 30 days (< held_days 60), never spent, 1 BTC: still neutral (other);
-    # 5 likewise; 3 had already sold (weak).
+    # 5 likewise; 3 had already sold (weak); 11 is weak by the holder rule, strong by what it
+    # last paid from.
     assert got == {
-        (D, "exchange", "other"): 6.0,
+        (D, "exchange", "strong"): 2.0,
+        (D, "exchange", "other"): 9.0,
         (D, "exchange", "weak"): 2.5,
-        (D, "other", "other"): 4.0,
+        (D, "other", "other"): 6.0,
         (D, "strong", "exchange"): 6.0,
         (D, "strong", "strong"): 6.0,
     }
@@ -125,9 +147,11 @@ def test_the_table_rows_carry_the_day_they_are_revised_as_of_and_whether_settled
     assert (first.as_of_day, first.settled) == (day(155), True)
     assert (rows[day(45)].as_of_day, rows[day(45)].settled) == (day(200), True)
     assert (rows[day(46)].as_of_day, rows[day(46)].settled) == (day(200), False)
-    # D: strong +1 (bought) +4 (from 5's payer) −6 (sold) = −1; weak +2.5; net ½(−1 − 2.5).
-    assert (first.strong_net_inflow_btc, first.weak_net_inflow_btc) == (-1.0, 2.5)
-    assert first.net_weak_to_strong_btc == -1.75
-    assert (first.exchange_to_strong_btc, first.exchange_to_weak_btc) == (1.0, 2.5)
+    # D: strong +3 (bought) +6 (from 4 and 13, plumbing) −6 (sold) = +3; weak +2.5;
+    # net ½(3 − 2.5).
+    # (11's move of D−10, before the first day, is read for its class only.)
+    assert (first.strong_net_inflow_btc, first.weak_net_inflow_btc) == (3.0, 2.5)
+    assert first.net_weak_to_strong_btc == 0.25
+    assert (first.exchange_to_strong_btc, first.exchange_to_weak_btc) == (3.0, 2.5)
     assert rows[day(20)].net_weak_to_strong_btc == 1.0  # weak hands sold 2 BTC
     assert rows[day(1)].net_weak_to_strong_btc == 0.0

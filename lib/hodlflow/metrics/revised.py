@@ -9,16 +9,19 @@ R = min(D + ``entities.holder.revision_days``, the last day the entities step co
 by what the entity did in the following months:
 
 * an entity with a type (exchange, miner, coinjoin) as known at the latest run: its type;
-* an entity holding coins at the end of R: its holder class on R
-  (:func:`hodlflow.entities.classify.holder_class` on the coin age aged to R): a buyer that
-  kept its coins is strong (held ``held_days``, or large), one that traded them weak; still
-  neutral (young coins never spent, R near the last day) is ``other``;
-* an entity that held nothing at the end of R: judged by its exit, the class of its last
-  payment on or before R by the coins it paid from (entities.transfers' payer class): strong
-  for a long-term holder selling out, weak for a buyer who sold everything within the
-  horizon — a first spend after holding ``seller_min_hold_days`` or more included (a
-  short-term holder) —, ``other`` for coins passed on within hours (a service's plumbing, as
-  in the point-in-time rule);
+* an entity strong on R by the holder rule (:func:`hodlflow.entities.classify.holder_class`
+  on its coins aged to R): a buyer that kept its coins ``held_days``, or holds a large
+  balance never spent, is strong; one still neutral (young coins never spent, R near the last
+  day) is ``other``;
+* an entity weak on R, or holding nothing then: by the class of its last payment on or before
+  R, by the coins it paid from (entities.transfers' payer class): strong for a long-term
+  holder selling out, or moving its coins to an address of its own and buying again (young
+  coins, weak by the holder rule); weak for a buyer who sold within the horizon — a first
+  spend after holding ``seller_min_hold_days`` or more included (a short-term holder) —;
+  ``other`` for coins passed on within hours; weak when weak on R and no payment is found;
+* an entity whose first payment was plumbing in the point-in-time rule (``other``: a first
+  spend within hours, such as an exchange's change address that common-input ownership did
+  not link, paying the next withdrawal) is ``other`` on both sides, whatever it did next;
 * an entity without a row on or before R (merged ids): its point-in-time class.
 
 Days D with D + revision_days ≤ the last covered day are settled (``settled``): later runs
@@ -51,8 +54,9 @@ def revised_parties(
     """``parties`` (entity_id, as_of) with ``revised``: the entity's class as of ``as_of`` by
     the rules of the module doc for an untyped entity (strong, weak, other), NULL when it has
     no entities.entity_daily row on or before ``as_of``. The exit of an entity empty on
-    ``as_of`` is read from its last payment on or before it (entities.transfers, ids current):
-    its point-in-time payer class, a first spend after holding (``new``) weak."""
+    ``as_of``, or weak by the holder rule then, is read from its last payment on or before it
+    (``transfers``: entities.transfers of every day, ids current): its point-in-time payer
+    class, a first spend after holding (``new``) weak."""
     rows = entity_daily.select(
         "entity_id",
         F.col("day").alias("_row_day"),
@@ -81,15 +85,18 @@ def revised_parties(
         )
         .filter(F.col("_paid") <= F.col("as_of"))
         .groupBy("entity_id", "as_of")
-        .agg(F.max_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_exit"))
+        .agg(
+            F.max_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_exit"),
+            F.min_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_first"),
+        )
     )  # fmt: skip
-    exited = (
+    paid = (
         F.when(F.col("_exit") == NEW_PAYER, classify.WEAK)
         .when(F.col("_exit").isin(classify.STRONG, classify.WEAK), F.col("_exit"))
-        .otherwise(OTHER)
+        .when(F.col("_exit").isNotNull(), OTHER)
     )
     age_then = classify.aged_coin_age(F.col("as_of"), F.col("_row_day"))
-    holding = F.col("_now").isin(classify.STRONG, classify.WEAK)
+    now = F.when(F.col("balance_sats") > 0, F.col("_now"))
     return (
         last.join(exits, ["entity_id", "as_of"], "left")
         .withColumn("entity_type", F.lit(classify.UNKNOWN))
@@ -97,8 +104,14 @@ def revised_parties(
         .select(
             "entity_id",
             "as_of",
-            F.when(F.col("balance_sats") > 0, F.when(holding, F.col("_now")).otherwise(OTHER))
-            .otherwise(exited)
+            # Its first payment passed coins on within hours: a service's plumbing (an
+            # exchange's change address that common-input ownership did not link), no holder.
+            F.when(F.col("_first") == OTHER, OTHER)
+            .when(now == classify.STRONG, classify.STRONG)
+            .when(now == classify.NEUTRAL, OTHER)
+            # Weak on R or empty: by what it last paid from (a holder that moved its coins to
+            # an address of its own and buys again holds young coins: weak by the holder rule).
+            .otherwise(F.coalesce(paid, F.when(now == classify.WEAK, classify.WEAK), F.lit(OTHER)))
             .alias("revised"),
         )
     )
@@ -110,10 +123,13 @@ def revised_class_flows(
     types: DataFrame,
     covered: dt.date,
     s: EntitiesSettings,
+    history: DataFrame | None = None,
 ) -> DataFrame:
     """entities.class_flows' shape (day, from_class, to_class, value_sats, transfers) for the
     days of ``transfers`` (entities.transfers rows), each side classed as of
-    :func:`as_of_day` (module doc); ``types`` (entity_id, entity_type): the latest run's."""
+    :func:`as_of_day` (module doc); ``types`` (entity_id, entity_type): the latest run's;
+    ``history``: entities.transfers of every day (the entities' last payments), by default
+    ``transfers``."""
     horizon = int(s.holder.revision_days)
     moves = transfers.filter(F.col("sender") != F.col("receiver")).withColumn(
         "as_of", as_of_day(F.col("day"), covered, horizon)
@@ -129,7 +145,8 @@ def revised_class_flows(
         .distinct()
         .join(untyped, "entity_id", "left_semi")
     )
-    revised = revised_parties(parties, entity_daily, transfers, s)
+    history = transfers if history is None else history
+    revised = revised_parties(parties, entity_daily, history, s)
 
     def side(name: str) -> DataFrame:
         return typed.select(F.col("entity_id").alias(name), F.col("_type").alias(f"_{name}_type"))
@@ -180,7 +197,7 @@ def holder_migration_revised(
     :func:`hodlflow.metrics.flows.holder_migration` over :func:`revised_class_flows`."""
     horizon = int(s.holder.revision_days)
     recent = transfers.filter(F.col("day").between(F.lit(first), F.lit(covered)))
-    flows = revised_class_flows(recent, entity_daily, types, covered, s)
+    flows = revised_class_flows(recent, entity_daily, types, covered, s, history=transfers)
     rows = fl.holder_migration(calendar(spark, first, covered), flows)
     as_of = as_of_day(F.col("day"), covered, horizon)
     return rows.select(

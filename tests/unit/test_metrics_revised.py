@@ -41,7 +41,9 @@ def day(n: int) -> dt.date:
 # on D+155 it holds young coins after a spend (weak by the holder rule), and what it last paid
 # from says strong. 13, another unlinked change address of the exchange: 3 BTC in on D, 2 paid
 # on to customer 14 within the day (plumbing), 0.5 five days later (weak by the point-in-time
-# rule); it still holds 0.5 BTC of young coins on D+155.
+# rule); it still holds 0.5 BTC of young coins on D+155. 16 buys 5 BTC on D and moves them
+# three days later to 17, which keeps them: a first spend to no exchange says nothing of a
+# sale (a move to an address of its own, or a payment).
 TRANSFER_ROWS = [
     (D, 1, 2, "strong", "other", 1 * COIN, 1),
     (D, 1, 3, "strong", "other", 2 * COIN, 1),
@@ -57,6 +59,8 @@ TRANSFER_ROWS = [
     (D, 1, 13, "strong", "other", 3 * COIN, 1),
     (D, 13, 14, "other", "other", 2 * COIN, 1),
     (day(5), 13, 15, "weak", "other", COIN // 2, 1),
+    (D, 1, 16, "strong", "other", 5 * COIN, 1),
+    (day(3), 16, 17, "new", "other", 5 * COIN, 1),
 ]
 DAILY_ROWS = [
     (1, D, 90 * COIN, 1.0, 50, 40),
@@ -80,12 +84,15 @@ DAILY_ROWS = [
     (13, D, 1 * COIN, 0.0, 1, 1),
     (13, day(5), COIN // 2, 5.0, 1, 2),
     (14, D, 2 * COIN, 0.0, 1, 0),
+    (16, D, 5 * COIN, 0.0, 1, 0),
+    (16, day(3), 0, None, 1, 1),
+    (17, day(3), 5 * COIN, 3.0, 1, 0),
 ]
 
 
 def _frames(spark):
     types = spark.createDataFrame(
-        [(1, "exchange"), *((i, "unknown") for i in range(2, 16))],
+        [(1, "exchange"), *((i, "unknown") for i in range(2, 18))],
         "entity_id bigint, entity_type string",
     )
     return (
@@ -108,13 +115,14 @@ def test_each_side_is_classed_by_what_the_entity_did_within_the_horizon(spark):
         (D, "exchange", "strong"): 3.0,  # 2 kept its coins 155 days (point in time: other); 11
         (D, "exchange", "weak"): 2.5,  # 3 sold all after 20 days (a first spend): weak; 9 keeps
         # its point-in-time weak
-        (D, "exchange", "other"): 8.0,  # 4 and 13 passed coins on the same day: plumbing
+        (D, "exchange", "other"): 13.0,  # 4 and 13 passed coins on the same day: plumbing; 16
         (D, "other", "strong"): 6.0,  # ... to 5 and 14, who kept them
         (day(5), "other", "other"): 0.5,  # 13 is plumbing whatever it does next (15: no row)
         (D, "strong", "exchange"): 6.0,  # 6 still holds 7 BTC; 7 left with 300-day-old coins
         (D, "strong", "strong"): 6.0,  # 8's move to an address of its own
         (day(20), "weak", "exchange"): 2.0,  # 3's sale (point in time: a first spend, weak)
         (day(-10), "strong", "strong"): 50.0,  # 11 to its own new address
+        (day(3), "other", "strong"): 5.0,  # 16 to 17
     }
 
 
@@ -127,7 +135,7 @@ def test_near_the_last_day_the_classes_are_those_of_the_last_covered_day(spark):
     # last paid from.
     assert got == {
         (D, "exchange", "strong"): 2.0,
-        (D, "exchange", "other"): 9.0,
+        (D, "exchange", "other"): 14.0,
         (D, "exchange", "weak"): 2.5,
         (D, "other", "other"): 6.0,
         (D, "strong", "exchange"): 6.0,

@@ -17,7 +17,8 @@ by what the entity did in the following months:
   R, by the coins it paid from (entities.transfers' payer class): strong for a long-term
   holder selling out, or moving its coins to an address of its own and buying again (young
   coins, weak by the holder rule); weak for a buyer who sold within the horizon — a first
-  spend after holding ``seller_min_hold_days`` or more included (a short-term holder) —;
+  spend into an exchange after holding ``seller_min_hold_days`` or more included (a
+  short-term holder) —;
   ``other`` for coins passed on within hours; weak when weak on R and no payment is found;
 * an entity whose first payment was plumbing in the point-in-time rule (``other``: a first
   spend within hours, such as an exchange's change address that common-input ownership did
@@ -49,14 +50,20 @@ def as_of_day(day: Column, covered: dt.date, horizon_days: int) -> Column:
 
 
 def revised_parties(
-    parties: DataFrame, entity_daily: DataFrame, transfers: DataFrame, s: EntitiesSettings
+    parties: DataFrame,
+    entity_daily: DataFrame,
+    transfers: DataFrame,
+    types: DataFrame,
+    s: EntitiesSettings,
 ) -> DataFrame:
     """``parties`` (entity_id, as_of) with ``revised``: the entity's class as of ``as_of`` by
     the rules of the module doc for an untyped entity (strong, weak, other), NULL when it has
     no entities.entity_daily row on or before ``as_of``. The exit of an entity empty on
     ``as_of``, or weak by the holder rule then, is read from its last payment on or before it
-    (``transfers``: entities.transfers of every day, ids current): its point-in-time payer
-    class, a first spend after holding (``new``) weak."""
+    (``transfers``: entities.transfers of every day, ids current): its class in
+    entities.class_flows, by the coins it paid from, a first spend after holding (``new``) weak
+    when it paid an exchange (``types``: entity_id, entity_type, the latest run's), other
+    otherwise."""
     rows = entity_daily.select(
         "entity_id",
         F.col("day").alias("_row_day"),
@@ -75,12 +82,19 @@ def revised_parties(
     )
     # The payer class of its last payment on or before as_of (the largest of that day's; ties
     # by the class, so the choice does not depend on the rows' order).
+    exchanges = types.filter(F.col("entity_type") == classify.EXCHANGE).select(
+        F.col("entity_id").alias("receiver"), F.lit(True).alias("_to_exchange")
+    )
+    paid_as = F.when(
+        F.col("payer_class") == NEW_PAYER,
+        F.when(F.col("_to_exchange").isNotNull(), classify.WEAK).otherwise(OTHER),
+    ).otherwise(F.col("payer_class"))
     exits = (
         parties.join(
-            transfers.filter(F.col("sender") != F.col("receiver")).select(
-                F.col("sender").alias("entity_id"), F.col("day").alias("_paid"), "payer_class",
-                "value_sats",
-            ),
+            transfers.filter(F.col("sender") != F.col("receiver"))
+            .join(exchanges, "receiver", "left")
+            .select(F.col("sender").alias("entity_id"), F.col("day").alias("_paid"),
+                    paid_as.alias("payer_class"), "value_sats"),
             "entity_id",
         )
         .filter(F.col("_paid") <= F.col("as_of"))
@@ -90,10 +104,8 @@ def revised_parties(
             F.min_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_first"),
         )
     )  # fmt: skip
-    paid = (
-        F.when(F.col("_exit") == NEW_PAYER, classify.WEAK)
-        .when(F.col("_exit").isin(classify.STRONG, classify.WEAK), F.col("_exit"))
-        .when(F.col("_exit").isNotNull(), OTHER)
+    paid = F.when(F.col("_exit").isin(classify.STRONG, classify.WEAK), F.col("_exit")).when(
+        F.col("_exit").isNotNull(), OTHER
     )
     age_then = classify.aged_coin_age(F.col("as_of"), F.col("_row_day"))
     now = F.when(F.col("balance_sats") > 0, F.col("_now"))
@@ -146,7 +158,7 @@ def revised_class_flows(
         .join(untyped, "entity_id", "left_semi")
     )
     history = transfers if history is None else history
-    revised = revised_parties(parties, entity_daily, history, s)
+    revised = revised_parties(parties, entity_daily, history, types, s)
 
     def side(name: str) -> DataFrame:
         return typed.select(F.col("entity_id").alias(name), F.col("_type").alias(f"_{name}_type"))

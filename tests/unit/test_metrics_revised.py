@@ -41,9 +41,9 @@ def day(n: int) -> dt.date:
 # on D+155 it holds young coins after a spend (weak by the holder rule), and what it last paid
 # from says strong. 13, another unlinked change address of the exchange: 3 BTC in on D, 2 paid
 # on to customer 14 within the day (plumbing), 0.5 five days later (weak by the point-in-time
-# rule); it still holds 0.5 BTC of young coins on D+155. 16 buys 5 BTC on D and moves them
-# three days later to 17, which keeps them: a first spend to no exchange says nothing of a
-# sale (a move to an address of its own, or a payment).
+# rule); it still holds 0.5 BTC of young coins on D+155. 16 buys 5 BTC on D, pays 2 of them
+# three days later to 17 (a first spend to no exchange: no sale, and no plumbing) and keeps
+# the rest.
 TRANSFER_ROWS = [
     (D, 1, 2, "strong", "other", 1 * COIN, 1),
     (D, 1, 3, "strong", "other", 2 * COIN, 1),
@@ -60,7 +60,7 @@ TRANSFER_ROWS = [
     (D, 13, 14, "other", "other", 2 * COIN, 1),
     (day(5), 13, 15, "weak", "other", COIN // 2, 1),
     (D, 1, 16, "strong", "other", 5 * COIN, 1),
-    (day(3), 16, 17, "new", "other", 5 * COIN, 1),
+    (day(3), 16, 17, "new", "other", 2 * COIN, 1),
 ]
 DAILY_ROWS = [
     (1, D, 90 * COIN, 1.0, 50, 40),
@@ -85,8 +85,8 @@ DAILY_ROWS = [
     (13, day(5), COIN // 2, 5.0, 1, 2),
     (14, D, 2 * COIN, 0.0, 1, 0),
     (16, D, 5 * COIN, 0.0, 1, 0),
-    (16, day(3), 0, None, 1, 1),
-    (17, day(3), 5 * COIN, 3.0, 1, 0),
+    (16, day(3), 3 * COIN, 3.0, 1, 1),
+    (17, day(3), 2 * COIN, 3.0, 1, 0),
 ]
 
 
@@ -112,17 +112,18 @@ def test_each_side_is_classed_by_what_the_entity_did_within_the_horizon(spark):
     transfers, daily, types = _frames(spark)
     got = _matrix(revised_class_flows(transfers, daily, types, day(200), s))
     assert got == {
-        (D, "exchange", "strong"): 3.0,  # 2 kept its coins 155 days (point in time: other); 11
+        (D, "exchange", "strong"): 8.0,  # 2 kept its coins 155 days (point in time: other); 11;
+        # 16
         (D, "exchange", "weak"): 2.5,  # 3 sold all after 20 days (a first spend): weak; 9 keeps
         # its point-in-time weak
-        (D, "exchange", "other"): 13.0,  # 4 and 13 passed coins on the same day: plumbing; 16
+        (D, "exchange", "other"): 8.0,  # 4 and 13 passed coins on the same day: plumbing
         (D, "other", "strong"): 6.0,  # ... to 5 and 14, who kept them
         (day(5), "other", "other"): 0.5,  # 13 is plumbing whatever it does next (15: no row)
         (D, "strong", "exchange"): 6.0,  # 6 still holds 7 BTC; 7 left with 300-day-old coins
         (D, "strong", "strong"): 6.0,  # 8's move to an address of its own
         (day(20), "weak", "exchange"): 2.0,  # 3's sale (point in time: a first spend, weak)
         (day(-10), "strong", "strong"): 50.0,  # 11 to its own new address
-        (day(3), "other", "strong"): 5.0,  # 16 to 17
+        (day(3), "strong", "strong"): 2.0,  # 16 to 17, both holding on D+158
     }
 
 
@@ -132,7 +133,8 @@ def test_near_the_last_day_the_classes_are_those_of_the_last_covered_day(spark):
     got = _matrix(revised_class_flows(transfers, daily, types, day(30), s).filter(f"day = '{D}'"))
     # By D+30, 2 has held 30 days (< held_days 60), never spent, 1 BTC: still neutral (other);
     # 5 likewise; 3 had already sold (weak); 11 is weak by the holder rule, strong by what it
-    # last paid from.
+    # last paid from; 16 holds 3 BTC of 30 days after a spend (weak by the holder rule) and last
+    # paid no exchange (other).
     assert got == {
         (D, "exchange", "strong"): 2.0,
         (D, "exchange", "other"): 14.0,
@@ -155,11 +157,11 @@ def test_the_table_rows_carry_the_day_they_are_revised_as_of_and_whether_settled
     assert (first.as_of_day, first.settled) == (day(155), True)
     assert (rows[day(45)].as_of_day, rows[day(45)].settled) == (day(200), True)
     assert (rows[day(46)].as_of_day, rows[day(46)].settled) == (day(200), False)
-    # D: strong +3 (bought) +6 (from 4 and 13, plumbing) −6 (sold) = +3; weak +2.5;
-    # net ½(3 − 2.5).
+    # D: strong +8 (bought) +6 (from 4 and 13, plumbing) −6 (sold) = +8; weak +2.5;
+    # net ½(8 − 2.5).
     # (11's move of D−10, before the first day, is read for its class only.)
-    assert (first.strong_net_inflow_btc, first.weak_net_inflow_btc) == (3.0, 2.5)
-    assert first.net_weak_to_strong_btc == 0.25
-    assert (first.exchange_to_strong_btc, first.exchange_to_weak_btc) == (3.0, 2.5)
+    assert (first.strong_net_inflow_btc, first.weak_net_inflow_btc) == (8.0, 2.5)
+    assert first.net_weak_to_strong_btc == 2.75
+    assert (first.exchange_to_strong_btc, first.exchange_to_weak_btc) == (8.0, 2.5)
     assert rows[day(20)].net_weak_to_strong_btc == 1.0  # weak hands sold 2 BTC
     assert rows[day(1)].net_weak_to_strong_btc == 0.0

@@ -94,13 +94,14 @@ def revised_parties(
             transfers.filter(F.col("sender") != F.col("receiver"))
             .join(exchanges, "receiver", "left")
             .select(F.col("sender").alias("entity_id"), F.col("day").alias("_paid"),
-                    paid_as.alias("payer_class"), "value_sats"),
+                    paid_as.alias("_as"), "payer_class", "value_sats"),
             "entity_id",
         )
         .filter(F.col("_paid") <= F.col("as_of"))
         .groupBy("entity_id", "as_of")
         .agg(
-            F.max_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_exit"),
+            F.max_by("_as", F.struct("_paid", "value_sats", "_as")).alias("_exit"),
+            # The point-in-time class of its first payment (other: plumbing).
             F.min_by("payer_class", F.struct("_paid", "value_sats", "payer_class")).alias("_first"),
         )
     )  # fmt: skip

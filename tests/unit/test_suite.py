@@ -32,6 +32,10 @@ def _result(precision=1.0, net=(90.0, 100.0), sign=(9, 10, 4, 5), inflow=(103.0,
                 "positive_days": sign[1], "positive_right": sign[0], "positive_share": sign[0] / sign[1],
                 "negative_days": sign[3], "negative_right": sign[2], "negative_share": sign[2] / sign[3],
             },
+            "revised_net_weak_to_strong_btc": {
+                "ours": 104.0, "true": net[1], "correlation": 0.95,
+                "negative_days": 5, "negative_right": 4, "negative_share": 0.8,
+            },
             "exchange_inflow_btc": {"ours": inflow[0], "true": inflow[1]},
             "exchange_outflow_btc": {"ours": 100.0, "true": 100.0},
         },
@@ -53,6 +57,10 @@ def test_measures_are_read_from_an_evaluation_with_signed_errors():
         9,
     )
     assert (m["decided_worst_day"], m["right"]) == (0.5, 0.9)
+    # The revised series, shown beside the point-in-time one.
+    assert m["revised_net_error"] == pytest.approx(0.04)
+    assert (m["revised_net_correlation"], m["revised_net_sign_negative"]) == (0.95, 0.8)
+    assert (m["revised_net_sign_negative_days"], m["revised_net_sign_negative_right"]) == (5, 4)
 
 
 def test_worst_and_goals():
@@ -77,6 +85,14 @@ def test_the_table_has_a_line_per_scenario_then_worst_goal_and_met():
     assert met_line[:4] == ["goal", "met", "NO", "NO"]  # precision 0.98, ARI 0.5
     md = format_suite_table(rows, markdown=True).splitlines()
     assert md[0].startswith("| scenario | precision | ARI |") and md[1].startswith("|---|")
+    head = md[0].split(" | ")
+    cells = dict(zip(head, md[2].split(" | "), strict=True))
+    assert (cells["rev net err"], cells["rev corr"], cells["rev sign -"]) == (
+        "+4.0%", "0.950", "0.80 (4/5)",
+    )  # fmt: skip
+    # No goal: nothing judged in the worst and met lines.
+    worst_cells = dict(zip(head, md[-3].split(" | "), strict=True))
+    assert worst_cells["rev corr"] == ""
     assert len(md) == 2 + 2 + 3
 
 

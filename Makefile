@@ -29,7 +29,7 @@ SUITE_DIR ?= suite-out
 SUITE_SEED ?= 1
 SUITE_RANDOM ?= 3
 
-.PHONY: setup airflow-setup system-packages demo evaluate-suite faults test test-fast lint bench bench-scale clean
+.PHONY: setup airflow-setup system-packages demo evaluate-suite faults fuzz test test-fast lint bench bench-scale clean
 
 # The set-up steps (the two virtual environments, the Delta jars, btcd, Debian's packages) wait on
 # the network and on builds of their own: `make test` and `make demo` run them side by side
@@ -126,6 +126,17 @@ FAULT_KILLS ?= 50
 faults: setup
 	$(BIN)/python -m hodlflow.faults --out faults-out --seed $(FAULT_SEED) --kills $(FAULT_KILLS)
 
+# Bad input, tried wide: FUZZ_CASES seeded damages (truncations, flipped bytes, huge counts,
+# wrong lengths and magics, inserted, removed and zeroed bytes) of the simulated tiny chain's blk
+# files, and of FUZZ_BLOCKS (real blocks: blk files, raw or hex blocks, e.g. a node's
+# blocks/blk04000.dat), read through ingest's per-file code (lib/hodlflow/fuzz.py).
+FUZZ_CASES ?= 100000
+FUZZ_SEED ?= 1
+FUZZ_BLOCKS ?=
+fuzz: setup
+	$(BIN)/python -m hodlflow.fuzz --out fuzz-out --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) \
+		$(if $(FUZZ_BLOCKS),--blocks $(FUZZ_BLOCKS))
+
 # The peer parsers are measured side by side; one that fails to install is reported as missing.
 bench: setup
 	$(BIN)/pip install --quiet blockchain-parser==0.1.6 bitcoin-explorer==1.2.21 \
@@ -139,4 +150,4 @@ bench-scale: setup
 	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES)
 
 clean:
-	rm -rf $(VENV) $(AF_VENV) .cache warehouse $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(AF_VENV) .cache warehouse $(DEMO_DIR) .pytest_cache fuzz-out

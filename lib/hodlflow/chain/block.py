@@ -36,7 +36,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from hodlflow.chain.errors import MerkleError, ParseError, PowError
+from hodlflow.chain.errors import ChainError, MerkleError, ParseError, PowError
 from hodlflow.chain.network import Network
 
 __all__ = [
@@ -409,6 +409,51 @@ def check_merkle(block: Block, where: str | None = None, offset: int | None = No
     if computed != block.header.merkle_root:
         raise MerkleError(
             block.header.hash, block.header.merkle_root, computed, where=where, offset=offset
+        )
+
+
+_WITNESS_COMMITMENT = bytes.fromhex("6a24aa21a9ed")  # OP_RETURN, push 36, BIP141's header
+
+
+def check_witness_commitment(
+    block: Block, where: str | None = None, offset: int | None = None
+) -> None:
+    """Raise ChainError unless the witness data hash to the coinbase's commitment (BIP141).
+
+    The merkle root covers transactions without their witnesses; the commitment (the last
+    coinbase output starting ``6a24aa21a9ed``) covers the witnesses: SHA256d(merkle root of the
+    wtxids, the coinbase's counting as zero ‖ the coinbase's 32-byte witness). A block whose
+    transactions carry witness data must have one; a block without witness data is not
+    checked (before segwit an output could match the pattern by chance).
+    """
+    coinbase = block.txs[0]
+    has_witness = any(tx.size != tx.stripped_size for tx in block.txs)
+    if not has_witness:
+        return
+    found = None
+    for out in coinbase.outputs:
+        script = out.script_pubkey
+        if len(script) >= 38 and script[:6] == _WITNESS_COMMITMENT:
+            found = script[6:38]
+    prefix = "" if where is None else f"{where}: "
+    at = "" if offset is None else f" at byte offset {offset}"
+    if found is None:
+        raise ChainError(
+            f"{prefix}block {block.header.hash}{at}: transactions carry witness data but the "
+            "coinbase has no witness commitment"
+        )
+    nonce = coinbase.inputs[0].witness if coinbase.inputs else []
+    if len(nonce) != 1 or len(nonce[0]) != 32:
+        raise ChainError(
+            f"{prefix}block {block.header.hash}{at}: the coinbase's witness must be one 32-byte "
+            f"reserved value beside a witness commitment, found {[len(w) for w in nonce]} bytes"
+        )
+    root = merkle_root(["00" * 32] + [tx.wtxid for tx in block.txs[1:]])
+    computed = _dsha256(bytes.fromhex(root)[::-1] + nonce[0])
+    if computed != found:
+        raise ChainError(
+            f"{prefix}witness commitment mismatch in block {block.header.hash}{at}: the coinbase "
+            f"commits to {found.hex()}, the witnesses give {computed.hex()}"
         )
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hodlflow.chain.block import Block, bip34_height, check_merkle, coinbase_tag, difficulty
+from hodlflow.chain.block import (
+    Block,
+    bip34_height,
+    check_merkle,
+    check_witness_commitment,
+    coinbase_tag,
+    difficulty,
+)
+from hodlflow.chain.errors import PowError
 from hodlflow.chain.network import Network
 from hodlflow.chain.script import classify_script
 
@@ -51,11 +59,17 @@ def block_rows(
     """Yield the tagged rows of one block: one block row, then per transaction its tx row,
     its output rows and its input rows (coinbase inputs are not rows).
 
-    Checks the merkle root (raises MerkleError naming ``where`` and the block hash).
+    Checks the merkle root (raises MerkleError naming ``where`` and the block hash) and the
+    witness commitment (ChainError), so damaged witness bytes are never read as a wtxid.
     ``is_genesis`` marks the genesis coinbase output unspendable (it never entered the UTXO set).
     """
     check_merkle(block, where=where)
+    check_witness_commitment(block, where=where)
     h = block.header
+    try:
+        diff = difficulty(h.bits)
+    except PowError as exc:  # bits no target has (read without the proof-of-work check)
+        raise PowError(f"{where or 'block'}: block {h.hash}: {exc}") from None
     day = h.time // 86400
     total_out = 0
     coinbase_sats = 0
@@ -87,7 +101,7 @@ def block_rows(
     cb_script = block.txs[0].inputs[0].script_sig
     yield (KIND_BLOCK,
            (height, h.hash, h.prev_hash, h.time, median_time, day, h.version, h.merkle_root,
-            h.bits, difficulty(h.bits), h.nonce, block.size, block.stripped_size, block.weight,
+            h.bits, diff, h.nonce, block.size, block.stripped_size, block.weight,
             len(block.txs), total_out, network.subsidy(height), coinbase_sats,
             coinbase_tag(cb_script) or None, bip34_height(cb_script)),
            None, None, None)  # fmt: skip

@@ -1,9 +1,9 @@
 """Bad input, tried wide: a seeded fuzz run of the blk-file reader and the block parser.
 
 Each case takes one to three consecutive block records of a blk file (the simulated tiny
-chain's blocks directory, xor-obfuscated as Bitcoin Core 28 stores it, and any real blocks
-given with ``--blocks``), damages them in one of the ways disks, copies and half-written files
-do, and reads the result through the ingest's own per-file code (record scan, header and
+chain's blocks directory, xor-obfuscated as Bitcoin Core 28 stores it; mainnet's genesis block;
+any real blocks given with ``--blocks``), damages them in one of the ways disks, copies and
+half-written files do, and reads the result through the ingest's own per-file code (record scan, header and
 proof-of-work check, block parse, hash check, merkle check, rows): what an ingest task does
 with a blk file. Every case must end in one of:
 
@@ -60,10 +60,10 @@ from hodlflow.chain.blkfile import (
     xor_bytes,
 )
 from hodlflow.chain.errors import ChainError
-from hodlflow.chain.network import NETWORKS, Network
+from hodlflow.chain.network import MAIN, MAIN_GENESIS_BLOCK, NETWORKS, Network
 from hodlflow.config import CONF_DIR
 
-MAINNET = next(n for n in NETWORKS.values() if n.name == "main")
+MAINNET = MAIN
 HEADER = 80
 KINDS = ("truncate", "flip", "varint", "length", "magic", "insert", "delete", "zeros")
 OK = ("same", "dropped", "error", "header accepted")
@@ -130,6 +130,14 @@ def load_sources(blocks_dirs: list[str], files: list[str], network: Network = MA
         name = path
         sources.append(Source(name, data, None, True, network, _records(data, name, network)))
     return [s for s in sources if s.spans]
+
+
+def genesis_source() -> Source:
+    """Mainnet's genesis block framed as a node stores it, read with the proof-of-work check:
+    the real block every run has, whatever blocks it is given."""
+    data = MAIN.magic + struct.pack("<I", len(MAIN_GENESIS_BLOCK)) + MAIN_GENESIS_BLOCK
+    name = "mainnet-genesis.blk"
+    return Source(name, data, None, True, MAIN, _records(data, name, MAIN))
 
 
 def read_blk(data: bytes, name: str, src: Source) -> list[tuple[str, str]]:
@@ -342,10 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="hodlflow-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     dirs = args.blocks_dir or [_simulated_blocks(out)]
-    sources = load_sources(dirs, args.blocks)
-    if not sources:
-        print("no block records in the given sources", file=sys.stderr)
-        return 2
+    sources = [*load_sources(dirs, args.blocks), genesis_source()]
     t0 = time.time()
     results = run(sources, args.cases, args.seed, args.case_timeout, args.only)
     text = report(results, time.time() - t0, {s.name for s in sources if s.pow_check})

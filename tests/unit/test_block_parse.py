@@ -26,32 +26,26 @@ from hodlflow.chain.block import (
 )
 from hodlflow.chain.errors import ChainError, MerkleError, ParseError, PowError
 from hodlflow.chain.inspect import inspect_path
-from hodlflow.chain.network import MAIN, REGTEST, TESTNET
+from hodlflow.chain.network import (
+    MAIN,
+    MAIN_GENESIS_BLOCK,
+    MAIN_GENESIS_COINBASE_TEXT,
+    MAIN_GENESIS_HEADER,
+    MAIN_GENESIS_PUBKEY,
+    MAIN_GENESIS_TX,
+    REGTEST,
+    TESTNET,
+)
 
 GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
 GENESIS_MERKLE = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
-GENESIS_HEADER = bytes.fromhex(
-    "01000000"  # version 1
-    + "00" * 32  # previous block: none
-    + "3ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a"  # merkle root (LE)
-    + "29ab5f49"  # time 1231006505
-    + "ffff001d"  # bits 0x1d00ffff
-    + "1dac2b7c"  # nonce 2083236893
-)
-GENESIS_COINBASE_TEXT = b"The Times 03/Jan/2009 Chancellor on brink of second bailout for banks"
-GENESIS_PUBKEY = (
-    "04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb6"
-    "49f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5f"
-)
+# The genesis block typed in from its published fields (lib/hodlflow/chain/network.py).
+GENESIS_HEADER = MAIN_GENESIS_HEADER
+GENESIS_COINBASE_TEXT = MAIN_GENESIS_COINBASE_TEXT
+GENESIS_PUBKEY = MAIN_GENESIS_PUBKEY
 GENESIS_COINBASE_SCRIPT = bytes.fromhex("04ffff001d0104") + bytes([69]) + GENESIS_COINBASE_TEXT
-GENESIS_TX = (
-    bytes.fromhex("01000000" + "01" + "00" * 32 + "ffffffff")
-    + bytes([len(GENESIS_COINBASE_SCRIPT)])
-    + GENESIS_COINBASE_SCRIPT
-    + bytes.fromhex("ffffffff" + "01" + "00f2052a01000000" + "43" + "41" + GENESIS_PUBKEY + "ac")
-    + bytes.fromhex("00000000")
-)
-GENESIS_BLOCK = GENESIS_HEADER + b"\x01" + GENESIS_TX  # 285 bytes
+GENESIS_TX = MAIN_GENESIS_TX
+GENESIS_BLOCK = MAIN_GENESIS_BLOCK  # 285 bytes
 
 # A hand-made segwit transaction: 1 input with a 2-item witness, 1 P2WPKH output.
 SEGWIT_STRIPPED = bytes.fromhex(

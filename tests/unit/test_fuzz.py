@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -129,3 +130,13 @@ def test_bits_without_a_target_name_the_file_and_offset(tiny_blocks):
     block = parse_block(io.BytesIO(damaged).read())
     with pytest.raises(PowError, match=r"^blk00002.dat offset 77: block .* zero target"):
         list(block_rows(block, 0, 0, MAIN, where="blk00002.dat offset 77"))
+
+
+def test_damage_to_a_real_block_never_passes_as_a_new_block():
+    # Mainnet's genesis block, read with the proof-of-work check as real blocks are: a changed
+    # header field is refused, so no case ends as "header accepted".
+    results = fuzz.run([fuzz.genesis_source()], 400, seed=5, timeout=10)
+    outcomes = Counter(o.outcome for _, _, o in results)
+    assert set(outcomes) <= {"same", "dropped", "error"}, outcomes
+    refused = Counter(o.detail for _, _, o in results if o.outcome == "error")
+    assert refused["PowError"] > 0 and refused["MerkleError"] > 0, refused

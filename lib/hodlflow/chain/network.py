@@ -37,6 +37,34 @@ MAIN = Network(
     halving_interval=210_000,
     pow_limit_bits=0x1D00FFFF,
 )
+# Mainnet's genesis block (height 0), typed in from its published fields: a real block for
+# checks that need one without a node (the fuzz run's default proof-of-work-checked source).
+MAIN_GENESIS_HEADER = bytes.fromhex(
+    "01000000"  # version 1
+    + "00" * 32  # previous block: none
+    + "3ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a"  # merkle root (LE)
+    + "29ab5f49"  # time 1231006505
+    + "ffff001d"  # bits 0x1d00ffff
+    + "1dac2b7c"  # nonce 2083236893
+)
+MAIN_GENESIS_COINBASE_TEXT = (
+    b"The Times 03/Jan/2009 Chancellor on brink of second bailout for banks"
+)
+MAIN_GENESIS_PUBKEY = (
+    "04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb6"
+    "49f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5f"
+)
+_GENESIS_SCRIPT = bytes.fromhex("04ffff001d0104") + bytes([69]) + MAIN_GENESIS_COINBASE_TEXT
+MAIN_GENESIS_TX = (
+    bytes.fromhex("01000000" + "01" + "00" * 32 + "ffffffff")
+    + bytes([len(_GENESIS_SCRIPT)])
+    + _GENESIS_SCRIPT
+    + bytes.fromhex(
+        "ffffffff" + "01" + "00f2052a01000000" + "43" + "41" + MAIN_GENESIS_PUBKEY + "ac"
+    )
+    + bytes.fromhex("00000000")
+)
+MAIN_GENESIS_BLOCK = MAIN_GENESIS_HEADER + b"\x01" + MAIN_GENESIS_TX  # 285 bytes
 TESTNET = Network(
     name="testnet",
     magic=bytes.fromhex("0b110907"),

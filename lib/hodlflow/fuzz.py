@@ -63,7 +63,6 @@ from hodlflow.chain.errors import ChainError
 from hodlflow.chain.network import MAIN, MAIN_GENESIS_BLOCK, NETWORKS, Network
 from hodlflow.config import CONF_DIR
 
-MAINNET = MAIN
 HEADER = 80
 KINDS = ("truncate", "flip", "varint", "length", "magic", "insert", "delete", "zeros")
 OK = ("same", "dropped", "error", "header accepted")
@@ -108,7 +107,7 @@ def _records(plain: bytes, name: str, network: Network) -> list[tuple[int, int]]
     return [(r.offset - 8, r.offset + r.length) for r in recs]
 
 
-def load_sources(blocks_dirs: list[str], files: list[str], network: Network = MAINNET):
+def load_sources(blocks_dirs: list[str], files: list[str], network: Network = MAIN):
     """The sources: each blk file of ``blocks_dirs`` (with the directory's xor key, read without
     the proof-of-work check: simulated chains) and each of ``files`` (read with it: real
     blocks). A file is a blk file (``blk*.dat`` or ``*.blk``: framed records), a block in hex

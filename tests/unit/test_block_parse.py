@@ -26,26 +26,16 @@ from hodlflow.chain.block import (
 )
 from hodlflow.chain.errors import ChainError, MerkleError, ParseError, PowError
 from hodlflow.chain.inspect import inspect_path
-from hodlflow.chain.network import (
-    MAIN,
-    MAIN_GENESIS_BLOCK,
-    MAIN_GENESIS_COINBASE_TEXT,
-    MAIN_GENESIS_HEADER,
-    MAIN_GENESIS_PUBKEY,
-    MAIN_GENESIS_TX,
-    REGTEST,
-    TESTNET,
-)
+from hodlflow.chain.network import MAIN, REGTEST, TESTNET
+from hodlflow.chain.network import MAIN_GENESIS_BLOCK as GENESIS_BLOCK  # 285 bytes
+from hodlflow.chain.network import MAIN_GENESIS_COINBASE_SCRIPT as GENESIS_COINBASE_SCRIPT
+from hodlflow.chain.network import MAIN_GENESIS_COINBASE_TEXT as GENESIS_COINBASE_TEXT
+from hodlflow.chain.network import MAIN_GENESIS_HEADER as GENESIS_HEADER
+from hodlflow.chain.network import MAIN_GENESIS_PUBKEY as GENESIS_PUBKEY
+from hodlflow.chain.network import MAIN_GENESIS_TX as GENESIS_TX
 
 GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
 GENESIS_MERKLE = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
-# The genesis block typed in from its published fields (lib/hodlflow/chain/network.py).
-GENESIS_HEADER = MAIN_GENESIS_HEADER
-GENESIS_COINBASE_TEXT = MAIN_GENESIS_COINBASE_TEXT
-GENESIS_PUBKEY = MAIN_GENESIS_PUBKEY
-GENESIS_COINBASE_SCRIPT = bytes.fromhex("04ffff001d0104") + bytes([69]) + GENESIS_COINBASE_TEXT
-GENESIS_TX = MAIN_GENESIS_TX
-GENESIS_BLOCK = MAIN_GENESIS_BLOCK  # 285 bytes
 
 # A hand-made segwit transaction: 1 input with a 2-item witness, 1 P2WPKH output.
 SEGWIT_STRIPPED = bytes.fromhex(

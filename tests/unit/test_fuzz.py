@@ -6,7 +6,6 @@ the proof-of-work check, raised an error naming neither file nor offset)."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -19,11 +18,10 @@ from hodlflow import fuzz
 from hodlflow.chain.blkfile import list_blk_files, read_block, read_xor_key, scan_records
 from hodlflow.chain.block import check_merkle, check_witness_commitment, parse_block
 from hodlflow.chain.errors import ChainError, PowError
+from hodlflow.chain.network import MAIN
 from hodlflow.config import CONF_DIR
 from hodlflow.ingest.rows import block_rows
 from hodlflow.sim.simulator import run_simulation
-
-MAIN = fuzz.MAINNET
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +125,7 @@ def test_bits_without_a_target_name_the_file_and_offset(tiny_blocks):
     # bits 0x17800000: the sign bit with a zero mantissa, a zero target (no proof-of-work
     # check on a simulated chain, so the block reaches its rows).
     damaged = raw[:72] + (0x17800000).to_bytes(4, "little") + raw[76:]
-    block = parse_block(io.BytesIO(damaged).read())
+    block = parse_block(damaged)
     with pytest.raises(PowError, match=r"^blk00002.dat offset 77: block .* zero target"):
         list(block_rows(block, 0, 0, MAIN, where="blk00002.dat offset 77"))
 

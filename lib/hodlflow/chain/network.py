@@ -54,11 +54,13 @@ MAIN_GENESIS_PUBKEY = (
     "04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb6"
     "49f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5f"
 )
-_GENESIS_SCRIPT = bytes.fromhex("04ffff001d0104") + bytes([69]) + MAIN_GENESIS_COINBASE_TEXT
+MAIN_GENESIS_COINBASE_SCRIPT = (
+    bytes.fromhex("04ffff001d0104") + bytes([69]) + MAIN_GENESIS_COINBASE_TEXT
+)
 MAIN_GENESIS_TX = (
     bytes.fromhex("01000000" + "01" + "00" * 32 + "ffffffff")
-    + bytes([len(_GENESIS_SCRIPT)])
-    + _GENESIS_SCRIPT
+    + bytes([len(MAIN_GENESIS_COINBASE_SCRIPT)])
+    + MAIN_GENESIS_COINBASE_SCRIPT
     + bytes.fromhex(
         "ffffffff" + "01" + "00f2052a01000000" + "43" + "41" + MAIN_GENESIS_PUBKEY + "ac"
     )

@@ -99,7 +99,9 @@ def bench_ingest(info: ChainInfo, cores: int, blocks_per_task: int) -> tuple[lis
             headers = scan_headers(spark, files, network, key, False)
             chain, _ = best_chain(headers, info.start_hash, 0)
             t1 = time.perf_counter()
-            rows = parse_chain_blocks(spark, files, chain, network, key, blocks_per_task).count()
+            rows = parse_chain_blocks(
+                spark, files, chain, network, key, blocks_per_task, 2**62
+            ).count()
             t_parse = time.perf_counter() - t1
             out.append(
                 f"  parse-only pass (the ingest's parse tasks, {rows:,} rows into Spark, nothing "

@@ -242,6 +242,7 @@ class IngestSettings:
     start_hash: str | None = setting(as_is)
     start_height: int = setting(lambda v, _n: int(v or 0))
     blocks_per_task: int = setting(positive_int)
+    task_mb: float = setting(number(float, 0.001))
     confirmations: int = setting(number(int, 1))
     rpc: RpcSettings = section()
 

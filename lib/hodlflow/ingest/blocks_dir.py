@@ -40,6 +40,7 @@ from hodlflow.chain.blkfile import (
 from hodlflow.chain.block import check_pow, parse_block, parse_header
 from hodlflow.chain.errors import ParseError
 from hodlflow.chain.network import Network
+from hodlflow.ingest.arrow_rows import parsed_frame
 from hodlflow.ingest.best_chain import ChainBlock, HeaderLoc
 from hodlflow.ingest.header_cache import HeaderCache, entry_name
 from hodlflow.ingest.rows import block_rows
@@ -291,6 +292,14 @@ PARSED_SCHEMA = T.StructType(
 )
 
 
+# One task's blocks: a blk file and its wanted blocks (height, median time, offset, length,
+# hash), as _parse_slice reads them.
+SLICE_SCHEMA = (
+    "path string, blocks array<struct<height: int, median_time: bigint, offset: bigint, "
+    "length: bigint, hash: string>>"
+)
+
+
 def _parse_blocks(
     path: str,
     fh,
@@ -326,6 +335,34 @@ def _parse_slice(
             yield from _parse_blocks(path, fh, blocks, network, key, genesis_hash)
 
 
+def task_slices(
+    blocks: list[ChainBlock], blocks_per_task: int, task_bytes: int
+) -> Iterator[list[ChainBlock]]:
+    """Consecutive runs of ``blocks`` (one file's, in file order), each one task's work: a run
+    ends after ``blocks_per_task`` blocks or once its blocks hold ``task_bytes`` bytes or more.
+    The bytes set the size where blocks are full (recent mainnet's ~1.5 MB: about 40 a task
+    at 64 MB); the count where they are small (2009's, a simulated chain's), whose tasks would
+    otherwise be too many and each too small for its fixed cost.
+
+    >>> from hodlflow.ingest.best_chain import HeaderLoc
+    >>> def b(n): return ChainBlock(0, 0, HeaderLoc("h", "p", 0, 0, 0, 0, n))
+    >>> [len(s) for s in task_slices([b(10)] * 7, 3, 1000)]
+    [3, 3, 1]
+    >>> [len(s) for s in task_slices([b(10), b(500), b(600), b(10), b(10)], 100, 1000)]
+    [3, 2]
+    """
+    part: list[ChainBlock] = []
+    size = 0
+    for block in blocks:
+        part.append(block)
+        size += block.loc.length
+        if len(part) >= blocks_per_task or size >= task_bytes:
+            yield part
+            part, size = [], 0
+    if part:
+        yield part
+
+
 def parse_chain_blocks(
     spark: SparkSession,
     files: list[str],
@@ -333,10 +370,12 @@ def parse_chain_blocks(
     network: Network,
     key: bytes | None,
     blocks_per_task: int,
+    task_bytes: int,
 ) -> DataFrame:
     """Parse the blocks of ``chain`` into the tagged row DataFrame of :data:`PARSED_SCHEMA`.
 
-    Local blocks are grouped per file in slices of ``blocks_per_task``; each slice is one task.
+    Local blocks are grouped per file in slices (:func:`task_slices`: at most
+    ``blocks_per_task`` blocks and about ``task_bytes`` of them); each slice is one task.
     Files on another Hadoop filesystem are read whole, one task per file holding wanted blocks.
     """
     by_file: dict[int, list[ChainBlock]] = {}
@@ -364,21 +403,16 @@ def parse_chain_blocks(
             return spark.createDataFrame([], PARSED_SCHEMA)
         rows = _whole_files(spark, [files[i] for i in sorted(by_file)]).mapPartitions(parse)
         return spark.createDataFrame(rows, PARSED_SCHEMA, verifySchema=False)
-    slices = []
-    for file_index in sorted(by_file):
-        blocks = sorted(by_file[file_index], key=lambda c: c.loc.offset)
-        for i in range(0, len(blocks), blocks_per_task):
-            part = blocks[i : i + blocks_per_task]
-            slices.append(
-                (
-                    files[file_index],
-                    [
-                        (c.height, c.median_time, c.loc.offset, c.loc.length, c.loc.hash)
-                        for c in part
-                    ],
-                )
-            )
-    rdd = spark.sparkContext.parallelize(slices, max(1, len(slices)))
-    rows = rdd.mapPartitions(lambda it: _parse_slice(it, network, key, genesis))
-    # The rows are built to the schema above; per-row verification would cost more than parsing.
-    return spark.createDataFrame(rows, PARSED_SCHEMA, verifySchema=False)
+    slices = [
+        (files[file_index], [(c.height, c.median_time, c.loc.offset, c.loc.length, c.loc.hash)
+                             for c in part])
+        for file_index in sorted(by_file)
+        for part in task_slices(
+            sorted(by_file[file_index], key=lambda c: c.loc.offset), blocks_per_task, task_bytes
+        )
+    ]  # fmt: skip
+    # The rows reach Spark as Arrow batches (hodlflow.ingest.arrow_rows), not pickled objects.
+    return parsed_frame(
+        spark, slices, SLICE_SCHEMA, lambda it: _parse_slice(it, network, key, genesis),
+        PARSED_SCHEMA,
+    )  # fmt: skip

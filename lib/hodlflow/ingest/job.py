@@ -169,8 +169,14 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     # disk, not the heap (cached in memory they filled the storage pool, and building the next
     # cached batch beside it ran a 4 GB heap out of memory at 10^7 transactions).
     parsed = parse_chain_blocks(
-        spark, files, wanted, network, key, settings.ingest.blocks_per_task
-    ).persist(StorageLevel.DISK_ONLY)
+        spark,
+        files,
+        wanted,
+        network,
+        key,
+        settings.ingest.blocks_per_task,
+        int(settings.ingest.task_mb * 2**20),
+    )  # fmt: skip.persist(StorageLevel.DISK_ONLY)
     try:
         n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
     finally:

@@ -22,6 +22,7 @@ from hodlflow.chain.block import parse_block, parse_header
 from hodlflow.chain.errors import ParseError
 from hodlflow.chain.network import Network
 from hodlflow.chain.rpc import RpcClient, RpcConfig
+from hodlflow.ingest.arrow_rows import parsed_frame
 from hodlflow.ingest.blocks_dir import PARSED_SCHEMA
 from hodlflow.ingest.rows import block_rows
 
@@ -91,8 +92,7 @@ def fetch_chain_blocks(
     slices = [
         (lo, min(lo + blocks_per_task - 1, end)) for lo in range(start, end + 1, blocks_per_task)
     ]
-    rdd = spark.sparkContext.parallelize(slices, max(1, len(slices)))
-    rows = rdd.mapPartitions(
-        lambda it: _fetch_slice(it, config, network, first_height, batch_blocks)
-    )
-    return spark.createDataFrame(rows, PARSED_SCHEMA, verifySchema=False)
+    return parsed_frame(
+        spark, slices, "lo bigint, hi bigint",
+        lambda it: _fetch_slice(it, config, network, first_height, batch_blocks), PARSED_SCHEMA,
+    )  # fmt: skip

@@ -168,15 +168,10 @@ def _run(spark, settings, start_height, end_height, log, t0, until=None) -> Inge
     # The parsed rows of the whole range are read by every table's write: kept on the local
     # disk, not the heap (cached in memory they filled the storage pool, and building the next
     # cached batch beside it ran a 4 GB heap out of memory at 10^7 transactions).
+    task_bytes = int(settings.ingest.task_mb * 2**20)
     parsed = parse_chain_blocks(
-        spark,
-        files,
-        wanted,
-        network,
-        key,
-        settings.ingest.blocks_per_task,
-        int(settings.ingest.task_mb * 2**20),
-    )  # fmt: skip.persist(StorageLevel.DISK_ONLY)
+        spark, files, wanted, network, key, settings.ingest.blocks_per_task, task_bytes
+    ).persist(StorageLevel.DISK_ONLY)
     try:
         n_tx = write_range(spark, settings, parsed, start, end, stored_last, log)
     finally:

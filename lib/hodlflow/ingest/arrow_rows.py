@@ -2,7 +2,8 @@
 
 The parser yields one tuple per block, transaction, output and input
 (:func:`hodlflow.ingest.rows.block_rows`). Handed to Spark as Python objects they are pickled
-one by one and rebuilt as Java objects, then as Spark rows: most of an ingest's time. Here the
+one by one and rebuilt as Java objects, then as Spark rows: a quarter of the parse stage's time
+on full blocks (docs/benchmarks.md, 2026-12-07). Here the
 tuples of each kind are gathered into columns (one C-level transposition per batch) and turned
 into Arrow arrays, so the rows cross to the JVM as Arrow record batches through
 ``DataFrame.mapInArrow`` (columns of fixed-width values and string buffers, read in place).

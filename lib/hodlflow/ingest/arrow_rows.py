@@ -31,26 +31,13 @@ from hodlflow.ingest.rows import KIND_BLOCK, KIND_INPUT, KIND_OUTPUT, KIND_TX
 BATCH_ROWS = 16_384
 
 _POSITION = {KIND_BLOCK: 1, KIND_TX: 2, KIND_OUTPUT: 3, KIND_INPUT: 4}
-_ARROW_OF = {
-    T.StringType: "string",
-    T.IntegerType: "int32",
-    T.LongType: "int64",
-    T.DoubleType: "float64",
-    T.BooleanType: "bool_",
-}
 
 
 def arrow_schema(schema: T.StructType):
-    """The Arrow schema of a Spark schema of flat structs of the types ``_ARROW_OF`` knows (the
-    types Spark itself maps them to: IntegerType → int32, StringType → utf8, ...)."""
-    import pyarrow as pa
+    """The Arrow schema Spark itself reads a ``mapInArrow`` result of ``schema`` as."""
+    from pyspark.sql.pandas.types import to_arrow_schema
 
-    def arrow_type(dt: T.DataType):
-        if isinstance(dt, T.StructType):
-            return pa.struct([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in dt])
-        return getattr(pa, _ARROW_OF[type(dt)])()
-
-    return pa.schema([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in schema])
+    return to_arrow_schema(schema)
 
 
 def tagged_batches(rows: Iterable[tuple], schema, batch_rows: int = BATCH_ROWS) -> Iterator:

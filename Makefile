@@ -29,7 +29,7 @@ SUITE_DIR ?= suite-out
 SUITE_SEED ?= 1
 SUITE_RANDOM ?= 3
 
-.PHONY: setup airflow-setup system-packages demo evaluate-suite faults fuzz test test-fast lint bench bench-scale clean
+.PHONY: setup airflow-setup system-packages demo evaluate-suite faults concurrent fuzz test test-fast lint bench bench-scale clean
 
 # The set-up steps (the two virtual environments, the Delta jars, btcd, Debian's packages) wait on
 # the network and on builds of their own: `make test` and `make demo` run them side by side
@@ -125,6 +125,14 @@ FAULT_SEED ?= 1
 FAULT_KILLS ?= 50
 faults: setup
 	$(BIN)/python -m hodlflow.faults --out faults-out --seed $(FAULT_SEED) --kills $(FAULT_KILLS)
+
+# Two steps at once: CONCURRENT_PAIRS times two steps started together on one warehouse (the
+# same step run twice, a step and the next, a step and the previous; the second after a delay
+# drawn from FAULT_SEED), the tiny chain brought up to date a day at a time; a refused run must
+# name the step holding the warehouse, and every table must equal a serial run's.
+CONCURRENT_PAIRS ?= 20
+concurrent: setup
+	$(BIN)/python -m hodlflow.faults --out concurrent-out --seed $(FAULT_SEED) --together $(CONCURRENT_PAIRS)
 
 # Bad input, tried wide: FUZZ_CASES seeded damages (truncations, flipped bytes, huge counts,
 # wrong lengths and magics, inserted, removed and zeroed bytes) of the simulated tiny chain's blk

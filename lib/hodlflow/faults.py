@@ -1,7 +1,10 @@
 """Kill anywhere, lose nothing: a fault campaign over the pipeline's steps.
 
 A small simulated chain is brought up to date in increments (ingest up to a day, entities,
-metrics), each step its own ``hodlflow`` process, as a scheduler runs them. The reference does
+metrics, maintain), each step its own ``hodlflow`` process, as a scheduler runs them; a last
+increment follows a reorg (a longer branch replacing the tip's last two blocks: ingest rolls the
+chain back, entities restores its tables to an earlier run, metrics recomputes the days it
+touched) and ends with a maintenance that deletes files (VACUUM at 0 hours). The reference does
 it without faults. The campaign does the same on a second warehouse, but first kills some step
 runs with SIGKILL at a moment drawn from the seed (uniform over the reference's duration of that
 step run), either the step's Python process or its Spark driver JVM, then runs the step again
@@ -36,9 +39,22 @@ from pathlib import Path
 
 from hodlflow.config import CONF_DIR
 
-# Days before which the increments end (the tiny chain runs 2025-03-01 .. 03-06).
-INCREMENTS = ("2025-03-03", "2025-03-05", "2025-03-07")
-STEPS = ("ingest", "entities", "metrics")
+# Days before which the increments end (the tiny chain runs 2025-03-01 .. 03-06), then REORG:
+# the whole chain again, from a blocks directory where a longer branch replaced the tip.
+REORG = "reorg"
+INCREMENTS = ("2025-03-03", "2025-03-05", "2025-03-07", REORG)
+REORG_UNTIL = "2025-03-07"
+STEPS = ("ingest", "entities", "metrics", "maintain")
+# Maintenance with work to do on a tiny warehouse: compact any table of 2 files or more. VACUUM
+# skips tables younger than its retention (168 h by default, all of them here); the last
+# maintenance, after the reorg, vacuums at 0 hours (Delta's check switched off) so that kills
+# land while files are deleted. Not earlier: a later roll-back (a killed step's journal, the
+# entities run the reorg restores) needs the files of earlier table versions.
+MAINTAIN_SETS = ("maintenance.optimize_min_files=2",)
+VACUUM_NOW_SETS = (
+    "maintenance.vacuum_retention_hours=0",
+    "spark.conf.spark.databricks.delta.retentionDurationCheck.enabled=false",
+)
 # Every table the three steps write; the runs tables without what differs between two correct
 # histories (commit times, table versions: a killed step's restore is a commit of its own).
 TABLES = (
@@ -116,11 +132,57 @@ def _site_args(sim: Path, manifest: dict) -> list[str]:
 def _command(step: str, until: str, warehouse: Path, sim: Path, site: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "hodlflow.cli", step, "--env", "test", "--warehouse",
            str(warehouse), *site]  # fmt: skip
-    if step == "ingest":
+    if step == "ingest" and until == REORG:
+        cmd += ["--blocks-dir", str(sim / "blocks-reorg"), "--until", REORG_UNTIL]
+    elif step == "ingest":
         cmd += ["--blocks-dir", str(sim / "blocks"), "--until", until]
     if step == "metrics":
         cmd += ["--prices", str(sim / "prices.csv")]
+    if step == "maintain":
+        sets = MAINTAIN_SETS + (VACUUM_NOW_SETS if until == REORG else ())
+        cmd += [x for kv in sets for x in ("--set", kv)]
     return cmd
+
+
+def write_reorg(sim: Path, manifest: dict, replaced: int = 2) -> Path:
+    """``sim/blocks-reorg``: the simulated blocks directory plus one blk file holding a branch
+    that forks ``replaced`` blocks below the tip and is one block longer (coinbases only, a
+    minute apart), as a node stores the blocks of a reorg after those it had. The transactions
+    of the replaced blocks leave the chain. Returns the directory."""
+    from hodlflow.chain.blkfile import list_blk_files, read_block, read_xor_key, scan_records
+    from hodlflow.chain.network import MAIN
+    from hodlflow.sim.blocksdir import write_blocks_dir
+    from hodlflow.sim.builder import ChainBuilder, dsha256
+
+    if manifest["network"] != "main":
+        raise ValueError(f"write_reorg: a simulation on {manifest['network']}, not main")
+    src, out = sim / "blocks", sim / "blocks-reorg"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    key = read_xor_key(str(src))
+    headers = {}  # hash -> (prev hash, time, bits)
+    for path in list_blk_files(str(src)):
+        for record in scan_records(path, MAIN, key):
+            header = read_block(path, record, key)[:80]
+            headers[dsha256(header)[::-1].hex()] = (
+                header[4:36][::-1].hex(),
+                int.from_bytes(header[68:72], "little"),
+                int.from_bytes(header[72:76], "little"),
+            )
+    fork = manifest["tip_hash"]
+    for _ in range(replaced):
+        fork = headers[fork][0]
+    _, fork_time, bits = headers[fork]
+    builder = ChainBuilder(MAIN, start_height=manifest["tip_height"] - replaced + 1,
+                           start_time=fork_time + 60, bits=bits, interval=60, mine=False,
+                           prev_hash=fork)  # fmt: skip
+    branch = [builder.add_block(coinbase_tag=b"/fork/").raw for _ in range(replaced + 1)]
+    names = list_blk_files(str(src))
+    last = int(Path(names[-1]).name[3:8])
+    write_blocks_dir(sim / "fork-tmp", branch, MAIN, xor_key=key)
+    shutil.move(sim / "fork-tmp" / "blk00000.dat", out / f"blk{last + 1:05d}.dat")
+    shutil.rmtree(sim / "fork-tmp")
+    return out
 
 
 def _stat(pid: str) -> list[str] | None:
@@ -323,6 +385,8 @@ def run_campaign(
     sim = root / "sim"
     manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
     site = _site_args(sim, manifest)
+    if REORG in increments:
+        write_reorg(sim, manifest)
     plan = [(until, step) for until in increments for step in STEPS]
     durations = _reference(root, sim, site, plan, reuse_reference, log)
 
@@ -354,6 +418,191 @@ def run_campaign(
     return Campaign(tried, recoveries, takeovers, differences, time.time() - t0, ref)
 
 
+# ------------------------------------------------------------------ two steps started at once
+
+# The tiny chain brought up to date a day at a time, then the reorg: more step runs to pair.
+TOGETHER_INCREMENTS = ("2025-03-02", "2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06",
+                       "2025-03-07", REORG)  # fmt: skip
+# A refused step's message names the step holding the warehouse, its host, pid and since when.
+_REFUSED = re.compile(r"is in use by `(\w+)` \(host [^,]+, pid \d+, since [^,]+ UTC")
+
+
+@dataclasses.dataclass
+class Pair:
+    runs: tuple[int, int]  # indices into the plan of the step runs started, in start order
+    steps: tuple[str, str]  # "<step> up to <increment>" of each
+    delay_s: float  # the second started this long after the first
+    outcomes: tuple[str, str] = ("", "")  # "ran", "refused by <step>", "failed (exit N): ..."
+    redone: int = 0  # step runs run again after the pair to bring the warehouse up to date
+
+
+@dataclasses.dataclass
+class Together:
+    pairs: list[Pair]
+    differences: dict[str, tuple]
+    seconds: float
+
+    def report(self) -> str:
+        out = Counter(o.split(" (")[0].split(":")[0] for p in self.pairs for o in p.outcomes)
+        both = sum(all(o == "ran" for o in p.outcomes) for p in self.pairs)
+        refused = sum(any(o.startswith("refused") for o in p.outcomes) for p in self.pairs)
+        failed = [p for p in self.pairs if any(o.startswith("failed") for o in p.outcomes)]
+        kinds = Counter(
+            "same step run" if p.runs[0] == p.runs[1] else " beside ".join(
+                s.split(" up to")[0] for s in p.steps)
+            for p in self.pairs
+        )  # fmt: skip
+        lines = [
+            f"pairs started together: {len(self.pairs)} ("
+            + ", ".join(f"{k} {n}" for k, n in kinds.most_common())
+            + ")",
+            f"pairs where one was refused with the holder named: {refused}; both ran, one after "
+            f"the other: {both}; pairs with a run that failed otherwise: {len(failed)}",
+            "outcomes of the runs: " + ", ".join(f"{k} {n}" for k, n in sorted(out.items())),
+            *(f"  {p.steps}: {p.outcomes}" for p in failed),
+            f"step runs run again to bring the warehouse up to date: "
+            f"{sum(p.redone for p in self.pairs)}",
+            f"tables compared with the serial run: {len(TABLES)}; differences: "
+            f"{len(self.differences)}",
+            *(f"  {t}: serial {a}, together {b}" for t, (a, b) in self.differences.items()),
+            f"wall time {self.seconds:.0f} s",
+        ]
+        return "\n".join(lines)
+
+
+def draw_pair(k: int, n_runs: int, durations: list[float], rng: random.Random) -> Pair:
+    """The pair started at plan position ``k`` (the first step run not yet done): that run
+    beside itself (a manual run beside the scheduled one), beside the next one (an entities run
+    started as the ingest starts) or beside the previous, finished one (a re-run of yesterday's
+    step); in random order, the second started after a delay drawn over the first's duration
+    (``durations``: each plan run's, without faults)."""
+    kind = rng.choice(("same", "next", "previous"))
+    other = {"same": k, "next": min(k + 1, n_runs - 1), "previous": max(k - 1, 0)}[kind]
+    runs = (k, other) if rng.random() < 0.5 else (other, k)
+    return Pair(runs, ("", ""), round(rng.uniform(0, durations[runs[0]]), 1))
+
+
+def outcome(code: int, output: str, other: str) -> str:
+    """How a run of a pair ended: ``ran`` (exit 0), ``refused by <other>`` (exit 1 with the
+    lease's refusal naming the other run's step, its host, pid and since when), or ``failed
+    (exit N): <its last line>`` — anything else, a finding."""
+    held = _REFUSED.search(output)
+    if code == 0:
+        return "ran"
+    if code == 1 and held and held.group(1) == other:
+        return f"refused by {other}"
+    last = [x for x in output.splitlines() if x.strip() and not _SPARK_NOISE.match(x)]
+    return f"failed (exit {code}): {(last or [''])[-1][:160]}"
+
+
+def _ran_in_order(k: int, finished: list[int]) -> int:
+    """The first plan run not done after runs that each ran whole, in the order they finished
+    (``finished``, plan indices), when plan runs up to ``k`` were done before: a run at the
+    next index is done; a repeat of a done one changes nothing; one further on ran on stale
+    inputs and counts for nothing (it is run again in its turn).
+
+    >>> _ran_in_order(3, [4, 3])   # the later step finished first: only 3 counts
+    4
+    >>> _ran_in_order(3, [3, 4])
+    5
+    >>> _ran_in_order(3, [2])      # yesterday's step again
+    3
+    """
+    for i in finished:
+        if i == k:
+            k += 1
+    return k
+
+
+def run_together(
+    out: str,
+    seed: int = 1,
+    pairs: int = 20,
+    increments: tuple[str, ...] = TOGETHER_INCREMENTS,
+    log: Callable[[str], None] = print,
+    reuse_reference: bool = False,
+) -> Together:
+    """Two steps started together on one warehouse, ``pairs`` times (:func:`draw_pair`), as
+    a scheduler and a user do; whatever was refused or ran out of order is run again, one step
+    at a time, before the next pair, as a retry does. A refused run must exit 1 naming the
+    step that holds the warehouse (host, pid, since when); any other failure is a finding.
+    After the pairs, the rest of the plan runs serially and every table must equal the serial
+    reference's."""
+    from hodlflow.config import load_settings
+    from hodlflow.sim.simulator import run_simulation
+    from hodlflow.spark import build_session
+
+    t0 = time.time()
+    root = Path(out).resolve()
+    for part in ("campaign", "logs", "sim", "session"):
+        shutil.rmtree(root / part, ignore_errors=True)
+    if not reuse_reference:
+        shutil.rmtree(root, ignore_errors=True)
+    (root / "logs").mkdir(parents=True)
+    sim = root / "sim"
+    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
+    site = _site_args(sim, manifest)
+    if REORG in increments:
+        write_reorg(sim, manifest)
+    plan = [(until, step) for until in increments for step in STEPS]
+    durations = _reference(root, sim, site, plan, reuse_reference, log)
+    plan_s = [durations[run] for run in plan]
+    rng = random.Random(seed)
+    name = [f"{step} up to {until}" for until, step in plan]
+
+    def serial(i: int, tag: str) -> None:
+        until, step = plan[i]
+        cmd = _command(step, until, root / "campaign", sim, site)
+        code, text = _run(cmd, root / "logs" / f"{tag}-{i}.log")
+        if code:
+            raise RuntimeError(f"{name[i]} failed run alone:\n{text[-3000:]}")
+
+    done_upto, tried = 0, []
+    while len(tried) < pairs and done_upto < len(plan):
+        pair = draw_pair(done_upto, len(plan), plan_s, rng)
+        pair.steps = (name[pair.runs[0]], name[pair.runs[1]])
+        j = len(tried)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        procs, logs = [], []
+        for n, i in enumerate(pair.runs):
+            if n:
+                time.sleep(pair.delay_s)
+            until, step = plan[i]
+            logs.append(root / "logs" / f"pair-{j}-{n}.log")
+            with open(logs[-1], "w") as fh:
+                procs.append(subprocess.Popen(
+                    _command(step, until, root / "campaign", sim, site),
+                    stdout=fh, stderr=subprocess.STDOUT, env=env))  # fmt: skip
+        ends: dict[int, float] = {}
+        while len(ends) < 2:
+            for n, p in enumerate(procs):
+                if n not in ends and p.poll() is not None:
+                    ends[n] = time.monotonic()
+            time.sleep(0.05)
+        pair.outcomes = tuple(
+            outcome(p.returncode, logs[n].read_text(), plan[pair.runs[1 - n]][1])
+            for n, p in enumerate(procs)
+        )
+        outcomes = pair.outcomes
+        finished = [pair.runs[n] for n in sorted(ends, key=ends.get) if outcomes[n] == "ran"]
+        reached = _ran_in_order(done_upto, finished)
+        target = max(reached, max(pair.runs) + 1)
+        for i in range(reached, target):
+            serial(i, f"retry-{j}")
+            pair.redone += 1
+        done_upto = target
+        tried.append(pair)
+        log(f"pair {j + 1}: {pair.steps[0]} | {pair.steps[1]} +{pair.delay_s:.1f}s: "
+            f"{pair.outcomes[0]} | {pair.outcomes[1]}; {pair.redone} run again")  # fmt: skip
+    for i in range(done_upto, len(plan)):
+        serial(i, "rest")
+    session = build_session(load_settings("test", {"warehouse.path": str(root / "session")}))
+    session.sparkContext.setLogLevel("ERROR")
+    ref, got = checksums(root / "reference", session), checksums(root / "campaign", session)
+    differences = {k: (ref[k], got[k]) for k in TABLES if ref[k] != got[k]}
+    return Together(tried, differences, time.time() - t0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m hodlflow.faults", description=__doc__.split("\n")[0]
@@ -363,7 +612,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=50)
     p.add_argument("--reuse-reference", action="store_true",
                    help="keep the reference warehouse an earlier campaign left in --out")  # fmt: skip
+    p.add_argument("--together", type=int, default=0, metavar="PAIRS",
+                   help="instead of kills: start two steps together PAIRS times (seeded delays) "
+                   "and compare with a serial run")  # fmt: skip
     args = p.parse_args(argv)
+    if args.together:
+        together = run_together(args.out, args.seed, args.together,
+                                reuse_reference=args.reuse_reference)  # fmt: skip
+        report = together.report()
+        print(report)
+        Path(args.out, "report.txt").write_text(report + "\n")
+        Path(args.out, "pairs.json").write_text(
+            json.dumps([dataclasses.asdict(x) for x in together.pairs], indent=1)
+        )
+        odd = any(o.startswith("failed") for x in together.pairs for o in x.outcomes)
+        return 1 if together.differences or odd else 0
     result = run_campaign(args.out, args.seed, args.kills, reuse_reference=args.reuse_reference)
     report = result.report()
     print(report)

@@ -99,3 +99,88 @@ def test_kills_are_dealt_in_turn_and_a_finished_runs_rest_go_to_the_next_run():
     ]
     assert len(tried) == 6 and tried[4].step == "entities"
     assert 0 <= tried[4].delay_s <= durations["d1", "entities"]
+
+
+def _headers(blocks_dir):
+    """Every stored header with where it lies, as the ingest's chain selection takes them."""
+    from hodlflow.chain.blkfile import list_blk_files, read_block, read_xor_key, scan_records
+    from hodlflow.chain.network import MAIN
+    from hodlflow.ingest.best_chain import HeaderLoc
+    from hodlflow.sim.builder import dsha256
+
+    key, headers = read_xor_key(str(blocks_dir)), []
+    for i, path in enumerate(list_blk_files(str(blocks_dir))):
+        for rec in scan_records(path, MAIN, key):
+            h = read_block(path, rec, key)[:80]
+            headers.append(HeaderLoc(
+                dsha256(h)[::-1].hex(), h[4:36][::-1].hex(), int.from_bytes(h[72:76], "little"),
+                int.from_bytes(h[68:72], "little"), i, rec.offset, rec.length))  # fmt: skip
+    return headers
+
+
+def test_the_reorg_branch_replaces_the_last_two_blocks_and_is_one_longer(tmp_path):
+    from hodlflow.config import CONF_DIR
+    from hodlflow.ingest.best_chain import best_chain
+    from hodlflow.sim.simulator import run_simulation
+
+    m = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(tmp_path / "sim"))
+    before = sorted(p.name for p in (tmp_path / "sim" / "blocks").iterdir())
+    out = faults.write_reorg(tmp_path / "sim", m)
+    assert sorted(p.name for p in (tmp_path / "sim" / "blocks").iterdir()) == before
+    old, _ = best_chain(_headers(tmp_path / "sim" / "blocks"), m["start_hash"], m["start_height"])
+    new, stale = best_chain(_headers(out), m["start_hash"], m["start_height"])
+    assert old[-1].loc.hash == m["tip_hash"] and old[-1].height == m["tip_height"]
+    assert new[-1].height == m["tip_height"] + 1
+    # The same chain up to two blocks under the old tip, then three new ones.
+    assert [b.loc.hash for b in new[:-3]] == [b.loc.hash for b in old[:-2]]
+    assert not {b.loc.hash for b in new[-3:]} & {b.loc.hash for b in old}
+    assert stale == m["stale_blocks"] + 2
+    # A node stores the new branch after what it had: one more blk file.
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before, "blk00009.dat"])
+
+
+def test_the_campaign_runs_maintenance_and_vacuums_only_after_the_reorg(tmp_path):
+    site = ["--set", "check_pow=false"]
+    early = faults._command("maintain", "2025-03-05", tmp_path / "w", tmp_path, site)
+    last = faults._command("maintain", faults.REORG, tmp_path / "w", tmp_path, site)
+    ingest = faults._command("ingest", faults.REORG, tmp_path / "w", tmp_path, site)
+    assert (
+        "maintenance.optimize_min_files=2" in early and "maintenance.optimize_min_files=2" in last
+    )
+    assert "maintenance.vacuum_retention_hours=0" in last
+    assert not any("vacuum" in x for x in early)
+    assert ingest[ingest.index("--blocks-dir") + 1] == str(tmp_path / "blocks-reorg")
+    assert ingest[ingest.index("--until") + 1] == "2025-03-07"
+
+
+REFUSAL = (
+    "hodlflow ingest: error: the warehouse /data/warehouse (database prefix none) is in use by "
+    "`entities` (host vm, pid 18625, since 2026-12-06 19:17:43 UTC, renewed 6 s ago); `ingest` "
+    "did not start. Run it again when that step has ended"
+)
+
+
+def test_a_run_of_a_pair_is_refused_only_with_the_other_step_named():
+    assert faults.outcome(0, "done", "entities") == "ran"
+    assert faults.outcome(1, "noise\n" + REFUSAL + "\n", "entities") == "refused by entities"
+    # The holder named is not the other run's step, or the exit code is not the refusal's:
+    assert faults.outcome(1, REFUSAL, "metrics").startswith("failed (exit 1)")
+    assert faults.outcome(2, REFUSAL, "entities").startswith("failed (exit 2)")
+    # A refusal that does not say who holds the warehouse is not enough.
+    bare = "hodlflow ingest: error: the warehouse is in use; `ingest` did not start"
+    assert faults.outcome(1, bare, "entities") == f"failed (exit 1): {bare}"
+
+
+def test_pairs_are_drawn_from_the_seed_around_the_first_run_not_done():
+    import random
+
+    durations = [10.0] * 8
+    draw = [faults.draw_pair(3, 8, durations, random.Random(5)) for _ in range(2)]
+    assert draw[0] == draw[1]  # the same seed, the same pair
+    pairs = [faults.draw_pair(3, 8, durations, random.Random(s)) for s in range(200)]
+    assert all(3 in p.runs and set(p.runs) <= {2, 3, 4} for p in pairs)
+    assert {p.runs for p in pairs} == {(3, 3), (2, 3), (3, 2), (3, 4), (4, 3)}
+    assert all(0 <= p.delay_s <= 10.0 for p in pairs)
+    # At the plan's ends, the neighbour that does not exist is the run itself.
+    assert all(set(faults.draw_pair(0, 8, durations, random.Random(s)).runs) <= {0, 1}
+               for s in range(50))  # fmt: skip

@@ -162,6 +162,24 @@ def describe(holder: dict[str, Any], now: float) -> str:
     )
 
 
+def live_holder(settings, clock: Callable[[], float] = time.time) -> str | None:
+    """Who holds the lease of a warehouse on a local disk, described (:func:`describe`), when
+    its holder is alive; None when there is no lease, its holder is gone, or the warehouse is
+    not local (read before any Spark process starts: the embedded Derby metastore's check,
+    :func:`hodlflow.metastore.check_derby_free`, names the step it waits on)."""
+    path = lease_path(settings)
+    if not is_local(path):
+        return None
+    lease = _File(None, path)
+    holder = lease.read()
+    try:
+        if not holder or _stale(holder, lease.modified(), clock(), LEASE_TTL_S):
+            return None
+    except FileNotFoundError:  # released between the read and the stat
+        return None
+    return describe(holder, clock())
+
+
 # Leases this process holds: path -> nesting depth.
 _held: dict[str, int] = {}
 _held_lock = threading.Lock()

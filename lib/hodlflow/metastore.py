@@ -22,7 +22,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -168,15 +168,30 @@ def _derby_holder(db_dir: str) -> int | None:
     return None if held[0] == fcntl.F_UNLCK else held[4]
 
 
-def check_derby_free(db_dir: str, wait_s: float = DERBY_RELEASE_WAIT_S) -> None:
+def check_derby_free(
+    db_dir: str,
+    wait_s: float = DERBY_RELEASE_WAIT_S,
+    lease_holder: Callable[[], str | None] = lambda: None,
+    warehouse: str = "",
+) -> None:
     """Refuse, with a message saying why and what to do, when another process has the embedded
     Derby metastore ``db_dir`` open (Hive would otherwise fail deep inside with "Another
     instance of Derby may have already booted the database"). A JVM that opens a Derby
     database holds a lock on its ``dbex.lck`` file until it ends; this only looks at the lock
     (F_GETLK), it never takes it, and gives a holder that is shutting down ``wait_s`` seconds
-    to let go."""
+    to let go.
+
+    ``lease_holder``: who holds the ``warehouse``'s lease (:func:`hodlflow.lease.live_holder`),
+    a live writing step: then the refusal names that step (host, pid, since when) and comes at
+    once, as the lease's own refusal does; a step still running will not let go soon."""
     deadline = time.monotonic() + wait_s
     while (pid := _derby_holder(db_dir)) is not None:
+        if (who := lease_holder()) is not None:
+            raise MetastoreError(
+                f"the warehouse {warehouse} is in use by {who}; its Spark process (pid {pid}) "
+                f"has the embedded Derby metastore {db_dir} open, which admits one process at "
+                "a time, so this step did not start. Run it again when that step has ended"
+            )
         if time.monotonic() >= deadline:
             raise MetastoreError(
                 f"the embedded Derby metastore {db_dir} is open in another Spark process "

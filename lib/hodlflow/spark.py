@@ -19,6 +19,7 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from hodlflow.config import Settings
+from hodlflow.lease import live_holder
 from hodlflow.metastore import (
     POSTGRES_JAR_PREFIX,
     POSTGRES_PACKAGE,
@@ -166,7 +167,10 @@ def check_metastore_usable(settings: Settings) -> None:
     if settings.spark.metastore.kind == "postgres":
         check_metastore(settings.spark.metastore)
     elif settings.spark.metastore_dir or scheme(settings.warehouse) in (None, "file"):
-        check_derby_free(metastore_dir(settings).rstrip("/"))
+        check_derby_free(metastore_dir(settings).rstrip("/"),
+                         lease_holder=lambda: live_holder(settings),
+                         warehouse=f"{settings.warehouse} (database prefix "
+                         f"{settings.db_prefix or 'none'})")  # fmt: skip
 
 
 def _session_conf(settings: Settings, jars: list[str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hodlflow.lease import LeaseError, lease_path, warehouse_lease
+from hodlflow.lease import LeaseError, lease_path, live_holder, warehouse_lease
 
 
 def wh(tmp_path: Path, prefix: str = "") -> SimpleNamespace:
@@ -88,9 +88,11 @@ def test_the_lease_of_a_killed_holder_on_this_host_is_taken_over(tmp_path):
     with pytest.raises(LeaseError, match=f"pid {holder.pid}"):
         with warehouse_lease(None, s, "entities"):
             pass
+    assert f"`ingest` (host {socket.gethostname()}, pid {holder.pid}, " in live_holder(s)
     holder.send_signal(signal.SIGKILL)  # dies without releasing
     holder.wait()
     assert json.loads(lease_file(s).read_text())["pid"] == holder.pid
+    assert live_holder(s) is None  # its holder is gone: nobody to name
     said = []
     with warehouse_lease(None, s, "entities", log=said.append):
         assert json.loads(lease_file(s).read_text())["pid"] == os.getpid()

@@ -5,9 +5,11 @@ out of repr, and in a private file that is gone afterwards."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -177,3 +179,33 @@ def test_a_derby_metastore_held_past_the_wait_is_refused_naming_folder_and_pid(t
         proc.kill()
         proc.wait()
     check_derby_free(str(tmp_path), wait_s=0)  # free once the holder is gone
+
+
+def test_a_derby_metastore_held_by_a_running_step_is_refused_at_once_naming_the_step(tmp_path):
+    # Two steps started together on a local warehouse: the second finds the first's JVM holding
+    # Derby before it can reach the warehouse lease. It names the step from the lease (host,
+    # pid, since when) and does not wait for a step that will not end soon.
+    from types import SimpleNamespace
+
+    from hodlflow.lease import live_holder, warehouse_lease
+
+    s = SimpleNamespace(warehouse=str(tmp_path / "wh"), db_prefix="")
+    proc = _holder(tmp_path, 60)
+    try:
+        assert live_holder(s) is None  # no lease yet: the plain wait and message
+        with warehouse_lease(None, s, "ingest"):
+            t0 = time.monotonic()
+            with pytest.raises(MetastoreError) as err:
+                check_derby_free(str(tmp_path), wait_s=30, warehouse=s.warehouse,
+                                 lease_holder=lambda: live_holder(s))  # fmt: skip
+            assert time.monotonic() - t0 < 10  # not the 30 s wait
+            msg = str(err.value)
+            assert f"{s.warehouse} is in use by `ingest` (host {socket.gethostname()}, " in msg
+            assert f"pid {os.getpid()}, since " in msg and " UTC, renewed " in msg
+            assert f"its Spark process (pid {proc.pid})" in msg and str(tmp_path) in msg
+        assert live_holder(s) is None  # released: back to waiting on Derby alone
+        with pytest.raises(MetastoreError, match="waited 0 s"):
+            check_derby_free(str(tmp_path), wait_s=0.2, lease_holder=lambda: live_holder(s))
+    finally:
+        proc.kill()
+        proc.wait()

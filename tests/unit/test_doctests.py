@@ -15,7 +15,7 @@ MODULES = {
     "hodlflow.entities.evaluate": 1,  # format_scores, sample_days, holder_decision_scores
     "hodlflow.report.series": 3,  # trailing_mean, point_day
     "hodlflow.ingest.blocks_dir": 2,  # task_slices
-    "hodlflow.faults": 3,  # _ran_in_order
+    "hodlflow.faults": 6,  # _ran_in_order, runs_add_up
 }
 
 

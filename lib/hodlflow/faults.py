@@ -308,6 +308,37 @@ def _reference(root: Path, sim: Path, site: list[str], plan, reuse: bool, log) -
     return durations
 
 
+def _prepare(out: str, increments: tuple[str, ...], reuse_reference: bool, log):
+    """A campaign's folder ``out``: the tiny chain simulated (and its reorg's blocks directory
+    when ``increments`` hold REORG), the plan of step runs, the reference warehouse with each
+    run's duration (:func:`_reference`). Returns (root, sim, site arguments, plan, durations)."""
+    from hodlflow.sim.simulator import run_simulation
+
+    root = Path(out).resolve()
+    for part in ("campaign", "logs", "sim", "session"):
+        shutil.rmtree(root / part, ignore_errors=True)
+    if not reuse_reference:
+        shutil.rmtree(root, ignore_errors=True)
+    (root / "logs").mkdir(parents=True)
+    sim = root / "sim"
+    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
+    site = _site_args(sim, manifest)
+    if REORG in increments:
+        write_reorg(sim, manifest)
+    plan = [(until, step) for until in increments for step in STEPS]
+    return root, sim, site, plan, _reference(root, sim, site, plan, reuse_reference, log)
+
+
+def _compare(root: Path):
+    """A Spark session and the checksums of the reference's and the campaign's tables."""
+    from hodlflow.config import load_settings
+    from hodlflow.spark import build_session
+
+    session = build_session(load_settings("test", {"warehouse.path": str(root / "session")}))
+    session.sparkContext.setLogLevel("ERROR")
+    return session, checksums(root / "reference", session), checksums(root / "campaign", session)
+
+
 def schedule_kills(
     plan: list[tuple[str, str]], kills: int, durations: dict, rng: random.Random
 ) -> dict[tuple[str, str], list[Kill]]:
@@ -371,24 +402,8 @@ def run_campaign(
     run go on to the next one (with delays drawn over its duration), so they are not spent on
     runs with nothing left to do. ``reuse_reference``: keep the reference warehouse of an
     earlier campaign in ``out``."""
-    from hodlflow.config import load_settings
-    from hodlflow.sim.simulator import run_simulation
-    from hodlflow.spark import build_session
-
     t0 = time.time()
-    root = Path(out).resolve()
-    for part in ("campaign", "logs", "sim", "session"):
-        shutil.rmtree(root / part, ignore_errors=True)
-    if not reuse_reference:
-        shutil.rmtree(root, ignore_errors=True)
-    (root / "logs").mkdir(parents=True)
-    sim = root / "sim"
-    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
-    site = _site_args(sim, manifest)
-    if REORG in increments:
-        write_reorg(sim, manifest)
-    plan = [(until, step) for until in increments for step in STEPS]
-    durations = _reference(root, sim, site, plan, reuse_reference, log)
+    root, sim, site, plan, durations = _prepare(out, increments, reuse_reference, log)
 
     rng = random.Random(seed)
 
@@ -411,9 +426,7 @@ def run_campaign(
     said = [f.read_text() for f in (root / "logs").glob("*.log") if not f.name.startswith("ref-")]
     recoveries = sum("rolled back unfinished step" in text for text in said)
     takeovers = sum("took over the lease" in text for text in said)
-    session = build_session(load_settings("test", {"warehouse.path": str(root / "session")}))
-    session.sparkContext.setLogLevel("ERROR")
-    ref, got = checksums(root / "reference", session), checksums(root / "campaign", session)
+    _, ref, got = _compare(root)
     differences = {k: (ref[k], got[k]) for k in TABLES if ref[k] != got[k]}
     return Campaign(tried, recoveries, takeovers, differences, time.time() - t0, ref)
 
@@ -566,24 +579,8 @@ def run_together(
     step that holds the warehouse (host, pid, since when); any other failure is a finding.
     After the pairs, the rest of the plan runs serially and every table must equal the serial
     reference's."""
-    from hodlflow.config import load_settings
-    from hodlflow.sim.simulator import run_simulation
-    from hodlflow.spark import build_session
-
     t0 = time.time()
-    root = Path(out).resolve()
-    for part in ("campaign", "logs", "sim", "session"):
-        shutil.rmtree(root / part, ignore_errors=True)
-    if not reuse_reference:
-        shutil.rmtree(root, ignore_errors=True)
-    (root / "logs").mkdir(parents=True)
-    sim = root / "sim"
-    manifest = run_simulation(str(CONF_DIR / "scenarios" / "tiny.yaml"), str(sim))
-    site = _site_args(sim, manifest)
-    if REORG in increments:
-        write_reorg(sim, manifest)
-    plan = [(until, step) for until in increments for step in STEPS]
-    durations = _reference(root, sim, site, plan, reuse_reference, log)
+    root, sim, site, plan, durations = _prepare(out, increments, reuse_reference, log)
     plan_s = [durations[run] for run in plan]
     rng = random.Random(seed)
     name = [f"{step} up to {until}" for until, step in plan]
@@ -635,9 +632,7 @@ def run_together(
             f"{pair.outcomes[0]} | {pair.outcomes[1]}; {pair.redone} run again")  # fmt: skip
     for i in range(done_upto, len(plan)):
         serial(i, "rest")
-    session = build_session(load_settings("test", {"warehouse.path": str(root / "session")}))
-    session.sparkContext.setLogLevel("ERROR")
-    ref, got = checksums(root / "reference", session), checksums(root / "campaign", session)
+    session, ref, got = _compare(root)
     early = Counter(step for p in tried for step in p.early)
     differences = {k: (ref[k], got[k]) for k in TABLES if ref[k] != got[k] and k not in RUNS}
     for key, step in RUNS.items():

@@ -118,8 +118,11 @@ evaluate-suite:
 	$(BIN)/hodlflow evaluate-suite --out "$(SUITE_DIR)" --seed $(SUITE_SEED) --random $(SUITE_RANDOM)
 
 # Kill anywhere, lose nothing: FAULT_KILLS SIGKILLs of a step's Python or driver JVM at moments
-# drawn from FAULT_SEED over a tiny chain brought up to date in increments; every table must
-# equal a run without faults (lib/hodlflow/faults.py; about 75 min for 50 kills on a shared 2-core machine, 2026-12-06: ~22 min the reference, ~53 the kills and re-runs).
+# drawn from FAULT_SEED over a tiny chain brought up to date in increments (ingest, entities,
+# metrics, maintain), the last after a reorg; every table must equal a run without faults
+# (lib/hodlflow/faults.py). About 75 min for 50 kills with three steps an increment on a shared
+# 2-core machine (2026-12-06); maintain and the reorg increment (2026-12-07) doubled the step
+# runs: the reference's 16 take ~8 min alone, the whole campaign was not timed alone since.
 # Not in `make test`: its smallest form (one increment, two kills) took 6 min of a test worker.
 FAULT_SEED ?= 1
 FAULT_KILLS ?= 50

@@ -149,36 +149,28 @@ def write_reorg(sim: Path, manifest: dict, replaced: int = 2) -> Path:
     that forks ``replaced`` blocks below the tip and is one block longer (coinbases only, a
     minute apart), as a node stores the blocks of a reorg after those it had. The transactions
     of the replaced blocks leave the chain. Returns the directory."""
-    from hodlflow.chain.blkfile import list_blk_files, read_block, read_xor_key, scan_records
+    from hodlflow.chain.blkfile import list_blk_files, read_xor_key
     from hodlflow.chain.network import MAIN
+    from hodlflow.ingest.best_chain import HeaderLoc
+    from hodlflow.ingest.blocks_dir import _scan_files  # the ingest's own header scan
     from hodlflow.sim.blocksdir import write_blocks_dir
-    from hodlflow.sim.builder import ChainBuilder, dsha256
+    from hodlflow.sim.builder import ChainBuilder
 
     if manifest["network"] != "main":
         raise ValueError(f"write_reorg: a simulation on {manifest['network']}, not main")
     src, out = sim / "blocks", sim / "blocks-reorg"
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(src, out)
-    key = read_xor_key(str(src))
-    headers = {}  # hash -> (prev hash, time, bits)
-    for path in list_blk_files(str(src)):
-        for record in scan_records(path, MAIN, key):
-            header = read_block(path, record, key)[:80]
-            headers[dsha256(header)[::-1].hex()] = (
-                header[4:36][::-1].hex(),
-                int.from_bytes(header[68:72], "little"),
-                int.from_bytes(header[72:76], "little"),
-            )
+    key, files = read_xor_key(str(src)), list_blk_files(str(src))
+    headers = {h[0]: HeaderLoc(*h) for h in _scan_files(enumerate(files), MAIN, key, False)}
     fork = manifest["tip_hash"]
     for _ in range(replaced):
-        fork = headers[fork][0]
-    _, fork_time, bits = headers[fork]
+        fork = headers[fork].prev_hash
     builder = ChainBuilder(MAIN, start_height=manifest["tip_height"] - replaced + 1,
-                           start_time=fork_time + 60, bits=bits, interval=60, mine=False,
-                           prev_hash=fork)  # fmt: skip
+                           start_time=headers[fork].time + 60, bits=headers[fork].bits,
+                           interval=60, mine=False, prev_hash=fork)  # fmt: skip
     branch = [builder.add_block(coinbase_tag=b"/fork/").raw for _ in range(replaced + 1)]
-    names = list_blk_files(str(src))
-    last = int(Path(names[-1]).name[3:8])
+    last = int(Path(files[-1]).name[3:8])
     write_blocks_dir(sim / "fork-tmp", branch, MAIN, xor_key=key)
     shutil.move(sim / "fork-tmp" / "blk00000.dat", out / f"blk{last + 1:05d}.dat")
     shutil.rmtree(sim / "fork-tmp")
@@ -618,8 +610,8 @@ def run_together(
             outcome(p.returncode, logs[n].read_text(), plan[pair.runs[1 - n]][1])
             for n, p in enumerate(procs)
         )
-        outcomes = pair.outcomes
-        finished = [pair.runs[n] for n in sorted(ends, key=ends.get) if outcomes[n] == "ran"]
+        ran = [n for n in sorted(ends, key=ends.get) if pair.outcomes[n] == "ran"]
+        finished = [pair.runs[n] for n in ran]
         reached = _ran_in_order(done_upto, finished)
         pair.early = tuple(plan[i][1] for i in finished if i >= reached)
         target = max(reached, max(pair.runs) + 1)

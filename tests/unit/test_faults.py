@@ -102,20 +102,14 @@ def test_kills_are_dealt_in_turn_and_a_finished_runs_rest_go_to_the_next_run():
 
 
 def _headers(blocks_dir):
-    """Every stored header with where it lies, as the ingest's chain selection takes them."""
-    from hodlflow.chain.blkfile import list_blk_files, read_block, read_xor_key, scan_records
+    """Every stored header with where it lies, read by the ingest's own header scan."""
+    from hodlflow.chain.blkfile import list_blk_files, read_xor_key
     from hodlflow.chain.network import MAIN
     from hodlflow.ingest.best_chain import HeaderLoc
-    from hodlflow.sim.builder import dsha256
+    from hodlflow.ingest.blocks_dir import _scan_files
 
-    key, headers = read_xor_key(str(blocks_dir)), []
-    for i, path in enumerate(list_blk_files(str(blocks_dir))):
-        for rec in scan_records(path, MAIN, key):
-            h = read_block(path, rec, key)[:80]
-            headers.append(HeaderLoc(
-                dsha256(h)[::-1].hex(), h[4:36][::-1].hex(), int.from_bytes(h[72:76], "little"),
-                int.from_bytes(h[68:72], "little"), i, rec.offset, rec.length))  # fmt: skip
-    return headers
+    files = enumerate(list_blk_files(str(blocks_dir)))
+    return [HeaderLoc(*h) for h in _scan_files(files, MAIN, read_xor_key(str(blocks_dir)), False)]
 
 
 def test_the_reorg_branch_replaces_the_last_two_blocks_and_is_one_longer(tmp_path):

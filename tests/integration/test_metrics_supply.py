@@ -282,3 +282,10 @@ def test_a_reorg_recomputes_the_days_it_touched(spark, chain):
     load_prices(spark, fresh, chain["prices"])
     run_metrics(spark, fresh, log=lambda _m: None)
     assert _snapshot(spark, settings) == _snapshot(spark, fresh)
+    # The recompute redid the off-chain run's days: the next run on the same tip has nothing to
+    # do (it neither recomputes from day 1 again nor records a run).
+    n_runs = tables.read_table(spark, settings, "metrics.runs").count()
+    logs.clear()
+    again = run_metrics(spark, settings, log=logs.append)
+    assert again.up_to_date and not any(m.startswith("recomputing") for m in logs), logs
+    assert tables.read_table(spark, settings, "metrics.runs").count() == n_runs

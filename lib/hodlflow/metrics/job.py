@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from hodlflow import tables
@@ -87,16 +87,27 @@ def _entities_state(spark, settings):
     return tables.read_table(spark, settings, "entities.class_flows"), row.last, row.at
 
 
+def _not_redone(off: DataFrame, runs: DataFrame) -> DataFrame:
+    """The runs of ``off`` that no later run of ``runs`` recomputed over: a run that finished
+    after one and started on or before its first day rewrote every day it wrote (each run replaces
+    the days from its first on, and the whole supply state). Without this a reorg's off-chain run
+    stays in metrics.runs and every later run recomputes from its first day again."""
+    later = runs.select(F.col("first_day").alias("_first"), F.col("finished_at").alias("_at"))
+    redone = (F.col("_at") > F.col("finished_at")) & (F.col("_first") <= F.col("first_day"))
+    return off.join(later, redone, "left_anti")
+
+
 def _dirty_from(spark, settings, blocks, entities_at, prices) -> tuple[dt.date | None, str | None]:
     """The first day an upstream change since the stored metrics runs touches, and the end block
     hash of the last stored run (None before the first). The first day of
-    the oldest stored run whose end block left the best chain; the first day of
+    the oldest stored run whose end block left the best chain and that no later run recomputed
+    over; the first day of
     entities.class_flows rewritten by the entities runs that finished after the last metrics run
     read them (their flows_from_day: types are retroactive, a run re-classes earlier days); the
     first stored day whose price is no longer market.prices' close (a corrected or late price:
     USD columns, and realized values of coins created that day, change from it on)."""
     runs = tables.read_table(spark, settings, "metrics.runs")
-    stale = runs_off_the_chain(runs, blocks).agg(F.min("first_day")).first()[0]
+    stale = _not_redone(runs_off_the_chain(runs, blocks), runs).agg(F.min("first_day")).first()[0]
     seen, last_end = runs.agg(
         F.max("entities_finished_at"), F.max_by("end_hash", "finished_at")
     ).first()

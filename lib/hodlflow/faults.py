@@ -83,6 +83,10 @@ class Kill:
     # earlier kill, a finding (phase then holds its last line)
     outcome: str = ""
     phase: str = ""  # the step's last output line before the kill
+    # A regular expression: the delay counts from the step's first output line it matches (a
+    # point of the step's work, as the test suite's small form places its kills), not from the
+    # start; a run that ends before printing it is not killed.
+    after: str = ""
 
 
 @dataclasses.dataclass
@@ -222,6 +226,10 @@ def _run_and_kill(cmd: list[str], log_file: Path, kill: Kill) -> None:
     with open(log_file, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)  # fmt: skip
+        if kill.after:
+            mark = re.compile(kill.after, re.MULTILINE)
+            while proc.poll() is None and not mark.search(log_file.read_text()):
+                time.sleep(0.05)
         deadline = time.monotonic() + kill.delay_s
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)

@@ -48,6 +48,24 @@ def test_a_run_that_fails_before_its_kill_is_a_failure_with_its_last_line(tmp_pa
     assert "failed: entities up to 2025-03-04: failed (exit 3): Error: not a table" in report
 
 
+def test_a_kill_after_a_mark_waits_for_that_line_then_its_delay(tmp_path):
+    # The test suite's small form kills a step at a point of its work: delay_s after the first
+    # output line that matches `after`, however long the step took to print it.
+    cmd = ["bash", "-c", "echo starting; sleep 1.5; echo 'wrote heights 1..60'; echo more; "
+           "sleep 0.6; echo late; sleep 600"]  # fmt: skip
+    kill = faults.Kill("2025-03-04", "ingest", "python", delay_s=0.3, after=r"^wrote heights")
+    t0 = time.monotonic()
+    faults._run_and_kill(cmd, tmp_path / "log", kill)
+    assert kill.outcome == "killed" and kill.phase == "more"  # after the mark, before "late"
+    assert 1.8 <= time.monotonic() - t0 < 60
+
+
+def test_a_run_that_ends_before_its_mark_is_not_killed(tmp_path):
+    kill = faults.Kill("2025-03-04", "ingest", "python", delay_s=0.0, after=r"^never printed")
+    faults._run_and_kill(["bash", "-c", "echo starting"], tmp_path / "log", kill)
+    assert kill.outcome == "finished first"
+
+
 @pytest.mark.parametrize("victim", ["python", "jvm"])
 def test_the_victim_is_killed_and_its_whole_process_group_is_gone_after(tmp_path, victim):
     # A stand-in for a step: a shell whose child plays the JVM (a process named java), started

@@ -26,7 +26,7 @@ from hodlflow.faults import TABLES, Kill, _run_and_kill, checksums
 from tests.support.tiny_sim import REFERENCE_PREFIX, UNTIL, site_overlay
 
 SEED = 26
-PREFIX = "kill_"
+PREFIX = "killpoints_"  # unique in the session catalog (test_rpc_ingest uses "kill_")
 # (step, its Python or its JVM killed, the output line the delay counts from)
 POINTS = (
     ("ingest", "python", r"^wrote heights"),

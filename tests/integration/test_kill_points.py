@@ -6,8 +6,9 @@ uninterrupted run (the session's tiny reference), row for row.
 The kill points are marks in each step's output plus a seeded delay (0-1.5 s): ingest after its
 first chunk of heights is written (in chunks of 60, as a backfill does: the kill lands in a later
 chunk), entities once it has computed its per-day totals (it writes its tables next: the kill
-lands among its writes, whose journal the re-run rolls back), metrics once its supply cohorts are
-computed (its one atomic write follows). The victims cover both kinds: the step's Python
+lands just before or among its writes), metrics once its supply cohorts are computed (its one
+atomic write follows). Whether a journal was left to roll back depends on where the kill fell:
+not asserted; the tables' equality is. The victims cover both kinds: the step's Python
 (nothing of it runs on: the re-run must take over the lease it left) and its driver JVM (the
 Python dies of it). The re-runs run in this process (the CLI's main, the session's Spark), as a
 scheduler's retry would run on another worker.
